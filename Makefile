@@ -1,0 +1,25 @@
+# Single entry point: set-up, tests, offline render and the sandbox demo.
+STACK ?= local
+PY := .venv/bin/python
+
+.PHONY: setup test lint pytest render check demo bench bench-quick clean
+
+setup:
+	@bash scripts/setup.sh
+
+# The README's test command: installs what is missing, then lints and runs the whole suite.
+test: setup lint pytest
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+pytest: setup
+	$(PY) -m pytest
+
+render: setup
+	$(PY) -m components.render --stack $(STACK)
+
+clean:
+	rm -rf rendered .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Node agent that programs the ip-masq-agent NAT rules from its config file."""

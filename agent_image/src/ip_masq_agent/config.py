@@ -1,0 +1,175 @@
+"""The agent's config document: upstream-compatible parsing and all-or-nothing validation."""
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import yaml
+
+from ip_masq_agent.duration import parse_go_duration
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_NON_MASQUERADE_CIDRS: Final = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+# Appended to the defaults by --nomasq-all-reserved-ranges, in upstream's order.
+RESERVED_RANGES: Final = (
+    "100.64.0.0/10",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.88.99.0/24",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "240.0.0.0/4",
+)
+DEFAULT_CIDR_LIMIT: Final = 64
+DEFAULT_RESYNC_SECONDS: Final = 60.0
+
+# Upstream decodes with Go's encoding/json, which matches keys case-insensitively.
+_KEYS: Final = {
+    "nonmasqueradecidrs": "nonMasqueradeCIDRs",
+    "cidrlimit": "cidrLimit",
+    "masqlinklocal": "masqLinkLocal",
+    "masqlinklocalipv6": "masqLinkLocalIPv6",
+    "resyncinterval": "resyncInterval",
+}
+
+
+_CIDR_SHAPE: Final = re.compile(r"[0-9A-Fa-f.:]{2,45}/[0-9]{1,3}")
+
+
+class ConfigError(ValueError):
+    """A config document that must be rejected as a whole; the message is one line."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """A validated config: every CIDR parsed, aligned and within the limit."""
+
+    non_masquerade_cidrs: tuple[Network, ...]
+    cidr_limit: int = DEFAULT_CIDR_LIMIT
+    masq_link_local: bool = False
+    masq_link_local_ipv6: bool = False
+    resync_interval: float = DEFAULT_RESYNC_SECONDS
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+
+def default_config(*, nomasq_all_reserved_ranges: bool = False) -> AgentConfig:
+    """The config the agent uses when no file exists (upstream's defaults)."""
+    cidrs = DEFAULT_NON_MASQUERADE_CIDRS + (RESERVED_RANGES if nomasq_all_reserved_ranges else ())
+    return AgentConfig(non_masquerade_cidrs=tuple(ipaddress.ip_network(c) for c in cidrs))
+
+
+def parse_cidr(text: str, *, where: str, enable_ipv6: bool) -> Network:
+    """Parse one CIDR strictly: no host bits, no IPv6 unless enabled, nothing but a CIDR."""
+    # Only address characters and one "/prefix": nothing else can reach a rule payload.
+    if not _CIDR_SHAPE.fullmatch(text):
+        raise ConfigError(f"{where}: {text!r} is not a CIDR (want e.g. 10.0.0.0/8)")
+    address, _ = text.split("/", 1)
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ConfigError(f"{where}: {text!r} is not a CIDR (want e.g. 10.0.0.0/8)") from None
+    if network.network_address != ipaddress.ip_address(address):
+        raise ConfigError(
+            f"{where}: {text!r} has host bits set (the network is {network.with_prefixlen})"
+        )
+    if network.version == 6 and not enable_ipv6:
+        raise ConfigError(f"{where}: {text!r} is IPv6 but the agent runs without --enable-ipv6")
+    return network
+
+
+def _load_document(text: str, source: str) -> Mapping[str, Any]:
+    try:
+        document = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{source}: not valid JSON/YAML: {first_line}") from None
+    if document is None:
+        raise ConfigError(f"{source}: empty config document (delete the file to use defaults)")
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"{source}: config must be a mapping of keys, got {type(document).__name__}"
+        )
+    return document
+
+
+def _expect(value: Any, kind: type, key: str, source: str) -> Any:
+    # bool is an int in Python; Go's json would refuse it for an int field and vice versa.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        want = {bool: "true or false", int: "an integer", str: "a string", list: "a list"}[kind]
+        raise ConfigError(f"{source}: {key} must be {want}, got {value!r}")
+    return value
+
+
+def parse_config(
+    text: str,
+    *,
+    enable_ipv6: bool,
+    nomasq_all_reserved_ranges: bool = False,
+    source: str = "config",
+) -> AgentConfig:
+    """Parse a config document on top of the defaults; raise ConfigError naming the bad value."""
+    document = _load_document(text, source)
+    base = default_config(nomasq_all_reserved_ranges=nomasq_all_reserved_ranges)
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    for raw_key, value in document.items():
+        key = _KEYS.get(str(raw_key).lower())
+        if key is None:
+            warnings.append(f"{source}: ignoring unknown key {raw_key!r}")
+            continue
+        values[key] = value
+
+    cidrs = base.non_masquerade_cidrs
+    if "nonMasqueradeCIDRs" in values:
+        entries = values["nonMasqueradeCIDRs"]
+        if entries is None:
+            entries = []
+        _expect(entries, list, "nonMasqueradeCIDRs", source)
+        parsed = []
+        for index, entry in enumerate(entries):
+            where = f"{source}: nonMasqueradeCIDRs[{index}]"
+            if not isinstance(entry, str):
+                raise ConfigError(f"{where} must be a string, got {entry!r}")
+            parsed.append(parse_cidr(entry, where=where, enable_ipv6=enable_ipv6))
+        cidrs = tuple(parsed)
+
+    cidr_limit = _expect(values.get("cidrLimit", base.cidr_limit), int, "cidrLimit", source)
+    if cidr_limit < 0:
+        raise ConfigError(f"{source}: cidrLimit must not be negative, got {cidr_limit}")
+    if len(cidrs) > cidr_limit:
+        raise ConfigError(
+            f"{source}: nonMasqueradeCIDRs has {len(cidrs)} CIDRs, more than cidrLimit {cidr_limit}"
+        )
+    masq_link_local = _expect(
+        values.get("masqLinkLocal", base.masq_link_local), bool, "masqLinkLocal", source
+    )
+    masq_link_local_ipv6 = _expect(
+        values.get("masqLinkLocalIPv6", base.masq_link_local_ipv6),
+        bool,
+        "masqLinkLocalIPv6",
+        source,
+    )
+    resync = base.resync_interval
+    if "resyncInterval" in values:
+        raw = _expect(values["resyncInterval"], str, "resyncInterval", source)
+        try:
+            resync = parse_go_duration(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: resyncInterval {raw!r} is not a duration (want e.g. 60s, 5m, 1h30m)"
+            ) from None
+        if resync <= 0:
+            raise ConfigError(f"{source}: resyncInterval must be positive, got {raw!r}")
+    return AgentConfig(
+        non_masquerade_cidrs=cidrs,
+        cidr_limit=cidr_limit,
+        masq_link_local=masq_link_local,
+        masq_link_local_ipv6=masq_link_local_ipv6,
+        resync_interval=resync,
+        warnings=tuple(warnings),
+    )

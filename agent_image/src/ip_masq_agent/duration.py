@@ -1,0 +1,49 @@
+"""Go-style duration strings (`time.ParseDuration`), as upstream's `resyncInterval` uses."""
+
+import re
+
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "\u00b5s": 1e-6,  # micro sign, as Go accepts
+    "\u03bcs": 1e-6,  # Greek mu, as Go accepts
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_TERM = re.compile(r"(\d+\.?\d*|\.\d+)([a-z\u00b5\u03bc]+)")
+
+
+def parse_go_duration(text: str) -> float:
+    """Return the duration in seconds; raise ValueError for anything Go would reject."""
+    body = text
+    sign = 1.0
+    if body[:1] in "+-" and body:
+        sign = -1.0 if body[0] == "-" else 1.0
+        body = body[1:]
+    if body == "0":
+        return 0.0
+    if not body:
+        raise ValueError(f"invalid duration {text!r}")
+    total = 0.0
+    pos = 0
+    while pos < len(body):
+        match = _TERM.match(body, pos)
+        if match is None or match.group(2) not in _UNIT_SECONDS:
+            raise ValueError(f"invalid duration {text!r}")
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    return sign * total
+
+
+def format_go_duration(seconds: float) -> str:
+    """Render whole-second durations the way Go prints them (`1h30m0s`, `60s` -> `1m0s`)."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"

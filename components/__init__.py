@@ -1,0 +1,1 @@
+"""Pulumi components: CIDR derivation, the GKE network and cluster, the agent DaemonSet."""

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Idempotent set-up for `make test`: Debian packages only when missing, pinned Python deps into .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# iptables/nftables/iproute2 drive the kernel tests; python3-yaml and python3-prometheus-client
+# let the agent be tested on Debian's own /usr/bin/python3, as it runs in the image.
+debian_packages=(iptables nftables iproute2 conntrack python3-yaml python3-prometheus-client python3-venv)
+missing=()
+for pkg in "${debian_packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Reinstall Python deps only when the pins change.
+stamp=".venv/.requirements.sha256"
+want=$(cat requirements.txt agent_image/pyproject.toml | sha256sum | cut -d' ' -f1)
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e ./agent_image
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,73 @@
+"""Table tests for the agent's config parser: accepted documents and every rejection."""
+
+import ipaddress
+
+import pytest
+
+from ip_masq_agent.config import ConfigError, default_config, parse_config
+
+
+def test_yaml_overrides_defaults_and_keeps_order() -> None:
+    config = parse_config(
+        "nonMasqueradeCIDRs: [10.8.0.0/14, 10.0.0.0/20]\nresyncInterval: 1h30m\n",
+        enable_ipv6=False,
+    )
+    assert [str(c) for c in config.non_masquerade_cidrs] == ["10.8.0.0/14", "10.0.0.0/20"]
+    assert config.resync_interval == 5400.0
+    assert config.cidr_limit == 64
+
+
+def test_json_document_and_case_insensitive_keys() -> None:
+    config = parse_config(
+        '{"NonMasqueradeCIDRs": ["fd00::/48"], "masqLinkLocal": true}', enable_ipv6=True
+    )
+    assert config.non_masquerade_cidrs == (ipaddress.ip_network("fd00::/48"),)
+    assert config.masq_link_local is True
+
+
+def test_unknown_key_is_a_warning() -> None:
+    config = parse_config("bogus: 1\n", enable_ipv6=False)
+    assert config == default_config()
+    assert config.warnings == ("config: ignoring unknown key 'bogus'",)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        pytest.param(
+            "nonMasqueradeCIDRs: [10.0.0.1/8]", "'10.0.0.1/8' has host bits set", id="host-bits"
+        ),
+        pytest.param(
+            "nonMasqueradeCIDRs: [10.0.0.0/33]", "'10.0.0.0/33' is not a CIDR", id="bad-prefix"
+        ),
+        pytest.param(
+            'nonMasqueradeCIDRs: ["10.0.0.0/8 -j ACCEPT"]', "is not a CIDR", id="smuggled-args"
+        ),
+        pytest.param('nonMasqueradeCIDRs: ["10.0.0.0/8\\n-A X"]', "is not a CIDR", id="newline"),
+        pytest.param(
+            "nonMasqueradeCIDRs: [fd00::/48]", "without --enable-ipv6", id="ipv6-disabled"
+        ),
+        pytest.param(
+            "nonMasqueradeCIDRs: 10.0.0.0/8", "nonMasqueradeCIDRs must be a list", id="not-a-list"
+        ),
+        pytest.param(
+            "nonMasqueradeCIDRs: [8]", "nonMasqueradeCIDRs[0] must be a string", id="not-a-string"
+        ),
+        pytest.param("cidrLimit: 2", "has 3 CIDRs, more than cidrLimit 2", id="over-limit"),
+        pytest.param("cidrLimit: yes", "cidrLimit must be an integer", id="bool-limit"),
+        pytest.param("masqLinkLocal: 1", "masqLinkLocal must be true or false", id="int-bool"),
+        pytest.param("resyncInterval: 0s", "resyncInterval must be positive", id="zero-resync"),
+        pytest.param("resyncInterval: 60", "resyncInterval must be a string", id="bare-number"),
+        pytest.param("resyncInterval: soon", "is not a duration", id="bad-duration"),
+        pytest.param("", "empty config document", id="empty"),
+        pytest.param("nonMasqueradeCIDRs: [", "not valid JSON/YAML", id="truncated"),
+        pytest.param("- a\n- b\n", "must be a mapping", id="list-document"),
+    ],
+)
+def test_rejections_name_the_value(document: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=None) as caught:
+        parse_config(document, enable_ipv6=False, source="/etc/config/ip-masq-agent")
+    text = str(caught.value)
+    assert message in text
+    assert text.startswith("/etc/config/ip-masq-agent: ")
+    assert "\n" not in text
