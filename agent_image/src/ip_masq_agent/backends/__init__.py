@@ -1,0 +1,1 @@
+"""Kernel backends: each renders a DesiredRules plan and applies it in one atomic transaction."""
