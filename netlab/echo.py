@@ -23,33 +23,14 @@ def _dual_stack(kind: socket.SocketKind, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6, kind)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    if kind == socket.SOCK_DGRAM:
-        # Learn each datagram's destination address (IPv4 ones arrive v4-mapped).
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
     sock.bind(("::", port))
     return sock
 
 
-def _answer_udp(udp: socket.socket) -> None:
-    """Reply from the address the datagram was sent to, as a real server would.
-
-    Without this the kernel picks the reply source by route (e.g. the gateway's address for a
-    datagram sent to 203.0.113.10), which matches no conntrack entry on a NATing node, so the
-    reply to a masqueraded probe would never be translated back.
-    """
-    _, ancillary, _, peer = udp.recvmsg(2048, socket.CMSG_SPACE(20))
-    # in6_pktinfo: 16-byte address, then the interface index; 0 lets routing choose the device.
-    pktinfo = [
-        data[:16] + bytes(4)
-        for level, kind, data in ancillary
-        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO
-    ]
-    control = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo[0])] if pktinfo else []
-    udp.sendmsg([peer_text(peer[0]).encode()], control, 0, peer)
-
-
 def serve(port: int) -> None:
     udp = _dual_stack(socket.SOCK_DGRAM, port)
+    # Also reported for IPv4 datagrams on this dual-stack socket, as a v4-mapped address.
+    udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
     tcp = _dual_stack(socket.SOCK_STREAM, port)
     tcp.listen(512)
     selector = selectors.DefaultSelector()
@@ -59,7 +40,15 @@ def serve(port: int) -> None:
     while True:  # runs until the lab kills it
         for key, _ in selector.select():
             if key.fileobj is udp:
-                _answer_udp(udp)
+                _, ancillary, _, peer = udp.recvmsg(2048, socket.CMSG_SPACE(20))
+                # Reply from the address the datagram was sent to (the kernel would pick the
+                # interface's primary address): NAT on the way back only matches that flow.
+                pktinfo = [
+                    (level, kind, data[:16] + bytes(4))
+                    for level, kind, data in ancillary
+                    if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO
+                ]
+                udp.sendmsg([peer_text(peer[0]).encode()], pktinfo, 0, peer)
             else:
                 conn, peer = tcp.accept()
                 with conn:

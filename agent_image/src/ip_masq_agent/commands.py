@@ -40,7 +40,7 @@ class SubprocessRunner:
     def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
         argv = (*self._prefix, *args)
         try:
-            done = subprocess.run(  # argv: fixed tool names, validated values
+            done = subprocess.run(
                 argv,
                 input=stdin,
                 capture_output=True,
