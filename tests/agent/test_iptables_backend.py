@@ -1,4 +1,4 @@
-"""The iptables backend's decisions with a scripted command runner (kernel tests run it for real)."""
+"""The iptables backend's decisions with a scripted command runner (the kernel test runs it)."""
 
 from collections.abc import Sequence
 
