@@ -1,5 +1,8 @@
 """`--backend auto`: the decision table, and the parsers that feed it."""
 
+import logging
+from collections.abc import Sequence
+
 import pytest
 
 from ip_masq_agent.backends.detect import (
@@ -10,6 +13,9 @@ from ip_masq_agent.backends.detect import (
     count_native_tables,
     count_rules,
 )
+from ip_masq_agent.backends.registry import BackendSettings, default_backend_registry
+from ip_masq_agent.commands import CommandResult
+from ip_masq_agent.logs import LOGGER_NAME
 
 
 def _evidence(**overrides: int | bool) -> NodeEvidence:
@@ -83,3 +89,51 @@ def test_count_native_tables_skips_iptables_nft_and_ours() -> None:
         "table ip kube-proxy\ntable ip6 kube-proxy\ntable inet cilium\n"
     )
     assert count_native_tables(listing) == 3
+
+
+class _NodeRunner:
+    """Answers as a node whose legacy iptables holds kubelet's hint chain would."""
+
+    def __init__(self, legacy_saved: str) -> None:
+        self.legacy_saved = legacy_saved
+        self.calls: list[tuple[str, ...]] = []
+
+    def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
+        self.calls.append(tuple(args))
+        out = self.legacy_saved if args[0].endswith("-legacy-save") else ""
+        return CommandResult(tuple(args), 0, out, "")
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_auto_builds_the_detected_backend_and_logs_why() -> None:
+    run = _NodeRunner("*mangle\n:KUBE-IPTABLES-HINT - [0:0]\nCOMMIT\n")
+    settings = BackendSettings("IP-MASQ-AGENT", ("ipv4",), run)
+    # On the agent's logger itself: the CLI turns propagation to the root logger off.
+    logger, records = logging.getLogger(LOGGER_NAME), _Records()
+    logger.addHandler(records)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        backend = default_backend_registry().create("auto", settings)
+    finally:
+        logger.removeHandler(records)
+        logger.setLevel(level)
+    assert backend.name == "iptables-legacy"
+    [record] = records.records
+    assert record.getMessage() == "backend detected"
+    assert record.fields == {  # type: ignore[attr-defined]
+        "backend": "iptables-legacy",
+        "reason": "kubelet hint chains in iptables-legacy",
+    }
+    # Detection only reads whole rulesets: `-save -t TABLE` would create a legacy table.
+    assert all(
+        (call[0].endswith("-save") and len(call) == 1) or call[0] == "nft" for call in run.calls
+    )

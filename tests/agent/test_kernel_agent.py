@@ -24,7 +24,8 @@ pytestmark = pytest.mark.kernel
 
 
 def _once(node: Namespace, *args: str) -> subprocess.CompletedProcess[str]:
-    return node.run(*agent_argv("--once", *args), check=False)
+    # These tests read iptables-save; tests/dataplane/test_agent_backends.py runs every backend.
+    return node.run(*agent_argv("--once", "--backend=iptables", *args), check=False)
 
 
 def test_traffic_outcomes_ipv4_and_ipv6_and_link_local_flag(lab: Lab, tmp_path: Path) -> None:
@@ -90,7 +91,10 @@ def test_running_agent_reloads_repairs_and_stops(lab: Lab, tmp_path: Path) -> No
     volume.write("nonMasqueradeCIDRs: [10.0.0.0/8]\nresyncInterval: 60s\n")
     port = 10261
     agent = lab.spawn(
-        node, *agent_argv(f"--config={volume.path}", f"--health-address=127.0.0.1:{port}")
+        node,
+        *agent_argv(
+            "--backend=iptables", f"--config={volume.path}", f"--health-address=127.0.0.1:{port}"
+        ),
     )
     assert wait_until(lambda: counts(save(node)) == (1, 1), 10) is not None
     assert wait_until(lambda: _health(node, port, "/readyz")[0] == 200, 5) is not None

@@ -7,7 +7,8 @@ from typing import Final
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.nftables_payload import DEFAULT_TABLE
 
-# kubelet creates these in whichever iptables flavour the node uses (the hint since 1.24).
+# kubelet creates these in whichever iptables flavour the node uses (the hint since 1.24;
+# the canary in mangle, nat and filter, so one chain may be counted up to three times).
 KUBELET_HINT_CHAINS: Final = ("KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY")
 # Tables that iptables-nft itself creates; any other nft table was written natively.
 _IPTABLES_NFT_TABLES: Final = frozenset(
@@ -92,23 +93,26 @@ def count_native_tables(list_tables_output: str, *, own_table: str = DEFAULT_TAB
 def gather_evidence(
     run: CommandRunner, *, own_chain: str, own_table: str = DEFAULT_TABLE
 ) -> NodeEvidence:
-    """Read the node's rules (read-only: only `-save` and `nft list` run)."""
+    """Read the node's rules (read-only: only whole-ruleset `-save` and `nft list` run)."""
 
-    def save(flavor: str, *table: str) -> str:
-        # A flavour that is missing or refuses (no kernel module) simply shows nothing.
+    def save(flavor: str) -> str:
+        # Whole-ruleset saves only: `-save -t TABLE` would create that (legacy) table in the
+        # kernel, and reading must not change the node. A flavour that is missing or refuses
+        # simply shows nothing.
         outputs = []
         for family_tool in ("iptables", "ip6tables"):
-            result = run([f"{family_tool}-{flavor}-save", *table])
+            result = run([f"{family_tool}-{flavor}-save"])
             if result.returncode == 0:
                 outputs.append(result.stdout)
         return "\n".join(outputs)
 
+    nft_saved, legacy_saved = save("nft"), save("legacy")
     tables = run(["nft", "list", "tables"])
     return NodeEvidence(
-        nft_hints=count_hints(save("nft", "-t", "mangle")),
-        legacy_hints=count_hints(save("legacy", "-t", "mangle")),
-        nft_rules=count_rules(save("nft"), own_chain=own_chain),
-        legacy_rules=count_rules(save("legacy"), own_chain=own_chain),
+        nft_hints=count_hints(nft_saved),
+        legacy_hints=count_hints(legacy_saved),
+        nft_rules=count_rules(nft_saved, own_chain=own_chain),
+        legacy_rules=count_rules(legacy_saved, own_chain=own_chain),
         native_nft_tables=(
             count_native_tables(tables.stdout, own_table=own_table) if tables.returncode == 0 else 0
         ),
