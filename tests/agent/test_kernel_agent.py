@@ -1,6 +1,5 @@
 """The agent on a real kernel: packets checked on the far side, live reload, drift repair, stop."""
 
-import json
 import signal
 import subprocess
 import time
@@ -16,6 +15,7 @@ from tests.agent.kernel_helpers import (
     agent_argv,
     chain_rules,
     counts,
+    health_get,
     save,
     wait_until,
 )
@@ -71,19 +71,6 @@ def test_invalid_config_in_once_mode_exits_non_zero_and_writes_nothing(
     assert save(node) == before
 
 
-def _health(node: Namespace, port: int, path: str) -> tuple[int, str]:
-    # Asked from inside the node namespace, where the agent listens on loopback.
-    script = (
-        "import json,sys,urllib.request as u,urllib.error as e\n"
-        "try:\n r=u.urlopen(sys.argv[1],timeout=2)\n"
-        " print(json.dumps([r.status,r.read().decode()]))\n"
-        "except e.HTTPError as x: print(json.dumps([x.code,x.read().decode()]))\n"
-    )
-    out = node.run("/usr/bin/python3", "-c", script, f"http://127.0.0.1:{port}{path}").stdout
-    status, body = json.loads(out)
-    return int(status), str(body)
-
-
 def test_running_agent_reloads_repairs_and_stops(lab: Lab, tmp_path: Path) -> None:
     topo = SingleNode(lab)
     node, a = topo.node, topo.addresses
@@ -97,7 +84,7 @@ def test_running_agent_reloads_repairs_and_stops(lab: Lab, tmp_path: Path) -> No
         ),
     )
     assert wait_until(lambda: counts(save(node)) == (1, 1), 10) is not None
-    assert wait_until(lambda: _health(node, port, "/readyz")[0] == 200, 5) is not None
+    assert wait_until(lambda: health_get(node, port, "/readyz")[0] == 200, 5) is not None
     assert topo.seen_from_pod("internet", proto="tcp") == {"internet": a.node}
 
     # A kubelet-style symlink swap is live within a second (resync is 60 s: the watcher did it).
@@ -109,9 +96,11 @@ def test_running_agent_reloads_repairs_and_stops(lab: Lab, tmp_path: Path) -> No
     # An invalid config changes nothing in the kernel and shows in /healthz.
     before = save(node)
     volume.write("nonMasqueradeCIDRs: [10.0.0.0/8, '203.0.113.0/24 -j ACCEPT']\n")
-    assert wait_until(lambda: "is not a CIDR" in _health(node, port, "/healthz")[1], 2) is not None
+    assert (
+        wait_until(lambda: "is not a CIDR" in health_get(node, port, "/healthz")[1], 2) is not None
+    )
     assert save(node) == before
-    status, body = _health(node, port, "/healthz")
+    status, body = health_get(node, port, "/healthz")
     assert status == 200 and "keeping the last good config" in body
 
     # Drift repair: with a 1 s resync, a deleted jump and a deleted chain come back.
@@ -130,7 +119,7 @@ def test_running_agent_reloads_repairs_and_stops(lab: Lab, tmp_path: Path) -> No
     )
     assert counts(save(node)) == (0, 0)
     assert wait_until(lambda: save(node) == good, 3) is not None
-    _, metrics = _health(node, port, "/metrics")
+    _, metrics = health_get(node, port, "/metrics")
     assert 'ip_masq_agent_rules_rewritten_total{reason="drift"} 2.0' in metrics
     assert 'ip_masq_agent_config_reloads_total{result="invalid"} 1.0' in metrics
 
