@@ -66,8 +66,6 @@ def render(options: Options, backend: Backend) -> int:
 
 def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
     """The agent: sync at start, then on config changes, every resyncInterval and on retry."""
-    if not options.once:
-        split_address(options.health_address)  # a bad address is a flag error, before any sync
     registry = CollectorRegistry()
     runner = SyncRunner(
         source=FileConfigSource(options.config_path),
@@ -111,13 +109,15 @@ def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server.start()
+    if server is not None:
+        server.start()
     watcher.start()
     try:
         runner.run()
     finally:
         watcher.stop()
-        server.stop()
+        if server is not None:
+            server.stop()
     return 0
 
 

@@ -13,6 +13,7 @@ DEFAULT_CONFIG_PATH: Final = "/etc/config/ip-masq-agent"
 DEFAULT_CHAIN: Final = "IP-MASQ-AGENT"
 # kubelet uses 10248/10250/10255/10257/10259 (with the controllers), kube-proxy 10249/10256;
 # 10261 is free of all of them and of the usual node exporters (9100) and CNI agents.
+# An empty `--health-address=` turns the HTTP endpoints off.
 DEFAULT_HEALTH_ADDRESS: Final = "0.0.0.0:10261"
 
 

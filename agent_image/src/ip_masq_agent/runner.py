@@ -336,6 +336,11 @@ class SyncRunner:
         )
         return False
 
+    @property
+    def last_error(self) -> str | None:
+        """Why the last sync failed; None after a success."""
+        return self._last_error
+
     # --- health --------------------------------------------------------------------------
 
     def health(self) -> HealthReport:
