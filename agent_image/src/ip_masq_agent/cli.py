@@ -89,13 +89,19 @@ def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
     if options.once:
         if runner.sync():
             return 0
-        print(
-            f"ip-masq-agent: sync failed: {runner.health().body.splitlines()[0]}", file=sys.stderr
-        )
+        print(f"ip-masq-agent: sync failed: {runner.last_error}", file=sys.stderr)
         return 1
 
+    server = None
+    if options.health_address:
+        try:
+            server = HealthServer(options.health_address, report=runner.health, registry=registry)
+        except OSError as err:
+            print(
+                f"ip-masq-agent: cannot listen on {options.health_address}: {err}", file=sys.stderr
+            )
+            return 1
     watcher = ConfigWatcher(options.config_path, lambda: runner.request_sync("config file changed"))
-    server = HealthServer(options.health_address, report=runner.health, registry=registry)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         # Rules stay: removing them would send pod traffic out un-NATed while we restart.
