@@ -11,7 +11,7 @@ from ip_masq_agent.commands import CommandResult, SubprocessRunner
 from ip_masq_agent.config import default_config, parse_config
 from ip_masq_agent.iptables_payload import jump_rule_line
 from ip_masq_agent.metrics import AgentMetrics
-from ip_masq_agent.rules import Family, Masquerade, plan_rules
+from ip_masq_agent.rules import Family, Masquerade, PortRange, plan_rules
 from ip_masq_agent.runner import SyncRunner, SyncTiming
 from netlab.lab import Lab, Namespace
 from netlab.topology import SingleNode
@@ -155,3 +155,19 @@ def test_idle_resync_runs_no_restore_and_drift_is_repaired(lab: Lab) -> None:
     assert "iptables-restore" in run.commands
     assert chain_rules(save(node))[1].startswith(f"-A {CHAIN} -d 10.0.0.0/8 -m comment")
     assert chain_rules(save(node))[1].endswith("-j RETURN")
+
+
+def test_kernel_takes_the_to_ports_payload_for_both_families(lab: Lab) -> None:
+    node = lab.namespace("node")
+    backend, _ = _backend(node, "iptables", ("ipv4", "ipv6"))
+    ports = (PortRange(1024, 29999), PortRange(32768, 65535))
+    desired = plan_rules(
+        default_config(), chain=CHAIN, enable_ipv6=True, masquerade=Masquerade(to_ports=ports)
+    )
+    backend.apply(desired)
+    for tool in ("iptables", "ip6tables"):
+        rules = chain_rules(save(node, tool))
+        statistic = [r for r in rules if "--probability 0.46929256" in r]
+        assert [r.split(" -p ")[1].split()[0] for r in statistic] == ["tcp", "udp", "sctp"], tool
+        assert sum("--to-ports" in r for r in rules) == 6, tool
+        assert rules[-1].endswith("-j MASQUERADE --random-fully"), tool
