@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from ip_masq_agent.backends.iptables import IptablesBackend
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
 from ip_masq_agent.config import default_config, parse_config
+from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.iptables_payload import jump_rule_line
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.rules import Family, Masquerade, PortRange, plan_rules
@@ -131,14 +132,19 @@ def test_idle_resync_runs_no_restore_and_drift_is_repaired(lab: Lab) -> None:
             return self.now
 
     clock = Clock()
+    metrics = AgentMetrics(CollectorRegistry(), backend=backend.name)
     runner = SyncRunner(
-        source=FixedSource(),
-        parse=lambda text: parse_config(text, enable_ipv6=False),
-        defaults=default_config(),
+        config=ConfigKeeper(
+            source=FixedSource(),
+            parse=lambda text: parse_config(text, enable_ipv6=False),
+            defaults=default_config(),
+            metrics=metrics,
+            logger=logging.getLogger("kernel-runner"),
+        ),
         plan=lambda c: plan_rules(c, chain=CHAIN, enable_ipv6=False, masquerade=Masquerade()),
         backend=backend,
         clock=clock,
-        metrics=AgentMetrics(CollectorRegistry(), backend=backend.name),
+        metrics=metrics,
         logger=logging.getLogger("kernel-runner"),
         timing=SyncTiming(),
     )

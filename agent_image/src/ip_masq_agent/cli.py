@@ -18,12 +18,13 @@ from ip_masq_agent.backends.registry import (
 )
 from ip_masq_agent.commands import SubprocessRunner
 from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
+from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
 from ip_masq_agent.flags import FlagError, Options, parse_flags
 from ip_masq_agent.health import HealthServer, split_address
 from ip_masq_agent.logs import configure_logging, log_event
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.rules import FAMILIES, DesiredRules, Masquerade, plan_rules
-from ip_masq_agent.runner import FileConfigSource, SyncRunner, SystemClock
+from ip_masq_agent.runner import SyncRunner, SystemClock
 from ip_masq_agent.watch import ConfigWatcher
 
 
@@ -67,14 +68,20 @@ def render(options: Options, backend: Backend) -> int:
 def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
     """The agent: sync at start, then on config changes, every resyncInterval and on retry."""
     registry = CollectorRegistry()
-    runner = SyncRunner(
+    metrics = AgentMetrics(registry, backend=backend.name)
+    config = ConfigKeeper(
         source=FileConfigSource(options.config_path),
         parse=functools.partial(_parse, options, options.config_path),
         defaults=_defaults(options),
+        metrics=metrics,
+        logger=logger,
+    )
+    runner = SyncRunner(
+        config=config,
         plan=functools.partial(_plan, options),
         backend=backend,
         clock=SystemClock(),
-        metrics=AgentMetrics(registry, backend=backend.name),
+        metrics=metrics,
         logger=logger,
     )
     log_event(
