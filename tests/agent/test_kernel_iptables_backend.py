@@ -64,9 +64,13 @@ def test_takeover_of_upstream_rules_then_cleanup(lab: Lab, flavor: str) -> None:
     topo = SingleNode(lab)
     node, tool = topo.node, SAVE_TOOL[flavor]
     node.run(f"{tool}-restore", "-w", "--noflush", input=UPSTREAM_STATE)
-    # A second copy of the jump, as a buggy earlier run might have left.
+    # A second copy of the jump, as a buggy earlier run might have left, and a variant whose
+    # comment carries literal quotes (seen on some managed clusters).
     node.run(f"{tool}-restore", "-w", "--noflush", input=f"*nat\n{jump_rule_line(CHAIN)}\nCOMMIT\n")
-    assert counts(save(node, tool)) == (1, 2)
+    quoted = jump_rule_line(CHAIN).replace('"ip-masq-agent: ', '"\\"ip-masq-agent: ', 1)
+    quoted = quoted.replace(' chain"', ' chain\\""', 1)
+    node.run(f"{tool}-restore", "-w", "--noflush", input=f"*nat\n{quoted}\nCOMMIT\n")
+    assert counts(save(node, tool)) == (1, 3)
 
     done = node.run(
         *agent_argv("--once", f"--backend={flavor}", "--config=/nonexistent"), check=False
