@@ -1,5 +1,7 @@
 """The command line end to end without a kernel: render, exit codes and error lines."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,19 @@ def test_render_of_an_invalid_config_exits_1_naming_the_value(
         f"ip-masq-agent: {config}: nonMasqueradeCIDRs[0]: '10.0.0.0/8 -j ACCEPT' is not a CIDR"
         " (want e.g. 10.0.0.0/8)\n"
     )
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "ip-masq-agent"
+    done = subprocess.run([str(script), "--nope"], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "ip-masq-agent: flag provided but not defined: -nope\n",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ip_masq_agent", "render", "--config=/nonexistent"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("*nat\n")

@@ -26,6 +26,10 @@ def test_dockerfile_installs_the_debian_runtime() -> None:
     assert "FROM debian:" in text and "-slim" in text
     assert 'ENTRYPOINT ["/usr/bin/python3", "-s", "-m", "ip_masq_agent"]' in text
     assert "org.opencontainers.image.title" in text
+    # COPY sources are relative to the build context, agent_image/.
+    for line in text.splitlines():
+        if line.startswith("COPY "):
+            assert (DOCKERFILE.parent / line.split()[1]).is_dir(), line
 
 
 @pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="no Debian python3")

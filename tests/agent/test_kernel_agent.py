@@ -67,7 +67,10 @@ def test_invalid_config_in_once_mode_exits_non_zero_and_writes_nothing(
     before = save(node)
     done = _once(node, f"--config={config}")
     assert done.returncode == 1
-    assert "'10.0.0.1/8' has host bits set" in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"ip-masq-agent: sync failed: {config}: nonMasqueradeCIDRs[0]: '10.0.0.1/8' has host bits"
+        " set (the network is 10.0.0.0/8); no good config yet"
+    )
     assert save(node) == before
 
 

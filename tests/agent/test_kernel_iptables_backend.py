@@ -9,9 +9,10 @@ from prometheus_client import CollectorRegistry
 from ip_masq_agent.backends.iptables import IptablesBackend
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
 from ip_masq_agent.config import default_config, parse_config
+from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.iptables_payload import jump_rule_line
 from ip_masq_agent.metrics import AgentMetrics
-from ip_masq_agent.rules import Family, Masquerade, plan_rules
+from ip_masq_agent.rules import Family, Masquerade, PortRange, plan_rules
 from ip_masq_agent.runner import SyncRunner, SyncTiming
 from netlab.lab import Lab, Namespace
 from netlab.topology import SingleNode
@@ -63,9 +64,13 @@ def test_takeover_of_upstream_rules_then_cleanup(lab: Lab, flavor: str) -> None:
     topo = SingleNode(lab)
     node, tool = topo.node, SAVE_TOOL[flavor]
     node.run(f"{tool}-restore", "-w", "--noflush", input=UPSTREAM_STATE)
-    # A second copy of the jump, as a buggy earlier run might have left.
+    # A second copy of the jump, as a buggy earlier run might have left, and a variant whose
+    # comment carries literal quotes (seen on some managed clusters).
     node.run(f"{tool}-restore", "-w", "--noflush", input=f"*nat\n{jump_rule_line(CHAIN)}\nCOMMIT\n")
-    assert counts(save(node, tool)) == (1, 2)
+    quoted = jump_rule_line(CHAIN).replace('"ip-masq-agent: ', '"\\"ip-masq-agent: ', 1)
+    quoted = quoted.replace(' chain"', ' chain\\""', 1)
+    node.run(f"{tool}-restore", "-w", "--noflush", input=f"*nat\n{quoted}\nCOMMIT\n")
+    assert counts(save(node, tool)) == (1, 3)
 
     done = node.run(
         *agent_argv("--once", f"--backend={flavor}", "--config=/nonexistent"), check=False
@@ -131,14 +136,19 @@ def test_idle_resync_runs_no_restore_and_drift_is_repaired(lab: Lab) -> None:
             return self.now
 
     clock = Clock()
+    metrics = AgentMetrics(CollectorRegistry(), backend=backend.name)
     runner = SyncRunner(
-        source=FixedSource(),
-        parse=lambda text: parse_config(text, enable_ipv6=False),
-        defaults=default_config(),
+        config=ConfigKeeper(
+            source=FixedSource(),
+            parse=lambda text: parse_config(text, enable_ipv6=False),
+            defaults=default_config(),
+            metrics=metrics,
+            logger=logging.getLogger("kernel-runner"),
+        ),
         plan=lambda c: plan_rules(c, chain=CHAIN, enable_ipv6=False, masquerade=Masquerade()),
         backend=backend,
         clock=clock,
-        metrics=AgentMetrics(CollectorRegistry(), backend=backend.name),
+        metrics=metrics,
         logger=logging.getLogger("kernel-runner"),
         timing=SyncTiming(),
     )
@@ -155,3 +165,19 @@ def test_idle_resync_runs_no_restore_and_drift_is_repaired(lab: Lab) -> None:
     assert "iptables-restore" in run.commands
     assert chain_rules(save(node))[1].startswith(f"-A {CHAIN} -d 10.0.0.0/8 -m comment")
     assert chain_rules(save(node))[1].endswith("-j RETURN")
+
+
+def test_kernel_takes_the_to_ports_payload_for_both_families(lab: Lab) -> None:
+    node = lab.namespace("node")
+    backend, _ = _backend(node, "iptables", ("ipv4", "ipv6"))
+    ports = (PortRange(1024, 29999), PortRange(32768, 65535))
+    desired = plan_rules(
+        default_config(), chain=CHAIN, enable_ipv6=True, masquerade=Masquerade(to_ports=ports)
+    )
+    backend.apply(desired)
+    for tool in ("iptables", "ip6tables"):
+        rules = chain_rules(save(node, tool))
+        statistic = [r for r in rules if "--probability 0.46929256" in r]
+        assert [r.split(" -p ")[1].split()[0] for r in statistic] == ["tcp", "udp", "sctp"], tool
+        assert sum("--to-ports" in r for r in rules) == 6, tool
+        assert rules[-1].endswith("-j MASQUERADE --random-fully"), tool

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.config import AgentConfig, default_config, parse_config
+from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.rules import DesiredRules, Masquerade, plan_rules
 from ip_masq_agent.runner import SyncRunner, SyncTiming
@@ -79,14 +80,19 @@ class Harness:
         self.backend = FakeBackend()
         self.source = MemorySource(text)
         self.registry = CollectorRegistry()
+        self.metrics = AgentMetrics(self.registry, backend="fake")
         self.runner = SyncRunner(
-            source=self.source,
-            parse=_parse,
-            defaults=default_config(),
+            config=ConfigKeeper(
+                source=self.source,
+                parse=_parse,
+                defaults=default_config(),
+                metrics=self.metrics,
+                logger=logging.getLogger("test-runner"),
+            ),
             plan=_plan,
             backend=self.backend,
             clock=self.clock,
-            metrics=AgentMetrics(self.registry, backend="fake"),
+            metrics=self.metrics,
             logger=logging.getLogger("test-runner"),
             timing=SyncTiming(min_interval=0.1, initial_backoff=0.5, max_backoff=4.0),
         )

@@ -19,12 +19,13 @@ from ip_masq_agent.backends.registry import (
 )
 from ip_masq_agent.commands import SubprocessRunner
 from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
+from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
 from ip_masq_agent.flags import FlagError, Options, parse_flags
 from ip_masq_agent.health import HealthServer, split_address
 from ip_masq_agent.logs import configure_logging, log_event
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.rules import FAMILIES, DesiredRules, Masquerade, plan_rules
-from ip_masq_agent.runner import FileConfigSource, SyncRunner, SystemClock
+from ip_masq_agent.runner import SyncRunner, SystemClock
 from ip_masq_agent.watch import ConfigWatcher
 
 
@@ -68,14 +69,20 @@ def render(options: Options, backend: Backend) -> int:
 def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
     """The agent: sync at start, then on config changes, every resyncInterval and on retry."""
     registry = CollectorRegistry()
-    runner = SyncRunner(
+    metrics = AgentMetrics(registry, backend=backend.name)
+    config = ConfigKeeper(
         source=FileConfigSource(options.config_path),
         parse=functools.partial(_parse, options, options.config_path),
         defaults=_defaults(options),
+        metrics=metrics,
+        logger=logger,
+    )
+    runner = SyncRunner(
+        config=config,
         plan=functools.partial(_plan, options),
         backend=backend,
         clock=SystemClock(),
-        metrics=AgentMetrics(registry, backend=backend.name),
+        metrics=metrics,
         logger=logger,
     )
     log_event(
@@ -90,13 +97,19 @@ def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
     if options.once:
         if runner.sync():
             return 0
-        print(
-            f"ip-masq-agent: sync failed: {runner.health().body.splitlines()[0]}", file=sys.stderr
-        )
+        print(f"ip-masq-agent: sync failed: {runner.last_error}", file=sys.stderr)
         return 1
 
+    server = None
+    if options.health_address:
+        try:
+            server = HealthServer(options.health_address, report=runner.health, registry=registry)
+        except OSError as err:
+            print(
+                f"ip-masq-agent: cannot listen on {options.health_address}: {err}", file=sys.stderr
+            )
+            return 1
     watcher = ConfigWatcher(options.config_path, lambda: runner.request_sync("config file changed"))
-    server = HealthServer(options.health_address, report=runner.health, registry=registry)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         # Rules stay: removing them would send pod traffic out un-NATed while we restart.

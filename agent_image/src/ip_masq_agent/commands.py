@@ -50,6 +50,8 @@ class SubprocessRunner:
             )
         except FileNotFoundError:
             return CommandResult(argv, 127, "", f"{argv[0]}: command not found")
+        except OSError as err:  # e.g. not executable: a failed sync, not a crashed agent
+            return CommandResult(argv, 126, "", f"{argv[0]}: {err.strerror}")
         except subprocess.TimeoutExpired:
             return CommandResult(
                 argv, 124, "", f"{' '.join(args[:1])}: timed out after {self._timeout}s"

@@ -5,11 +5,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from ip_masq_agent.backends.base import ApplyError, Backend
-from ip_masq_agent.config import AgentConfig, ConfigError
+from ip_masq_agent.config import AgentConfig
+from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.logs import log_event
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.rules import DesiredRules
@@ -33,32 +33,6 @@ class SystemClock:
         return time.time()
 
 
-class ConfigSource(Protocol):
-    """Where the config document comes from; `read` returns None when there is none."""
-
-    @property
-    def name(self) -> str: ...
-
-    def read(self) -> str | None: ...
-
-
-class FileConfigSource:
-    """The mounted ConfigMap file (a missing file is not an error: upstream uses defaults)."""
-
-    def __init__(self, path: str) -> None:
-        self._path = Path(path)
-
-    @property
-    def name(self) -> str:
-        return str(self._path)
-
-    def read(self) -> str | None:
-        try:
-            return self._path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-
-
 @dataclass(frozen=True)
 class SyncTiming:
     """The runner's knobs (seconds)."""
@@ -79,7 +53,6 @@ class HealthReport:
     body: str
 
 
-ConfigParser = Callable[[str], AgentConfig]
 Planner = Callable[[AgentConfig], DesiredRules]
 
 
@@ -104,9 +77,7 @@ class SyncRunner:
     def __init__(
         self,
         *,
-        source: ConfigSource,
-        parse: ConfigParser,
-        defaults: AgentConfig,
+        config: ConfigKeeper,
         plan: Planner,
         backend: Backend,
         clock: Clock,
@@ -114,9 +85,7 @@ class SyncRunner:
         logger: logging.Logger,
         timing: SyncTiming = SyncTiming(),
     ) -> None:
-        self._source = source
-        self._parse = parse
-        self._defaults = defaults
+        self._config = config
         self._plan = plan
         self._backend = backend
         self._clock = clock
@@ -134,12 +103,6 @@ class SyncRunner:
         self._retry_at: float | None = None
         self._backoff = timing.initial_backoff
 
-        self._config: AgentConfig | None = None
-        self._last_text: str | None = None
-        self._seen_source = False
-        self._config_problem: str | None = None
-        self._logged_problem: str | None = None
-        self._logged_warnings: tuple[str, ...] = ()
         self._applied: DesiredRules | None = None
         self._applied_view: str | None = None
         self._force = True
@@ -191,65 +154,6 @@ class SyncRunner:
 
     # --- the sync itself -----------------------------------------------------------------
 
-    def _note_problem(self, problem: str | None, result: str) -> None:
-        self._config_problem = problem
-        self._metrics.config_current.set(0 if problem else 1)
-        if problem is not None and problem != self._logged_problem:
-            log_event(self._log, logging.ERROR, "config not used", problem=problem, result=result)
-        self._logged_problem = problem
-
-    def _load_config(self) -> AgentConfig | None:
-        """The config to use now: the file's, the defaults, or the last good one."""
-        try:
-            text = self._source.read()
-        except OSError as err:
-            problem = (
-                f"{self._source.name}: cannot read ({err.strerror}); keeping the last good config"
-            )
-            if problem != self._config_problem:
-                self._metrics.config_reloads.labels(result="unreadable").inc()
-            self._seen_source = False  # re-parse whatever is readable next time
-            self._note_problem(problem, "unreadable")
-            return self._config
-        if self._seen_source and text == self._last_text:
-            return self._config  # unchanged contents: nothing to re-parse or re-count
-        self._seen_source = True
-        self._last_text = text
-        if text is None:
-            self._metrics.config_reloads.labels(result="missing").inc()
-            if self._config is None:
-                log_event(
-                    self._log,
-                    logging.INFO,
-                    "no config file, using defaults",
-                    path=self._source.name,
-                )
-                self._config = self._defaults
-                self._note_problem(None, "missing")
-            else:
-                self._note_problem(
-                    f"{self._source.name}: file disappeared; keeping the last good config",
-                    "missing",
-                )
-            return self._config
-        try:
-            config = self._parse(text)
-        except ConfigError as err:
-            self._metrics.config_reloads.labels(result="invalid").inc()
-            keeping = "keeping the last good config" if self._config else "no good config yet"
-            self._note_problem(f"{err}; {keeping}", "invalid")
-            return self._config
-        self._metrics.config_reloads.labels(result="ok").inc()
-        for warning in config.warnings:
-            if warning not in self._logged_warnings:
-                log_event(self._log, logging.WARNING, "config warning", warning=warning)
-        self._logged_warnings = config.warnings
-        if config != self._config:
-            log_event(self._log, logging.INFO, "config loaded", path=self._source.name)
-        self._config = config
-        self._note_problem(None, "ok")
-        return config
-
     def sync(self) -> bool:
         """One sync now; True when the kernel holds the desired rules afterwards."""
         started = self._clock.monotonic()
@@ -257,11 +161,11 @@ class SyncRunner:
             served = self._queued_at
             self._queued_at = None
             self._last_sync_at = started
-        config = self._load_config()
-        interval = (config or self._defaults).resync_interval
+        config = self._config.load()
+        interval = (config or self._config.defaults).resync_interval
         self._next_resync = started + interval
         if config is None:
-            return self._failed(started, served, "no_config", self._config_problem or "no config")
+            return self._failed(started, served, "no_config", self._config.problem or "no config")
         desired = self._plan(config)
         try:
             reason = self._rewrite_reason(desired)
@@ -355,7 +259,7 @@ class SyncRunner:
             problems.append(f"{self._failures} syncs failed in a row; last: {self._last_error}")
         lines = [f"unhealthy: {p}" for p in problems] or ["ok"]
         lines.append(f"backend: {self._backend.name}")
-        lines.append(f"config: {self._config_problem or 'current'}")
+        lines.append(f"config: {self._config.problem or 'current'}")
         if self._summary is not None:
             lines.append(f"rules: {self._summary}")
         return HealthReport(healthy=not problems, ready=self._ready, body="\n".join(lines) + "\n")
