@@ -4,9 +4,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from netlab.lab import REPO_ROOT, Lab
-
 from bench.workload import config_text, synthetic_cidrs
+from netlab.lab import REPO_ROOT, Lab
 
 
 def run_idle_resync(
