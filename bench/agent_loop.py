@@ -1,7 +1,8 @@
 """Benchmarks 4 and 5, run inside a node namespace: idle resync cost, and RSS over resyncs.
 
 `python -m bench.agent_loop --backend nftables --config FILE --syncs 1000` builds the agent's
-own sync loop (config keeper, planner, backend, runner) as `ip-masq-agent` does, syncs once,
+own sync loop (config keeper, planner, backend, runner) as `ip-masq-agent` does (same backend
+settings, generation reader included), syncs once,
 then forces `--syncs` resyncs with the config unchanged. Prints one JSON line.
 """
 
@@ -20,6 +21,7 @@ from ip_masq_agent.commands import CommandResult, SubprocessRunner
 from ip_masq_agent.config import default_config, parse_config
 from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
 from ip_masq_agent.metrics import AgentMetrics
+from ip_masq_agent.nft_generation import read_generation
 from ip_masq_agent.rules import Masquerade, plan_rules
 from ip_masq_agent.runner import SyncRunner, SystemClock
 
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     logger.propagate = False
     run = CountingRunner()
     backend = default_backend_registry().create(
-        args.backend, BackendSettings(CHAIN, ("ipv4",), run)
+        args.backend, BackendSettings(CHAIN, ("ipv4",), run, generation=read_generation)
     )
     metrics = AgentMetrics(CollectorRegistry(), backend=backend.name)
     keeper = ConfigKeeper(
