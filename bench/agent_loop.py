@@ -48,6 +48,16 @@ def rss_kib() -> int:
     return -1
 
 
+def private_kib() -> int:
+    """Memory only this process holds (RSS less shared library pages such as libcrypto)."""
+    total = 0
+    with open("/proc/self/smaps_rollup", encoding="ascii") as rollup:
+        for line in rollup:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    return total
+
+
 def _cpu(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
@@ -116,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
                 "process_kinds": sorted(set(run.started)),
                 "restores": len(restores),
                 "rss_kib": rss,
+                "private_kib_at_end": private_kib(),
             }
         ),
         flush=True,
