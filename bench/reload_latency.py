@@ -1,5 +1,6 @@
 """Benchmark 3: a ConfigMap edit (kubelet's `..data` swap) until the new rule is in the kernel."""
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -25,9 +26,21 @@ def run_reload_latency(
         volume.directory.mkdir(parents=True)
         base = synthetic_cidrs(BASE_CIDRS)
         volume.write(config_text(base))
-        agent = lab.spawn(
-            ns, *agent_argv(f"--backend={name}", f"--config={volume.path}", "--health-address=")
-        )
+        # The agent's log goes to a file: a pipe nobody reads would fill and block the agent.
+        with (workdir / f"agent-{name}.log").open("w") as log:
+            agent = subprocess.Popen(
+                [
+                    *ns.prefix,
+                    *agent_argv(
+                        f"--backend={name}", f"--config={volume.path}", "--health-address="
+                    ),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                text=True,
+            )
+        lab.processes.append(agent)  # killed with the lab if anything below fails
         view = backend(name, SubprocessRunner(ns.prefix))
         marker = str(base[-1])
         if not _wait_for(view, marker):

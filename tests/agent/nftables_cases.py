@@ -45,6 +45,12 @@ CASES = (
         "nonMasqueradeCIDRs: [10.0.0.0/8, 10.1.0.0/16, 10.1.2.0/24, 192.168.0.0/17,"
         " 192.168.128.0/17, 169.254.169.254/32, 172.16.0.0/12]\n",
     ),
+    Case(
+        "adjacent-unaligned-becomes-a-range",
+        "nonMasqueradeCIDRs: [10.0.1.0/24, 10.0.2.0/24, 10.0.3.0/24, fd00:0:0:1::/64,"
+        " fd00:0:0:2::/64]\n",
+        enable_ipv6=True,
+    ),
     Case("empty-v4-no-link-local", "nonMasqueradeCIDRs: []\nmasqLinkLocal: true\n"),
     Case(
         "to-ports-three-ranges-not-random",

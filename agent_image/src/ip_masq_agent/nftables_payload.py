@@ -21,17 +21,36 @@ def set_name(family: Family) -> str:
     return f"nomasq_{family}"
 
 
-def merge_cidrs(cidrs: Iterable[Network]) -> list[Network]:
-    """Overlapping and adjacent CIDRs merged, sorted: nft interval sets refuse overlaps.
+def merge_ranges(cidrs: Iterable[Network]) -> list[tuple[int, int]]:
+    """One family's CIDRs as sorted, disjoint, non-adjacent (first, last) address intervals.
 
-    Merging here (rather than `auto-merge` in the set) keeps `nft list` equal to what we wrote,
-    so the listing stays a faithful fingerprint for drift detection.
+    nft interval sets refuse overlapping elements; merging here (rather than `auto-merge` in
+    the set) keeps `nft list` equal to what we wrote, so the listing stays a faithful
+    fingerprint for drift detection. Integer arithmetic: 10,000 CIDRs merge in milliseconds.
     """
-    v4 = [c for c in cidrs if isinstance(c, ipaddress.IPv4Network)]
-    v6 = [c for c in cidrs if isinstance(c, ipaddress.IPv6Network)]
-    merged: list[Network] = [*ipaddress.collapse_addresses(v4)]
-    merged.extend(ipaddress.collapse_addresses(v6))
+    spans = sorted(
+        (start, start + (1 << (c.max_prefixlen - c.prefixlen)) - 1)
+        for c in cidrs
+        for start in (int(c.network_address),)
+    )
+    merged: list[tuple[int, int]] = []
+    for first, last in spans:
+        if merged and first <= merged[-1][1] + 1:
+            if last > merged[-1][1]:
+                merged[-1] = (merged[-1][0], last)
+        else:
+            merged.append((first, last))
     return merged
+
+
+def element_text(first: int, last: int, family: Family) -> str:
+    """An interval as nft writes it: a CIDR when it is one, else `first-last`."""
+    address = ipaddress.IPv4Address if family == "ipv4" else ipaddress.IPv6Address
+    size = last - first + 1
+    if size & (size - 1) == 0 and first % size == 0:
+        bits = 32 if family == "ipv4" else 128
+        return f"{address(first)}/{bits - size.bit_length() + 1}"
+    return f"{address(first)}-{address(last)}"
 
 
 def _set_block(rules: FamilyRules) -> list[str]:
@@ -40,9 +59,9 @@ def _set_block(rules: FamilyRules) -> list[str]:
         f"\t\ttype {_ADDRESS_TYPE[rules.family]}",
         "\t\tflags interval",
     ]
-    elements = merge_cidrs(rules.non_masquerade)
+    elements = [element_text(*span, rules.family) for span in merge_ranges(rules.non_masquerade)]
     if elements:
-        lines.append(f"\t\telements = {{ {', '.join(str(e) for e in elements)} }}")
+        lines.append(f"\t\telements = {{ {', '.join(elements)} }}")
     lines.append("\t}")
     return lines
 
