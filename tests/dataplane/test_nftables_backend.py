@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import pytest
 
 from ip_masq_agent.backends.base import ApplyError
+from ip_masq_agent.backends.generation_cache import GenerationCachedBackend
 from ip_masq_agent.backends.nftables import NftablesBackend
+from ip_masq_agent.backends.registry import BackendSettings, default_backend_registry
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
 from ip_masq_agent.config import parse_config
 from ip_masq_agent.rules import DesiredRules, Masquerade, PortRange, plan_rules
@@ -127,14 +129,15 @@ def test_a_refused_script_changes_nothing(lab: Lab) -> None:
 class _CountingRunner:
     def __init__(self, inner: SubprocessRunner) -> None:
         self._inner = inner
-        self.lists = 0
+        self.reads = 0
 
     def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
-        self.lists += list(args[:2]) == ["nft", "list"]
+        self.reads += args[0].endswith("-save") or list(args[:2]) == ["nft", "list"]
         return self._inner(args, stdin=stdin)
 
 
-def test_observe_lists_again_only_when_the_generation_moved(lab: Lab) -> None:
+@pytest.mark.parametrize("name", ["nftables", "iptables-nft"])
+def test_observe_reads_again_only_when_the_generation_moved(lab: Lab, name: str) -> None:
     ns = lab.namespace("node")
 
     def generation_in_namespace() -> int | None:
@@ -143,14 +146,20 @@ def test_observe_lists_again_only_when_the_generation_moved(lab: Lab) -> None:
         return int(ns.run(sys.executable, "-c", script).stdout)
 
     run = _CountingRunner(SubprocessRunner(ns.prefix))
-    backend = NftablesBackend(run=run, generation=generation_in_namespace)
+    settings = BackendSettings("IP-MASQ-AGENT", ("ipv4",), run, generation_in_namespace)
+    backend = default_backend_registry().create(name, settings)
+    assert isinstance(backend, GenerationCachedBackend)
     backend.apply(_desired("{}"))
     first = backend.observe()
-    assert (run.lists, backend.observe(), run.lists) == (1, first, 1)
-    ns.run("nft", "delete", "element", "inet", "ip-masq-agent", "nomasq_ipv4", "{ 10.0.0.0/8 }")
+    reads = run.reads
+    assert backend.observe() == first
+    assert run.reads == reads  # nothing moved: no tool started
+    if name == "nftables":
+        ns.run("nft", "delete", "element", "inet", "ip-masq-agent", "nomasq_ipv4", "{ 10.0.0.0/8 }")
+    else:
+        ns.run("iptables-nft", "-t", "nat", "-D", "IP-MASQ-AGENT", "2")
     tampered = backend.observe()
-    assert run.lists == 2
     assert tampered != first and "10.0.0.0/8" not in tampered
     ns.run("nft", "add", "table", "inet", "someone-else")  # any commit moves the generation
     assert backend.observe() == tampered
-    assert run.lists == 3
+    assert run.reads > reads + 1

@@ -7,6 +7,7 @@ from typing import Final
 
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.detect import detect_backend
+from ip_masq_agent.backends.generation_cache import GenerationCachedBackend
 from ip_masq_agent.backends.iptables import FLAVORS, IptablesBackend
 from ip_masq_agent.backends.nftables import NftablesBackend
 from ip_masq_agent.commands import CommandRunner
@@ -15,6 +16,8 @@ from ip_masq_agent.rules import Family
 
 # Backends that own distinct kernel state; `iptables` is an alias of one of the two flavours.
 DISTINCT_BACKENDS: Final = ("iptables-nft", "iptables-legacy", "nftables")
+# Backends whose rules live in nf_tables, so the ruleset generation tells when they changed.
+NF_TABLES_BACKENDS: Final = frozenset({"iptables-nft", "nftables"})
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class BackendSettings:
     families: tuple[Family, ...]
     run: CommandRunner
     # Reads the nf_tables generation where `run` acts (the agent: its own namespace); lets
-    # the nftables backend skip listing an unchanged ruleset. None: always list.
+    # nf_tables-based backends skip listing an unchanged ruleset. None: always list.
     generation: Callable[[], int | None] | None = None
 
 
@@ -56,7 +59,12 @@ class BackendRegistry:
                 f"invalid value {name!r} for flag -backend:"
                 f" want one of {', '.join(self._factories)}"
             )
-        return factory(settings)
+        backend = factory(settings)
+        if isinstance(backend, GenerationCachedBackend):
+            return backend  # `auto` built it through this very method
+        if settings.generation is not None and backend.name in NF_TABLES_BACKENDS:
+            return GenerationCachedBackend(backend, settings.generation)
+        return backend
 
 
 def _iptables(flavor: str) -> BackendFactory:
@@ -74,9 +82,7 @@ def nftables_table(chain: str) -> str:
 
 
 def _nftables(settings: BackendSettings) -> Backend:
-    return NftablesBackend(
-        run=settings.run, table=nftables_table(settings.chain), generation=settings.generation
-    )
+    return NftablesBackend(run=settings.run, table=nftables_table(settings.chain))
 
 
 def _auto(registry: BackendRegistry) -> BackendFactory:
