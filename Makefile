@@ -21,5 +21,13 @@ pytest: setup
 render: setup
 	$(PY) -m components.render --stack $(STACK)
 
+# Benchmarks (root, network namespaces): all five side by side -> docs/benchmarks.md and its plot.
+bench: setup
+	$(PY) -m bench.run
+
+# The reduced set, under a minute, written to rendered/bench-quick/ (the committed report stays).
+bench-quick: setup
+	$(PY) -m bench.run --quick
+
 clean:
 	rm -rf rendered .pytest_cache .mypy_cache .ruff_cache
