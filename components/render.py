@@ -156,12 +156,24 @@ def render_stack(
 ) -> RenderResult:
     """Run `__main__.py` as `pulumi preview` would, under mocks; `config` overrides the file."""
     settings = dict(config) if config is not None else load_stack_config(stack, root=root)
+    program = str(root / "__main__.py")
+    return run_under_mocks(lambda: _run_path(program), stack=stack, config=settings, call=call)
+
+
+def run_under_mocks(
+    program: Callable[[], None],
+    *,
+    stack: str,
+    config: Mapping[str, str],
+    call: CallHandler | None = None,
+) -> RenderResult:
+    """Run any Pulumi program under preview mocks; also how tests drive a single component."""
     # A fresh context and event loop: Pulumi keeps its runtime state in context variables.
-    return contextvars.Context().run(_run_program, stack, root, settings, call)
+    return contextvars.Context().run(_run_program, program, stack, dict(config), call)
 
 
 def _run_program(
-    stack: str, root: Path, config: dict[str, str], call: CallHandler | None
+    program: Callable[[], None], stack: str, config: dict[str, str], call: CallHandler | None
 ) -> RenderResult:
     loop = asyncio.new_event_loop()
     loop.set_exception_handler(_ignore_unretrieved)
@@ -174,8 +186,7 @@ def _run_program(
         quiet = logging.getLogger("ip-masq-agent.render")
         quiet.setLevel(logging.CRITICAL)
         mocks.set_mocks(recorder, project=PROJECT, stack=stack, preview=True, logger=quiet)
-        program = str(root / "__main__.py")
-        loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(lambda: _run_path(program)))
+        loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(program))
         outputs = loop.run_until_complete(_stack_outputs())
     except Exception as err:
         raise _user_error(err) from None
@@ -233,6 +244,10 @@ def _user_error(err: Exception) -> Exception:
             return current
         visited.add(id(current))
         current = current.__cause__ or current.__context__
+    # Pulumi re-raises errors from inputs as new ValueErrors, one "has risen:" line per level.
+    innermost = str(err).splitlines()[-1] if str(err) else ""
+    if " has risen: " in innermost:
+        return RenderError(innermost.split(" has risen: ", 1)[1])
     return err
 
 
