@@ -9,6 +9,7 @@ import yaml
 
 from components.cidrs import CidrError
 from components.ip_masq_agent import (
+    AGENT_HEALTH_PORT,
     CONFIG_MAP_NAME,
     DAEMON_SET_NAME,
     IpMasqAgent,
@@ -94,7 +95,7 @@ def test_agent_args() -> None:
         "--masq-chain=IP-MASQ-AGENT",
         "--backend=nftables",
         "--enable-ipv6",
-        "--health-address=0.0.0.0:10263",
+        f"--health-address=0.0.0.0:{AGENT_HEALTH_PORT}",
         "--v=2",
     ]
     assert "--enable-ipv6" not in agent_args(enable_ipv6=False, backend="auto")

@@ -137,8 +137,9 @@ def test_daemon_set_mounts_and_probes(rendered: dict[str, RenderResult]) -> None
         "path": "/run/xtables.lock",
         "type": "FileOrCreate",
     }
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"]["port"] == AGENT_HEALTH_PORT
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": AGENT_HEALTH_PORT}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": AGENT_HEALTH_PORT}
+    # The probes reach the port the agent is told to listen on, on every address (hostNetwork).
     assert f"--health-address=0.0.0.0:{AGENT_HEALTH_PORT}" in container["args"]
 
 
