@@ -137,12 +137,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the reduced set (< 1 min)")
     parser.add_argument("--out-dir", type=Path, help="default: docs/ (rendered/bench-quick/)")
+    parser.add_argument(
+        "--report-only", action="store_true", help="re-render from OUT_DIR/benchmarks.json"
+    )
     args = parser.parse_args(argv)
+    out = args.out_dir or Path("rendered/bench-quick" if args.quick else "docs")
+    if args.report_only:
+        results = json.loads((out / "benchmarks.json").read_text())
+        (out / "benchmarks.md").write_text(render_report(results))
+        plot_flow_rate(results["flow_rate"], str(out / "bench_flow_rate.png"))
+        return 0
     unavailable = kernel_lab_unavailable()
     if unavailable is not None:
         print(f"bench: cannot run: {unavailable}", file=sys.stderr)
         return 1
-    out = args.out_dir or Path("rendered/bench-quick" if args.quick else "docs")
     out.mkdir(parents=True, exist_ok=True)
     command = "make bench-quick" if args.quick else "make bench"
     results = run_all(QUICK if args.quick else FULL, command)
