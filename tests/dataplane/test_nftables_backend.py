@@ -55,6 +55,11 @@ def test_traffic_outcomes_both_families_and_link_local(lab: Lab) -> None:
     backend.apply(_desired("nonMasqueradeCIDRs: [10.0.0.0/8]\nmasqLinkLocal: true\n"))
     assert topo.seen_from_pod("link-local", "vpc6") == {"link-local": a.node, "vpc6": a.node6}
 
+    # Two adjacent /16s that are no single CIDR become one `first-last` range element.
+    backend.apply(_desired("nonMasqueradeCIDRs: [10.127.0.0/16, 10.128.0.0/16]\n"))
+    assert "10.127.0.0-10.128.255.255" in backend.observe()
+    assert topo.seen_from_pod("vpc", "internet", proto="tcp") == {"vpc": a.pod, "internet": a.node}
+
 
 def test_observe_is_stable_and_cleanup_removes_only_our_table(lab: Lab) -> None:
     ns = lab.namespace("node")
