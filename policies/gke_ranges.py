@@ -1,9 +1,12 @@
 """The pod and services ranges a stack's GKE clusters and subnets route back to pods."""
 
 import ipaddress
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
+
+from pulumi_policy.proxy import UnknownValueError
 
 from policies.preview_unknowns import PreviewUnknowns
 from policies.props import as_list, as_mapping, as_text, dig, last_segment
@@ -13,6 +16,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 SUBNETWORK: Final = "gcp:compute/subnetwork:Subnetwork"
 CLUSTER: Final = "gcp:container/cluster:Cluster"
 NODE_POOL: Final = "gcp:container/nodePool:NodePool"
+NETWORK: Final = "gcp:compute/network:Network"
+T = TypeVar("T")
 
 
 class StackResource(Protocol):
@@ -45,17 +50,47 @@ class _Subnet:
     used: bool = False
 
 
+def _keys(resource: StackResource) -> frozenset[str]:
+    """Every way another resource may refer to this one: name, id or self link."""
+    keys = {resource.name}
+    for key in ("name", "id", "selfLink"):
+        with suppress(UnknownValueError):
+            text = as_text(resource.props.get(key))
+            if text:
+                keys.add(last_segment(text))
+    return frozenset(keys)
+
+
 def _subnet(resource: StackResource) -> _Subnet:
     props = resource.props
-    name = as_text(props.get("name"))
     secondary: dict[str, str] = {}
     for raw in as_list(props.get("secondaryIpRanges")):
         entry = as_mapping(raw)
         range_name, cidr = as_text(entry.get("rangeName")), as_text(entry.get("ipCidrRange"))
         if range_name and cidr:
             secondary[range_name] = cidr
-    keys = {resource.name} | ({name} if name else set())
-    return _Subnet(resource, f"subnet {name or resource.name!r}", frozenset(keys), secondary)
+    label = f"subnet {resource.name!r}"
+    with suppress(UnknownValueError):
+        label = f"subnet {as_text(props.get('name')) or resource.name!r}"
+    return _Subnet(resource, label, _keys(resource), secondary)
+
+
+def _pick(
+    candidates: Sequence[T], keys: Callable[[T], frozenset[str]], props: Mapping[str, Any], key: str
+) -> T | None:
+    """The candidate `props[key]` refers to; None when it refers to nothing in the stack."""
+    try:
+        reference = as_text(props.get(key))
+    except UnknownValueError:
+        # Unknown in preview means it is an output of a resource created in this update: with
+        # one candidate in the stack that is the one; with several, the check must wait.
+        if len(candidates) == 1:
+            return candidates[0]
+        raise
+    if reference is None:
+        return None
+    wanted = last_segment(reference)
+    return next((item for item in candidates if wanted in keys(item)), None)
 
 
 def _cidr(text: str) -> Network | None:
@@ -96,14 +131,6 @@ class _Collector:
             )
 
 
-def _find(items: Sequence[_Subnet], reference: Any) -> _Subnet | None:
-    text = as_text(reference)
-    if text is None:
-        return None
-    key = last_segment(text)
-    return next((item for item in items if key in item.keys), None)
-
-
 def _node_pool_ranges(
     collect: _Collector, network_config: Any, subnet: _Subnet | None, origin: str
 ) -> None:
@@ -112,7 +139,12 @@ def _node_pool_ranges(
     collect.cidr(as_text(config.get("podIpv4CidrBlock")), f"pod range of {origin}")
 
 
-def _cluster_ranges(collect: _Collector, resource: StackResource, subnet: _Subnet | None) -> None:
+def _cluster_ranges(
+    collect: _Collector,
+    resource: StackResource,
+    subnet: _Subnet | None,
+    networks: Sequence[StackResource],
+) -> None:
     props = resource.props
     cluster = f"cluster {as_text(props.get('name')) or resource.name!r}"
     policy = as_mapping(props.get("ipAllocationPolicy"))
@@ -132,17 +164,25 @@ def _cluster_ranges(collect: _Collector, resource: StackResource, subnet: _Subne
         label = f"node pool {as_text(pool.get('name')) or '?'} of {cluster}"
         _node_pool_ranges(collect, pool.get("networkConfig"), subnet, label)
     if policy.get("stackType") == "IPV4_IPV6":
-        _ipv6_range(collect, subnet, cluster)
+        _ipv6_range(collect, subnet, networks, cluster)
 
 
-def _ipv6_range(collect: _Collector, subnet: _Subnet | None, cluster: str) -> None:
-    # Dual-stack pods take their IPv6 addresses from the subnet's IPv6 range, which GCP assigns.
+def _ipv6_range(
+    collect: _Collector, subnet: _Subnet | None, networks: Sequence[StackResource], cluster: str
+) -> None:
+    # Dual-stack pods take IPv6 addresses from the subnet's range, which GCP assigns from the
+    # VPC's internal range; before creation only the VPC's range (if set) bounds it.
     origin = f"IPv6 pod range of {cluster}"
-    props = subnet.resource.props if subnet else {}
-    for key in ("ipv6CidrRange", "internalIpv6Prefix", "externalIpv6Prefix"):
-        text = as_text(props.get(key))
-        if text:
-            collect.cidr(text, f"{origin} ({subnet.label if subnet else '?'} {key})")
+    if subnet is not None:
+        for key in ("ipv6CidrRange", "internalIpv6Prefix", "externalIpv6Prefix"):
+            text = as_text(subnet.resource.props.get(key))
+            if text:
+                collect.cidr(text, f"{origin} ({subnet.label} {key})")
+                return
+        network = _pick(networks, _keys, subnet.resource.props, "network")
+        ula = as_text(network.props.get("internalIpv6Range")) if network else None
+        if network is not None and ula:
+            collect.cidr(ula, f"{origin} (internalIpv6Range of VPC {network.name!r})")
             return
     collect.unknowns.note(f"{origin} (assigned by GCP at creation)")
 
@@ -158,31 +198,27 @@ def required_ranges(
         if resource.resource_type == SUBNETWORK:
             with unknowns.guard(f"{resource.name}."):
                 subnets.append(_subnet(resource))
-    clusters: dict[str, _Subnet | None] = {}
-    cluster_keys: dict[str, str] = {}
+    networks = list(_of_type(resources, NETWORK))
+    clusters: list[tuple[StackResource, _Subnet | None]] = []
     for resource in _of_type(resources, CLUSTER):
         with unknowns.guard(f"{resource.name}."):
-            subnet = _find(subnets, resource.props.get("subnetwork"))
-            if subnet is None and len(subnets) == 1 and resource.props.get("subnetwork") is None:
-                subnet = subnets[0]  # no subnetwork given: GKE uses the network's only subnet
+            subnet = _pick(subnets, lambda s: s.keys, resource.props, "subnetwork")
+            if subnet is None and len(subnets) == 1 and "subnetwork" not in resource.props:
+                subnet = subnets[0]  # none given: GKE takes the network's (only) subnet
             if subnet is not None:
                 subnet.used = True
-            clusters[resource.urn] = subnet
-            name = as_text(resource.props.get("name"))
-            cluster_keys[resource.name] = resource.urn
-            if name:
-                cluster_keys[name] = resource.urn
-            _cluster_ranges(collect, resource, subnet)
+            clusters.append((resource, subnet))
+            _cluster_ranges(collect, resource, subnet, networks)
     for resource in _of_type(resources, NODE_POOL):
         with unknowns.guard(f"{resource.name}."):
-            reference = as_text(resource.props.get("cluster"))
-            urn = cluster_keys.get(last_segment(reference)) if reference else None
             label = f"node pool {as_text(resource.props.get('name')) or resource.name!r}"
+            found = _pick(clusters, lambda c: _keys(c[0]), resource.props, "cluster")
             network_config = resource.props.get("networkConfig")
-            if urn is None and as_mapping(network_config).get("podRange"):
+            if found is None and as_mapping(network_config).get("podRange"):
+                reference = resource.props.get("cluster")
                 unknowns.note(f"{label}: cluster {reference!r} is outside the stack")
                 continue
-            _node_pool_ranges(collect, network_config, clusters.get(urn or ""), label)
+            _node_pool_ranges(collect, network_config, found[1] if found else None, label)
     for subnet in subnets:
         if not subnet.used:
             for range_name, cidr in subnet.secondary.items():

@@ -161,6 +161,53 @@ def test_range_on_subnet_outside_stack_is_advisory() -> None:
         check(stack)
 
 
+def test_unknown_subnet_reference_resolves_to_the_only_subnet() -> None:
+    # First preview: the cluster's subnetwork is the id of a subnet created in this update.
+    gke = {**cluster(), "subnetwork": UNKNOWN}
+    [violation] = check(
+        replace(with_cidrs("10.0.0.0/20", "10.8.0.0/20", "10.12.0.0/16"), CLUSTER, gke)
+    )
+    assert "pod range of cluster 'dev-gke'" in violation
+
+
+def test_unknown_subnet_reference_among_several_subnets_is_advisory() -> None:
+    other = {**subnetwork(), "name": "other", "secondaryIpRanges": []}
+    stack = [
+        *replace(gke_stack(), CLUSTER, {**cluster(), "subnetwork": UNKNOWN}),
+        (SUBNETWORK, "other", other),
+    ]
+    with pytest.raises(CannotCheckUntilDeployedError, match=r"cluster\.subnetwork"):
+        check(stack)
+
+
+def dual_stack(vpc_range: str | None) -> Stack:
+    gke = cluster()
+    gke["ipAllocationPolicy"]["stackType"] = "IPV4_IPV6"
+    subnet = {
+        **subnetwork(),
+        "network": "projects/p/global/networks/dev-vpc",
+        "stackType": "IPV4_IPV6",
+    }
+    vpc = {"name": "dev-vpc"} | ({"internalIpv6Range": vpc_range} if vpc_range else {})
+    stack = replace(replace(gke_stack(), CLUSTER, gke), SUBNETWORK, subnet)
+    return [("gcp:compute/network:Network", "vpc", vpc), *stack]
+
+
+def test_dual_stack_requires_the_vpc_ipv6_range() -> None:
+    [violation] = check(dual_stack("fd20:a:b::/48"))
+    assert (
+        "IPv6 pod range of cluster 'dev-gke' (internalIpv6Range of VPC 'vpc') fd20:a:b::/48"
+        in violation
+    )
+    covered = agent_config(nonMasqueradeCIDRs=["10.0.0.0/8", "fd20:a:b::/48"])
+    assert check(replace(dual_stack("fd20:a:b::/48"), CONFIGMAP, configmap(covered))) == []
+
+
+def test_dual_stack_without_known_ipv6_range_is_advisory() -> None:
+    with pytest.raises(CannotCheckUntilDeployedError, match="assigned by GCP"):
+        check(dual_stack(None))
+
+
 networks = st.builds(
     lambda address, prefix: ipaddress.ip_network((address, prefix), strict=False),
     st.integers(0, 2**32 - 1),
