@@ -1,7 +1,9 @@
 """Recognising the ip-masq-agent ConfigMap and DaemonSet among Kubernetes resources."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
+
+from pulumi_policy.proxy import UnknownValueError
 
 from policies.props import as_list, as_mapping, as_text, dig
 
@@ -10,6 +12,8 @@ DAEMONSET_TYPES: Final = frozenset({"kubernetes:apps/v1:DaemonSet"})
 AGENT_NAME: Final = "ip-masq-agent"
 AGENT_NAMESPACE: Final = "kube-system"
 CONFIG_KEY: Final = "config"
+# The recommended label, and upstream's manifests' label.
+AGENT_LABELS: Final = ("app.kubernetes.io/name", "k8s-app")
 
 
 def is_agent_configmap(resource_type: str, props: Mapping[str, Any]) -> bool:
@@ -31,17 +35,63 @@ def _image_repository(image: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
+def _evidence(check: Callable[[Any], bool], value: Any) -> bool:
+    # A signal unknown during preview is no evidence either way; the others decide.
+    try:
+        return check(value)
+    except UnknownValueError:
+        return False
+
+
+def _named(props: Any) -> bool:
+    return str(dig(props, "metadata", "name") or "").startswith(AGENT_NAME)
+
+
+def _labelled(labels: Any) -> bool:
+    return any(as_mapping(labels).get(key) == AGENT_NAME for key in AGENT_LABELS)
+
+
+def _mounts_config(volume: Any) -> bool:
+    return bool(dig(volume, "configMap", "name") == AGENT_NAME)
+
+
+def _runs_agent(container: Any) -> bool:
+    container = as_mapping(container)
+    if container.get("name") == AGENT_NAME:
+        return True
+    return _image_repository(as_text(container.get("image")) or "") == AGENT_NAME
+
+
+def _parts(props: Mapping[str, Any], *path: str) -> list[Any]:
+    try:
+        return list(as_list(dig(props, *path)))
+    except UnknownValueError:
+        return []
+
+
 def is_agent_daemonset(resource_type: str, props: Mapping[str, Any]) -> bool:
-    """Our agent: a DaemonSet named ip-masq-agent, or one running an ip-masq-agent image."""
+    """Our agent, or anyone's: named, labelled, mounting the ConfigMap or running the image."""
     if resource_type not in DAEMONSET_TYPES:
         return False
-    if dig(props, "metadata", "name") == AGENT_NAME:
-        return True
-    for container in pod_containers(props):
-        image = as_text(container.get("image"))
-        if image is not None and _image_repository(image) == AGENT_NAME:
-            return True
-    return False
+    template = ("spec", "template")
+    return (
+        _evidence(_named, props)
+        or _evidence(_labelled, _evidence_value(props, "metadata", "labels"))
+        or _evidence(_labelled, _evidence_value(props, *template, "metadata", "labels"))
+        or any(_evidence(_mounts_config, v) for v in _parts(props, *template, "spec", "volumes"))
+        or any(
+            _evidence(_runs_agent, c)
+            for key in ("initContainers", "containers")
+            for c in _parts(props, *template, "spec", key)
+        )
+    )
+
+
+def _evidence_value(props: Mapping[str, Any], *path: str) -> Any:
+    try:
+        return dig(props, *path)
+    except UnknownValueError:
+        return None
 
 
 def pod_spec(props: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -79,6 +79,29 @@ def daemonset() -> dict[str, Any]:
     }
 
 
+def unrelated_daemonset() -> dict[str, Any]:
+    """A logging agent: privileged, unpinned, nothing to do with ip-masq-agent."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "fluentd", "namespace": "logging", "labels": {"app": "fluentd"}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "fluentd",
+                            "image": "fluentd:latest",
+                            "securityContext": {"privileged": True},
+                        }
+                    ],
+                    "volumes": [{"name": "logs", "hostPath": {"path": "/var/log"}}],
+                }
+            }
+        },
+    }
+
+
 def subnetwork() -> dict[str, Any]:
     return {
         "name": "dev-nodes",

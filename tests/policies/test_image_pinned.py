@@ -6,7 +6,7 @@ import pytest
 
 from policies.image_pinned import validate_image_pinned
 from policies.preview_unknowns import CannotCheckUntilDeployedError
-from tests.policies.objects import DAEMONSET, DIGEST, daemonset
+from tests.policies.objects import DAEMONSET, DIGEST, daemonset, unrelated_daemonset
 from tests.policies.policy_args import UNKNOWN, run_resource
 
 
@@ -46,9 +46,7 @@ def test_allowed_registries_are_configurable() -> None:
 
 
 def test_other_daemonsets_are_ignored() -> None:
-    props = with_image("nginx:latest")
-    props["metadata"]["name"] = "web"
-    assert check(props) == []
+    assert check(unrelated_daemonset()) == []
 
 
 def test_image_built_in_the_same_update_cannot_be_checked() -> None:

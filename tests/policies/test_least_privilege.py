@@ -7,7 +7,7 @@ import pytest
 
 from policies.least_privilege import validate_least_privilege
 from policies.preview_unknowns import CannotCheckUntilDeployedError
-from tests.policies.objects import DAEMONSET, daemonset
+from tests.policies.objects import DAEMONSET, daemonset, unrelated_daemonset
 from tests.policies.policy_args import UNKNOWN, run_resource
 
 Mutation = Callable[[dict[str, Any], dict[str, Any]], None]
@@ -119,11 +119,7 @@ def test_init_containers_are_checked_too() -> None:
 
 
 def test_other_daemonsets_are_ignored() -> None:
-    props = mutated(
-        lambda pod, c: c.update(image="fluentd:1", securityContext={"privileged": True})
-    )
-    props["metadata"]["name"] = "logging"
-    assert check(props) == []
+    assert check(unrelated_daemonset()) == []
 
 
 def test_unknown_field_is_advisory_after_known_checks_ran() -> None:
