@@ -1,0 +1,1 @@
+"""Network-namespace lab: throwaway hosts, veth links and source-address probes on a real kernel."""
