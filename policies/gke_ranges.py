@@ -148,15 +148,23 @@ def _cluster_ranges(
     props = resource.props
     cluster = f"cluster {as_text(props.get('name')) or resource.name!r}"
     policy = as_mapping(props.get("ipAllocationPolicy"))
-    collect.named(
-        subnet, as_text(policy.get("clusterSecondaryRangeName")), f"pod range of {cluster}"
+    sources = (
+        ("pod range", ("clusterSecondaryRangeName",), ("clusterIpv4CidrBlock",)),
+        ("services range", ("servicesSecondaryRangeName",), ("servicesIpv4CidrBlock",)),
     )
-    collect.cidr(as_text(policy.get("clusterIpv4CidrBlock")), f"pod range of {cluster}")
-    collect.cidr(as_text(props.get("clusterIpv4Cidr")), f"pod range of {cluster}")
-    collect.named(
-        subnet, as_text(policy.get("servicesSecondaryRangeName")), f"services range of {cluster}"
-    )
-    collect.cidr(as_text(policy.get("servicesIpv4CidrBlock")), f"services range of {cluster}")
+    for what, named, blocks in sources:
+        origin = f"{what} of {cluster}"
+        names = [as_text(policy.get(key)) for key in named]
+        cidrs = [as_text(policy.get(key)) for key in blocks]
+        if what == "pod range":
+            cidrs.append(as_text(props.get("clusterIpv4Cidr")))  # routes-based clusters
+        for range_name in names:
+            collect.named(subnet, range_name, origin)
+        for cidr in cidrs:
+            collect.cidr(cidr, origin)
+        if not any(names) and not any(cidrs):
+            # Nothing set: GKE picks the range at creation; never a silent pass.
+            collect.unknowns.note(f"{origin} (chosen by GKE at creation)")
     for name in as_list(dig(policy, "additionalPodRangesConfig", "podRangeNames")):
         collect.named(subnet, as_text(name), f"additional pod range of {cluster}")
     for raw in as_list(props.get("nodePools")):

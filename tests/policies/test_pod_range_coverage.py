@@ -155,6 +155,14 @@ def test_gcp_chosen_range_is_advisory() -> None:
         check(replace(gke_stack(), CLUSTER, gke))
 
 
+def test_ranges_left_to_gke_are_advisory() -> None:
+    gke = {k: v for k, v in cluster().items() if k != "ipAllocationPolicy"}
+    with pytest.raises(CannotCheckUntilDeployedError) as caught:
+        check(replace(gke_stack(), CLUSTER, gke))
+    assert "pod range of cluster 'dev-gke' (chosen by GKE at creation)" in str(caught.value)
+    assert "services range of cluster 'dev-gke' (chosen by GKE at creation)" in str(caught.value)
+
+
 def test_range_on_subnet_outside_stack_is_advisory() -> None:
     stack = [(t, n, p) for t, n, p in gke_stack() if t != SUBNETWORK]
     with pytest.raises(CannotCheckUntilDeployedError, match="subnet outside the stack"):
