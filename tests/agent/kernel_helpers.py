@@ -1,5 +1,6 @@
 """Shared helpers for the agent's kernel tests: run the agent on Debian's python3, read rules."""
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -41,6 +42,19 @@ def counts(saved: str) -> tuple[int, int]:
     chains = sum(line.startswith(f":{CHAIN} ") for line in lines)
     jumps = sum(line.startswith("-A POSTROUTING") and line.endswith(JUMP_SUFFIX) for line in lines)
     return chains, jumps
+
+
+def health_get(node: Namespace, port: int, path: str) -> tuple[int, str]:
+    """(status, body) of the agent's HTTP endpoint, asked from inside the node namespace."""
+    script = (
+        "import json,sys,urllib.request as u,urllib.error as e\n"
+        "try:\n r=u.urlopen(sys.argv[1],timeout=2)\n"
+        " print(json.dumps([r.status,r.read().decode()]))\n"
+        "except e.HTTPError as x: print(json.dumps([x.code,x.read().decode()]))\n"
+    )
+    out = node.run("/usr/bin/python3", "-c", script, f"http://127.0.0.1:{port}{path}").stdout
+    status, body = json.loads(out)
+    return int(status), str(body)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.02) -> float | None:

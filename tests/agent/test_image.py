@@ -61,6 +61,7 @@ def test_agent_runs_on_debian_python_with_debian_packages(tmp_path: Path) -> Non
             "ip_masq_agent",
             "render",
             f"--config={tmp_path / 'none'}",
+            "--backend=iptables",  # `auto` would read the host's rules: tests never do
         ],
         env=env,
         capture_output=True,

@@ -152,10 +152,11 @@ def test_registry_builds_each_flavour_and_rejects_unknown_names() -> None:
     registry = default_backend_registry()
     settings = BackendSettings(CHAIN, ("ipv4",), ScriptedRunner())
     assert [registry.create(n, settings).name for n in registry.names()] == [
-        "iptables",  # auto, for now: the distribution's iptables
+        "nftables",  # auto: an empty node is taken as nf_tables-based
         "iptables",
         "iptables-legacy",
         "iptables-nft",
+        "nftables",
     ]
     with pytest.raises(UnknownBackendError, match="want one of auto, iptables"):
         registry.create("pf", settings)

@@ -1,6 +1,5 @@
 """The agent on a real kernel: packets checked on the far side, live reload, drift repair, stop."""
 
-import json
 import signal
 import subprocess
 import time
@@ -16,6 +15,7 @@ from tests.agent.kernel_helpers import (
     agent_argv,
     chain_rules,
     counts,
+    health_get,
     save,
     wait_until,
 )
@@ -24,7 +24,8 @@ pytestmark = pytest.mark.kernel
 
 
 def _once(node: Namespace, *args: str) -> subprocess.CompletedProcess[str]:
-    return node.run(*agent_argv("--once", *args), check=False)
+    # These tests read iptables-save; tests/dataplane/test_agent_backends.py runs every backend.
+    return node.run(*agent_argv("--once", "--backend=iptables", *args), check=False)
 
 
 def test_traffic_outcomes_ipv4_and_ipv6_and_link_local_flag(lab: Lab, tmp_path: Path) -> None:
@@ -73,19 +74,6 @@ def test_invalid_config_in_once_mode_exits_non_zero_and_writes_nothing(
     assert save(node) == before
 
 
-def _health(node: Namespace, port: int, path: str) -> tuple[int, str]:
-    # Asked from inside the node namespace, where the agent listens on loopback.
-    script = (
-        "import json,sys,urllib.request as u,urllib.error as e\n"
-        "try:\n r=u.urlopen(sys.argv[1],timeout=2)\n"
-        " print(json.dumps([r.status,r.read().decode()]))\n"
-        "except e.HTTPError as x: print(json.dumps([x.code,x.read().decode()]))\n"
-    )
-    out = node.run("/usr/bin/python3", "-c", script, f"http://127.0.0.1:{port}{path}").stdout
-    status, body = json.loads(out)
-    return int(status), str(body)
-
-
 def test_running_agent_reloads_repairs_and_stops(lab: Lab, tmp_path: Path) -> None:
     topo = SingleNode(lab)
     node, a = topo.node, topo.addresses
@@ -93,10 +81,13 @@ def test_running_agent_reloads_repairs_and_stops(lab: Lab, tmp_path: Path) -> No
     volume.write("nonMasqueradeCIDRs: [10.0.0.0/8]\nresyncInterval: 60s\n")
     port = 10261
     agent = lab.spawn(
-        node, *agent_argv(f"--config={volume.path}", f"--health-address=127.0.0.1:{port}")
+        node,
+        *agent_argv(
+            "--backend=iptables", f"--config={volume.path}", f"--health-address=127.0.0.1:{port}"
+        ),
     )
     assert wait_until(lambda: counts(save(node)) == (1, 1), 10) is not None
-    assert wait_until(lambda: _health(node, port, "/readyz")[0] == 200, 5) is not None
+    assert wait_until(lambda: health_get(node, port, "/readyz")[0] == 200, 5) is not None
     assert topo.seen_from_pod("internet", proto="tcp") == {"internet": a.node}
 
     # A kubelet-style symlink swap is live within a second (resync is 60 s: the watcher did it).
@@ -108,9 +99,11 @@ def test_running_agent_reloads_repairs_and_stops(lab: Lab, tmp_path: Path) -> No
     # An invalid config changes nothing in the kernel and shows in /healthz.
     before = save(node)
     volume.write("nonMasqueradeCIDRs: [10.0.0.0/8, '203.0.113.0/24 -j ACCEPT']\n")
-    assert wait_until(lambda: "is not a CIDR" in _health(node, port, "/healthz")[1], 2) is not None
+    assert (
+        wait_until(lambda: "is not a CIDR" in health_get(node, port, "/healthz")[1], 2) is not None
+    )
     assert save(node) == before
-    status, body = _health(node, port, "/healthz")
+    status, body = health_get(node, port, "/healthz")
     assert status == 200 and "keeping the last good config" in body
 
     # Drift repair: with a 1 s resync, a deleted jump and a deleted chain come back.
@@ -129,7 +122,7 @@ def test_running_agent_reloads_repairs_and_stops(lab: Lab, tmp_path: Path) -> No
     )
     assert counts(save(node)) == (0, 0)
     assert wait_until(lambda: save(node) == good, 3) is not None
-    _, metrics = _health(node, port, "/metrics")
+    _, metrics = health_get(node, port, "/metrics")
     assert 'ip_masq_agent_rules_rewritten_total{reason="drift"} 2.0' in metrics
     assert 'ip_masq_agent_config_reloads_total{result="invalid"} 1.0' in metrics
 

@@ -15,6 +15,7 @@ from ip_masq_agent.backends.registry import (
     BackendSettings,
     UnknownBackendError,
     default_backend_registry,
+    remove_other_backends,
 )
 from ip_masq_agent.commands import SubprocessRunner
 from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
@@ -136,26 +137,38 @@ def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
 
 def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    registry = backends or default_backend_registry()
     try:
         options = parse_flags(sys.argv[1:] if argv is None else argv)
+        # Before the backend: `--backend auto` logs what it detected and why.
+        logger = configure_logging(options.verbosity)
         families = FAMILIES if options.enable_ipv6 else FAMILIES[:1]
         settings = BackendSettings(options.masq_chain, families, SubprocessRunner())
-        backend = (backends or default_backend_registry()).create(options.backend, settings)
+        backend = registry.create(options.backend, settings)
         if options.health_address and options.command == "run" and not options.once:
             split_address(options.health_address)
     except (FlagError, UnknownBackendError, ValueError) as err:
         print(f"ip-masq-agent: {err}", file=sys.stderr)
         return 2
-    logger = configure_logging(options.verbosity)
     try:
         if options.command == "render":
             return render(options, backend)
         if options.command == "cleanup":
+            # Every backend's state, whichever wrote it: after cleanup the node has no trace.
             backend.cleanup()
+            others = remove_other_backends(backend, settings, registry)
             log_event(
-                logger, logging.INFO, "cleaned up", backend=backend.name, chain=options.masq_chain
+                logger,
+                logging.INFO,
+                "cleaned up",
+                backend=backend.name,
+                chain=options.masq_chain,
+                also=",".join(others) or "-",
             )
             return 0
+        # A node never holds two of our backends: drop what a previous choice left behind.
+        for other in remove_other_backends(backend, settings, registry):
+            log_event(logger, logging.WARNING, "removed rules of another backend", backend=other)
         return run(options, backend, logger)
     except (ConfigError, ApplyError) as err:
         print(f"ip-masq-agent: {err}", file=sys.stderr)

@@ -1,12 +1,20 @@
 """Which backend `--backend NAME` builds: a registry of factories backends register in."""
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from ip_masq_agent.backends.base import Backend
+from ip_masq_agent.backends.detect import detect_backend
 from ip_masq_agent.backends.iptables import FLAVORS, IptablesBackend
+from ip_masq_agent.backends.nftables import NftablesBackend
 from ip_masq_agent.commands import CommandRunner
+from ip_masq_agent.logs import LOGGER_NAME, log_event
 from ip_masq_agent.rules import Family
+
+# Backends that own distinct kernel state; `iptables` is an alias of one of the two flavours.
+DISTINCT_BACKENDS: Final = ("iptables-nft", "iptables-legacy", "nftables")
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,77 @@ def _iptables(flavor: str) -> BackendFactory:
     return build
 
 
+def nftables_table(chain: str) -> str:
+    """The nft table for `--masq-chain`: the default IP-MASQ-AGENT owns `inet ip-masq-agent`."""
+    return chain.lower()
+
+
+def _nftables(settings: BackendSettings) -> Backend:
+    return NftablesBackend(run=settings.run, table=nftables_table(settings.chain))
+
+
+def _auto(registry: BackendRegistry) -> BackendFactory:
+    def build(settings: BackendSettings) -> Backend:
+        detection = detect_backend(
+            settings.run, own_chain=settings.chain, own_table=nftables_table(settings.chain)
+        )
+        log_event(
+            logging.getLogger(LOGGER_NAME),
+            logging.INFO,
+            "backend detected",
+            backend=detection.backend,
+            reason=detection.reason,
+        )
+        return registry.create(detection.backend, settings)
+
+    return build
+
+
+def iptables_alias_flavor(run: CommandRunner) -> str:
+    """Which flavour the distribution's plain `iptables` is (`iptables --version` says)."""
+    result = run(["iptables", "--version"])
+    return "iptables-legacy" if "legacy" in result.stdout else "iptables-nft"
+
+
+def _legacy_nat_exists(settings: BackendSettings) -> bool:
+    binaries = FLAVORS["iptables-legacy"]
+    for family in settings.families:
+        # A whole-ruleset save lists only tables that exist; it creates none.
+        if "\n*nat\n" in "\n" + settings.run([f"{binaries[family]}-save"]).stdout:
+            return True
+    return False
+
+
+def remove_other_backends(
+    active: Backend | None, settings: BackendSettings, registry: BackendRegistry
+) -> list[str]:
+    """Clean up what this agent's other backends own, so a node never holds two of them.
+
+    `active=None` removes everything (the `cleanup` command). Returns the backends whose
+    state was found and removed, for the log. Only our own chain/table names are touched.
+    """
+    keep = {active.name} if active is not None else set()
+    if "iptables" in keep:
+        keep.add(iptables_alias_flavor(settings.run))
+    removed = []
+    for name in DISTINCT_BACKENDS:
+        if name in keep:
+            continue
+        if name == "iptables-legacy" and not _legacy_nat_exists(settings):
+            continue  # looking (`-save -t nat`) would create the legacy nat table
+        other = registry.create(name, settings)
+        before = other.observe()
+        other.cleanup()
+        if other.observe() != before:
+            removed.append(name)
+    return removed
+
+
 def default_backend_registry() -> BackendRegistry:
-    """The backends this build knows; `auto` means the distribution's `iptables` for now."""
+    """Every backend this build knows; `auto` detects what the node uses and builds that."""
     registry = BackendRegistry()
-    registry.register("auto", _iptables("iptables"))
+    registry.register("auto", _auto(registry))
     for flavor in FLAVORS:
         registry.register(flavor, _iptables(flavor))
+    registry.register("nftables", _nftables)
     return registry
