@@ -21,5 +21,9 @@ pytest: setup
 render: setup
 	$(PY) -m components.render --stack $(STACK)
 
+# Offline policy check: STACK is a stack name or a stack file path; exit 1 on a mandatory violation.
+check: setup
+	$(PY) -m policies.check --stack $(STACK)
+
 clean:
 	rm -rf rendered .pytest_cache .mypy_cache .ruff_cache
