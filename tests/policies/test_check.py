@@ -1,6 +1,7 @@
 """`make check` over real renders of every stack, and the pack catching mutations of them."""
 
 import copy
+import functools
 import ipaddress
 import subprocess
 from collections.abc import Callable
@@ -22,14 +23,16 @@ STACKS = stacks(REPO)
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 
-_renders: dict[str, list[Resource]] = {}
+
+@functools.cache
+def _render(stack: str) -> tuple[Resource, ...]:
+    # A render takes seconds: once per stack per session; tests get deep copies to mutate.
+    return tuple(policy_resources(render_stack(stack, config=load_stack_config(stack))))
 
 
 def rendered(stack: str) -> list[Resource]:
-    """The stack's resources, rendered once per test session (a render takes seconds)."""
-    if stack not in _renders:
-        _renders[stack] = policy_resources(render_stack(stack, config=load_stack_config(stack)))
-    return copy.deepcopy(_renders[stack])
+    """The stack's resources as the pack sees them in a preview."""
+    return copy.deepcopy(list(_render(stack)))
 
 
 def findings(stack: str, resources: list[Resource]) -> list[Finding]:
