@@ -7,7 +7,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs
 
 from ip_masq_agent.duration import parse_go_duration
 from policies.config_document import ConfigError, config_text, parse_configmap
-from policies.kubernetes_objects import describe, is_agent_configmap
+from policies.kubernetes_objects import CONFIGMAP_PATCH, describe, is_agent_configmap
 from policies.preview_unknowns import PreviewUnknowns
 
 NAME: Final = "ip-masq-config-valid"
@@ -49,6 +49,8 @@ def validate_ip_masq_config(
     unknowns = PreviewUnknowns(subject)
     with unknowns.guard():
         if config_text(args.props) is None:
+            if args.resource_type == CONFIGMAP_PATCH:
+                return  # a patch without data.config leaves the document as it is
             report_violation(
                 f"{subject}: data.config is missing, so the agent silently runs on its built-in "
                 "defaults; write the intended nonMasqueradeCIDRs into data.config",

@@ -7,7 +7,9 @@ from pulumi_policy.proxy import UnknownValueError
 
 from policies.props import as_list, as_mapping, as_text, dig
 
-CONFIGMAP_TYPES: Final = frozenset({"kubernetes:core/v1:ConfigMap"})
+CONFIGMAP_PATCH: Final = "kubernetes:core/v1:ConfigMapPatch"
+# A stack may also patch the ConfigMap GKE created (server-side apply) instead of owning it.
+CONFIGMAP_TYPES: Final = frozenset({"kubernetes:core/v1:ConfigMap", CONFIGMAP_PATCH})
 DAEMONSET_TYPES: Final = frozenset({"kubernetes:apps/v1:DaemonSet"})
 AGENT_NAME: Final = "ip-masq-agent"
 AGENT_NAMESPACE: Final = "kube-system"

@@ -4,7 +4,7 @@ from typing import Final
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from policies.config_document import ConfigError, parse_configmap
+from policies.config_document import ConfigError, config_text, parse_configmap
 from policies.kubernetes_objects import describe, is_agent_configmap
 from policies.preview_unknowns import PreviewUnknowns
 
@@ -29,6 +29,8 @@ def validate_masq_link_local(
     subject = describe("ConfigMap", args.props, args.name)
     unknowns = PreviewUnknowns(subject)
     with unknowns.guard():
+        if config_text(args.props) is None:
+            return  # nothing set: the default is false
         try:
             config = parse_configmap(args.props, source=f"{subject} data.config")
         except ConfigError:

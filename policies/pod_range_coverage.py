@@ -6,9 +6,9 @@ from typing import Final
 
 from pulumi_policy import ReportViolation, StackValidationArgs
 
-from policies.config_document import ConfigError, parse_configmap
+from policies.config_document import ConfigError, config_text, parse_configmap
 from policies.gke_ranges import Network, RequiredRange, StackResource, required_ranges
-from policies.kubernetes_objects import describe, is_agent_configmap
+from policies.kubernetes_objects import CONFIGMAP_PATCH, describe, is_agent_configmap
 from policies.preview_unknowns import PreviewUnknowns
 
 NAME: Final = "non-masquerade-covers-pod-ranges"
@@ -39,7 +39,10 @@ def _configmaps(
     found = []
     for resource in resources:
         with unknowns.guard(f"{resource.name}."):
-            if is_agent_configmap(resource.resource_type, resource.props):
+            if is_agent_configmap(resource.resource_type, resource.props) and not (
+                # A patch that leaves data.config alone says nothing about coverage.
+                resource.resource_type == CONFIGMAP_PATCH and config_text(resource.props) is None
+            ):
                 found.append(resource)
     return found
 

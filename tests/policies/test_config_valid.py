@@ -71,6 +71,15 @@ def test_missing_config_key_is_a_violation() -> None:
     assert "data.config is missing" in violation
 
 
+def test_configmap_patch_is_judged_like_the_configmap() -> None:
+    patch = "kubernetes:core/v1:ConfigMapPatch"
+    bad = configmap(agent_config(nonMasqueradeCIDRs=["0.0.0.0/0"]))
+    [violation] = run_resource(validate_ip_masq_config, patch, bad, name="gke-cm")
+    assert "0.0.0.0/0" in violation
+    labels_only = {"metadata": {**bad["metadata"], "labels": {"team": "net"}}}
+    assert run_resource(validate_ip_masq_config, patch, labels_only) == []
+
+
 def test_resync_bounds_are_configurable() -> None:
     props = configmap(agent_config(resyncInterval="1s"))
     assert check(props, minResyncInterval="500ms") == []

@@ -126,6 +126,20 @@ def test_foreign_configmap_is_protected_too() -> None:
     assert len(check(stack)) == 3
 
 
+def test_patched_gke_configmap_is_protected_too() -> None:
+    patch = configmap(agent_config(nonMasqueradeCIDRs=["10.8.0.0/20"]))
+    stack = [*without_configmap(), ("kubernetes:core/v1:ConfigMapPatch", "patch", patch)]
+    assert any("10.4.0.0/14" in v for v in check(stack))
+    labels_only = {"metadata": {**patch["metadata"], "labels": {"team": "net"}}}
+    assert (
+        check([*without_configmap(), ("kubernetes:core/v1:ConfigMapPatch", "p", labels_only)]) == []
+    )
+
+
+def without_configmap() -> Stack:
+    return [(t, n, p) for t, n, p in gke_stack() if t != CONFIGMAP]
+
+
 def test_stack_without_configmap_has_nothing_to_check() -> None:
     assert check([(t, n, p) for t, n, p in gke_stack() if t != CONFIGMAP]) == []
 
