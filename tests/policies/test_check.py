@@ -73,6 +73,26 @@ def test_cli_exit_code_is_one_on_a_mandatory_violation() -> None:
     assert main(["--stack", str(BROKEN)]) == 1
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_real_renders_pass_every_policy(stack: str) -> None:
+    found = findings(stack, rendered(stack))
+    # Only the image digest stays open: unknown before the build (dev, prod) or a tag (local).
+    assert [(f.policy, f.enforcement) for f in found] == [
+        ("agent-image-pinned", EnforcementLevel.ADVISORY)
+    ]
+    expected = "is not pinned by digest" if stack == "local" else "cannot check until deployed"
+    assert expected in found[0].message
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_masq_link_local_on_a_real_render_is_advisory(stack: str) -> None:
+    found = findings(stack, edit_config(rendered(stack), lambda d: d.update(masqLinkLocal=True)))
+    [finding] = [f for f in found if f.policy == "masq-link-local"]
+    assert finding.enforcement == EnforcementLevel.ADVISORY
+    assert "masqLinkLocal is true" in finding.message
+    assert not mandatory(found)
+
+
 def configmap(resources: list[Resource]) -> Resource:
     [found] = [r for r in resources if r.resource_type == CONFIGMAP]
     return found
