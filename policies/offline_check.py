@@ -42,6 +42,7 @@ class Finding:
 
 
 def urn_of(stack: str, project: str, resource: Resource) -> str:
+    """The URN the engine would give a top-level resource (what `pulumi preview` prints)."""
     return f"urn:pulumi:{stack}::{project}::{resource.resource_type}::{resource.name}"
 
 
@@ -152,6 +153,7 @@ def run_policies(
 
 
 def has_mandatory(findings: Sequence[Finding]) -> bool:
+    """Whether `pulumi up` would refuse: any mandatory finding."""
     return any(finding.enforcement == EnforcementLevel.MANDATORY for finding in findings)
 
 
