@@ -21,6 +21,10 @@ pytest: setup
 render: setup
 	$(PY) -m components.render --stack $(STACK)
 
+# Offline policy check: STACK is a stack name or a stack file path; exit 1 on a mandatory violation.
+check: setup
+	$(PY) -m policies.check --stack $(STACK)
+
 # Benchmarks (root, network namespaces): all five side by side -> docs/benchmarks.md and its plot.
 bench: setup
 	$(PY) -m bench.run

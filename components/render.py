@@ -85,9 +85,12 @@ def _encode(value: Any) -> str:
     return json.dumps(value)
 
 
-def load_stack_config(stack: str, *, root: Path = REPO_ROOT) -> dict[str, str]:
-    """Pulumi.yaml defaults overlaid with Pulumi.<stack>.yaml, encoded as the CLI passes them."""
-    stack_file = root / f"Pulumi.{stack}.yaml"
+def load_stack_config(
+    stack: str, *, root: Path = REPO_ROOT, stack_file: Path | None = None
+) -> dict[str, str]:
+    """Pulumi.yaml defaults overlaid with Pulumi.<stack>.yaml, encoded as the CLI passes them;
+    `stack_file` takes the stack's config from elsewhere (e.g. a test's deliberately broken one)."""
+    stack_file = stack_file or root / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         raise RenderError(
             f"{stack_file.name}: no such stack file (stacks: {', '.join(stacks(root))})"

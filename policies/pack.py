@@ -1,0 +1,71 @@
+"""The pack's policies: names, descriptions, default enforcement and config schemas."""
+
+from typing import Final
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyConfigSchema,
+    ResourceValidationPolicy,
+    StackValidationPolicy,
+)
+
+from policies import (
+    config_valid,
+    image_pinned,
+    least_privilege,
+    masq_link_local,
+    pod_range_coverage,
+)
+
+PACK_NAME: Final = "ip-masq-agent"
+
+POLICIES: Final[list[Policy]] = [
+    StackValidationPolicy(
+        name=pod_range_coverage.NAME,
+        description=(
+            "The kube-system/ip-masq-agent ConfigMap's nonMasqueradeCIDRs covers every pod range "
+            "(cluster, additional and node-pool pod ranges) and the services range of every GKE "
+            "cluster and subnet in the stack, so pod-to-pod traffic is never SNATed."
+        ),
+        validate=pod_range_coverage.validate_pod_ranges_covered,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name=config_valid.NAME,
+        description=(
+            "The ip-masq-agent config parses with the agent's own parser, has no 0.0.0.0/0 or "
+            "::/0, stays within cidrLimit and keeps resyncInterval within bounds."
+        ),
+        validate=config_valid.validate_ip_masq_config,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=PolicyConfigSchema(properties=config_valid.CONFIG_SCHEMA),
+    ),
+    ResourceValidationPolicy(
+        name=least_privilege.NAME,
+        description=(
+            "The ip-masq-agent DaemonSet is not privileged, adds only NET_ADMIN/NET_RAW, mounts "
+            "no host path but /run/xtables.lock, has a read-only root filesystem, no "
+            "service-account token, resources set, tolerations reaching every node and priority "
+            "class system-node-critical."
+        ),
+        validate=least_privilege.validate_least_privilege,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name=image_pinned.NAME,
+        description="The ip-masq-agent images are referenced by @sha256 digest.",
+        validate=image_pinned.validate_image_pinned,
+        enforcement_level=EnforcementLevel.ADVISORY,
+        config_schema=PolicyConfigSchema(properties=image_pinned.CONFIG_SCHEMA),
+    ),
+    ResourceValidationPolicy(
+        name=masq_link_local.NAME,
+        description=(
+            "masqLinkLocal/masqLinkLocalIPv6 true SNATs link-local traffic, hiding pods from "
+            "the metadata server."
+        ),
+        validate=masq_link_local.validate_masq_link_local,
+        enforcement_level=EnforcementLevel.ADVISORY,
+    ),
+]
