@@ -27,24 +27,9 @@ def _dual_stack(kind: socket.SocketKind, port: int) -> socket.socket:
     return sock
 
 
-def reply_udp(udp: socket.socket) -> None:
-    """Answer one datagram from the address it was sent to.
-
-    A host with several addresses would otherwise answer from its primary one: the client's
-    conntrack entry would not match the reply, so a masqueraded flow would never be un-NATed.
-    """
-    _, ancillary, _, peer = udp.recvmsg(2048, socket.CMSG_SPACE(20))
-    pktinfo = [
-        data[:16] + bytes(4)  # our address the datagram came to; any interface
-        for level, kind, data in ancillary
-        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO
-    ]
-    answer = [peer_text(peer[0]).encode()]
-    udp.sendmsg(answer, [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, p) for p in pktinfo], 0, peer)
-
-
 def serve(port: int) -> None:
     udp = _dual_stack(socket.SOCK_DGRAM, port)
+    # Also reported for IPv4 datagrams on this dual-stack socket, as a v4-mapped address.
     udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
     tcp = _dual_stack(socket.SOCK_STREAM, port)
     tcp.listen(512)
@@ -55,7 +40,15 @@ def serve(port: int) -> None:
     while True:  # runs until the lab kills it
         for key, _ in selector.select():
             if key.fileobj is udp:
-                reply_udp(udp)
+                _, ancillary, _, peer = udp.recvmsg(2048, socket.CMSG_SPACE(20))
+                # Reply from the address the datagram was sent to (the kernel would pick the
+                # interface's primary address): NAT on the way back only matches that flow.
+                pktinfo = [
+                    (level, kind, data[:16] + bytes(4))
+                    for level, kind, data in ancillary
+                    if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO
+                ]
+                udp.sendmsg([peer_text(peer[0]).encode()], pktinfo, 0, peer)
             else:
                 conn, peer = tcp.accept()
                 with conn:

@@ -31,7 +31,12 @@ class Backend(Protocol):
         ...
 
     def observe(self) -> str:
-        """Canonical text of everything this backend owns in the kernel right now."""
+        """Canonical text of everything this backend owns in the kernel right now.
+
+        Must not write anything (an idle resync only observes); raises ApplyError when the
+        kernel cannot be read. Compared only with its own earlier output, so any stable text
+        works.
+        """
         ...
 
     def cleanup(self) -> None:

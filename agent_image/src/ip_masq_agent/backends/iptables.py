@@ -1,0 +1,163 @@
+"""The iptables backend: upstream's chain via iptables-restore, one POSTROUTING jump, drift view."""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from ip_masq_agent.backends.base import ApplyError
+from ip_masq_agent.commands import CommandRunner
+from ip_masq_agent.iptables_payload import jump_rule_line, render_chain_payload
+from ip_masq_agent.rules import DesiredRules, Family, FamilyRules
+
+# Binary per family for each flavour; `-restore`/`-save` are suffixed to these names.
+FLAVORS: Final[Mapping[str, Mapping[Family, str]]] = {
+    "iptables": {"ipv4": "iptables", "ipv6": "ip6tables"},
+    "iptables-legacy": {"ipv4": "iptables-legacy", "ipv6": "ip6tables-legacy"},
+    "iptables-nft": {"ipv4": "iptables-nft", "ipv6": "ip6tables-nft"},
+}
+# `MASQUERADE --random-fully` exists from iptables 1.6.2 on.
+RANDOM_FULLY_SINCE: Final = (1, 6, 2)
+_VERSION: Final = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
+
+
+def parse_iptables_version(text: str) -> tuple[int, int, int] | None:
+    """`iptables v1.8.9 (nf_tables)` -> (1, 8, 9)."""
+    match = _VERSION.search(text)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def _delete(save_line: str) -> str:
+    # iptables-save prints rules in restore syntax, so `-A` -> `-D` deletes exactly that rule.
+    return "-D" + save_line.removeprefix("-A")
+
+
+def _jump_target(line: str, chain: str) -> bool:
+    words = line.split()
+    return len(words) >= 4 and words[:2] == ["-A", "POSTROUTING"] and words[-2:] == ["-j", chain]
+
+
+@dataclass(frozen=True)
+class OwnedRules:
+    """Our part of one family's nat table, as iptables-save prints it."""
+
+    chain_lines: tuple[str, ...]  # the chain declaration and its rules; empty if no chain
+    jumps: tuple[str, ...]  # every POSTROUTING rule that jumps to our chain
+
+    def text(self) -> str:
+        return "\n".join((*self.chain_lines, *self.jumps))
+
+
+def owned_rules(save_output: str, chain: str) -> OwnedRules:
+    """Pick out of `iptables-save -t nat` what belongs to the agent (pure, for tests too)."""
+    chain_lines = []
+    jumps = []
+    for line in save_output.splitlines():
+        if line.startswith((f":{chain} ", f"-A {chain} ")):
+            chain_lines.append(line)
+        elif _jump_target(line, chain):
+            jumps.append(line)
+    return OwnedRules(tuple(chain_lines), tuple(jumps))
+
+
+class IptablesBackend:
+    """One flavour of iptables (`iptables`, `iptables-legacy`, `iptables-nft`) for each family.
+
+    Writes upstream's payload with `iptables-restore -w --noflush` (the chain declaration
+    flushes only our chain), then makes sure POSTROUTING holds exactly one jump to it.
+    """
+
+    def __init__(
+        self,
+        *,
+        flavor: str,
+        chain: str,
+        families: tuple[Family, ...],
+        run: CommandRunner,
+        random_fully_supported: bool | None = None,
+    ) -> None:
+        if flavor not in FLAVORS:
+            raise ValueError(f"unknown iptables flavour {flavor!r}")
+        self._flavor = flavor
+        self._chain = chain
+        self._families = families
+        self._run = run
+        self._random_fully_override = random_fully_supported
+        self._random_fully: dict[Family, bool] = {}
+
+    @property
+    def name(self) -> str:
+        return self._flavor
+
+    def _binary(self, family: Family) -> str:
+        return FLAVORS[self._flavor][family]
+
+    def random_fully_supported(self, family: Family) -> bool:
+        """Whether the binary takes `--random-fully`; unknown versions are assumed modern."""
+        if self._random_fully_override is not None:
+            return self._random_fully_override
+        if family not in self._random_fully:
+            result = self._run([self._binary(family), "--version"])
+            version = parse_iptables_version(result.stdout + result.stderr)
+            self._random_fully[family] = version is None or version >= RANDOM_FULLY_SINCE
+        return self._random_fully[family]
+
+    def render_family(self, rules: FamilyRules) -> str:
+        random_fully = rules.masquerade.random_fully and self.random_fully_supported(rules.family)
+        return render_chain_payload(rules, chain=self._chain, random_fully=random_fully)
+
+    def render(self, desired: DesiredRules) -> str:
+        payloads = [self.render_family(rules) for rules in desired.families]
+        if len(payloads) == 1:
+            return payloads[0]
+        # Several families: each payload under a comment naming the tool that takes it.
+        return "".join(
+            f"# {rules.family}: {self._binary(rules.family)}-restore -w --noflush\n{payload}"
+            for rules, payload in zip(desired.families, payloads, strict=True)
+        )
+
+    def _save(self, family: Family) -> OwnedRules:
+        result = self._run([f"{self._binary(family)}-save", "-t", "nat"])
+        if result.returncode != 0:
+            raise ApplyError(f"{self._binary(family)}-save -t nat: {result.error_line}")
+        return owned_rules(result.stdout, self._chain)
+
+    def _restore(self, family: Family, payload: str) -> None:
+        tool = f"{self._binary(family)}-restore"
+        result = self._run([tool, "-w", "--noflush"], stdin=payload)
+        if result.returncode != 0:
+            raise ApplyError(f"{tool} -w --noflush: {result.error_line}")
+
+    def _ensure_jump(self, family: Family) -> None:
+        wanted = jump_rule_line(self._chain)
+        jumps = self._save(family).jumps
+        # Keep the first exact jump; any other rule jumping to our chain (a duplicate, an
+        # older variant) is ours too and goes, so the chain is entered exactly once.
+        keep = wanted if wanted in jumps else None
+        extra = list(jumps)
+        if keep is not None:
+            extra.remove(keep)
+        lines = [_delete(line) for line in extra]
+        if keep is None:
+            lines.append(wanted)
+        if lines:
+            self._restore(family, "*nat\n" + "\n".join(lines) + "\nCOMMIT\n")
+
+    def apply(self, desired: DesiredRules) -> None:
+        for rules in desired.families:
+            self._restore(rules.family, self.render_family(rules))
+            self._ensure_jump(rules.family)
+
+    def observe(self) -> str:
+        return "\n".join(f"# {family}\n{self._save(family).text()}" for family in self._families)
+
+    def cleanup(self) -> None:
+        for family in self._families:
+            owned = self._save(family)
+            lines = [_delete(line) for line in owned.jumps]
+            if owned.chain_lines:
+                lines += [f"-F {self._chain}", f"-X {self._chain}"]
+            if lines:
+                self._restore(family, "*nat\n" + "\n".join(lines) + "\nCOMMIT\n")

@@ -1,0 +1,141 @@
+"""Which backend `--backend NAME` builds: a registry of factories backends register in."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from ip_masq_agent.backends.base import Backend
+from ip_masq_agent.backends.detect import detect_backend
+from ip_masq_agent.backends.iptables import FLAVORS, IptablesBackend
+from ip_masq_agent.backends.nftables import NftablesBackend
+from ip_masq_agent.commands import CommandRunner
+from ip_masq_agent.logs import LOGGER_NAME, log_event
+from ip_masq_agent.rules import Family
+
+# Backends that own distinct kernel state; `iptables` is an alias of one of the two flavours.
+DISTINCT_BACKENDS: Final = ("iptables-nft", "iptables-legacy", "nftables")
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """What every backend needs to own its rules: the chain (or table) name, families, a runner."""
+
+    chain: str
+    families: tuple[Family, ...]
+    run: CommandRunner
+
+
+BackendFactory = Callable[[BackendSettings], Backend]
+
+
+class UnknownBackendError(ValueError):
+    """`--backend` names nothing registered."""
+
+
+class BackendRegistry:
+    """Named backend factories; `auto` is just another entry (it may probe the node)."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, BackendFactory] = {}
+
+    def register(self, name: str, factory: BackendFactory) -> None:
+        """Add or replace a backend; later registrations win (e.g. a smarter `auto`)."""
+        self._factories[name] = factory
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._factories)
+
+    def create(self, name: str, settings: BackendSettings) -> Backend:
+        factory = self._factories.get(name)
+        if factory is None:
+            raise UnknownBackendError(
+                f"invalid value {name!r} for flag -backend:"
+                f" want one of {', '.join(self._factories)}"
+            )
+        return factory(settings)
+
+
+def _iptables(flavor: str) -> BackendFactory:
+    def build(settings: BackendSettings) -> Backend:
+        return IptablesBackend(
+            flavor=flavor, chain=settings.chain, families=settings.families, run=settings.run
+        )
+
+    return build
+
+
+def nftables_table(chain: str) -> str:
+    """The nft table for `--masq-chain`: the default IP-MASQ-AGENT owns `inet ip-masq-agent`."""
+    return chain.lower()
+
+
+def _nftables(settings: BackendSettings) -> Backend:
+    return NftablesBackend(run=settings.run, table=nftables_table(settings.chain))
+
+
+def _auto(registry: BackendRegistry) -> BackendFactory:
+    def build(settings: BackendSettings) -> Backend:
+        detection = detect_backend(
+            settings.run, own_chain=settings.chain, own_table=nftables_table(settings.chain)
+        )
+        log_event(
+            logging.getLogger(LOGGER_NAME),
+            logging.INFO,
+            "backend detected",
+            backend=detection.backend,
+            reason=detection.reason,
+        )
+        return registry.create(detection.backend, settings)
+
+    return build
+
+
+def iptables_alias_flavor(run: CommandRunner) -> str:
+    """Which flavour the distribution's plain `iptables` is (`iptables --version` says)."""
+    result = run(["iptables", "--version"])
+    return "iptables-legacy" if "legacy" in result.stdout else "iptables-nft"
+
+
+def _legacy_nat_exists(settings: BackendSettings) -> bool:
+    binaries = FLAVORS["iptables-legacy"]
+    for family in settings.families:
+        # A whole-ruleset save lists only tables that exist; it creates none.
+        if "\n*nat\n" in "\n" + settings.run([f"{binaries[family]}-save"]).stdout:
+            return True
+    return False
+
+
+def remove_other_backends(
+    active: Backend | None, settings: BackendSettings, registry: BackendRegistry
+) -> list[str]:
+    """Clean up what this agent's other backends own, so a node never holds two of them.
+
+    `active=None` removes everything (the `cleanup` command). Returns the backends whose
+    state was found and removed, for the log. Only our own chain/table names are touched.
+    """
+    keep = {active.name} if active is not None else set()
+    if "iptables" in keep:
+        keep.add(iptables_alias_flavor(settings.run))
+    removed = []
+    for name in DISTINCT_BACKENDS:
+        if name in keep:
+            continue
+        if name == "iptables-legacy" and not _legacy_nat_exists(settings):
+            continue  # looking (`-save -t nat`) would create the legacy nat table
+        other = registry.create(name, settings)
+        before = other.observe()
+        other.cleanup()
+        if other.observe() != before:
+            removed.append(name)
+    return removed
+
+
+def default_backend_registry() -> BackendRegistry:
+    """Every backend this build knows; `auto` detects what the node uses and builds that."""
+    registry = BackendRegistry()
+    registry.register("auto", _auto(registry))
+    for flavor in FLAVORS:
+        registry.register(flavor, _iptables(flavor))
+    registry.register("nftables", _nftables)
+    return registry

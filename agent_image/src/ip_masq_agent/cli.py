@@ -1,0 +1,175 @@
+"""The `ip-masq-agent` command: run the agent, render payloads, or clean up."""
+
+import functools
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from ip_masq_agent.backends.base import ApplyError, Backend
+from ip_masq_agent.backends.registry import (
+    BackendRegistry,
+    BackendSettings,
+    UnknownBackendError,
+    default_backend_registry,
+    remove_other_backends,
+)
+from ip_masq_agent.commands import SubprocessRunner
+from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
+from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
+from ip_masq_agent.flags import FlagError, Options, parse_flags
+from ip_masq_agent.health import HealthServer, split_address
+from ip_masq_agent.logs import configure_logging, log_event
+from ip_masq_agent.metrics import AgentMetrics
+from ip_masq_agent.rules import FAMILIES, DesiredRules, Masquerade, plan_rules
+from ip_masq_agent.runner import SyncRunner, SystemClock
+from ip_masq_agent.watch import ConfigWatcher
+
+
+def _plan(options: Options, config: AgentConfig) -> DesiredRules:
+    return plan_rules(
+        config,
+        chain=options.masq_chain,
+        enable_ipv6=options.enable_ipv6,
+        masquerade=Masquerade(random_fully=options.random_fully, to_ports=options.to_ports),
+    )
+
+
+def _parse(options: Options, source: str, text: str) -> AgentConfig:
+    return parse_config(
+        text,
+        enable_ipv6=options.enable_ipv6,
+        nomasq_all_reserved_ranges=options.nomasq_all_reserved_ranges,
+        source=source,
+    )
+
+
+def _defaults(options: Options) -> AgentConfig:
+    return default_config(nomasq_all_reserved_ranges=options.nomasq_all_reserved_ranges)
+
+
+def render(options: Options, backend: Backend) -> int:
+    """Print the payload(s) for the config file (defaults when missing); touches no rules."""
+    source = FileConfigSource(options.config_path)
+    text = source.read()
+    config = _defaults(options) if text is None else _parse(options, source.name, text)
+    desired = _plan(options, config)
+    if options.family is not None:
+        desired = DesiredRules(
+            chain=desired.chain,
+            families=tuple(r for r in desired.families if r.family == options.family),
+        )
+    sys.stdout.write(backend.render(desired))
+    return 0
+
+
+def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
+    """The agent: sync at start, then on config changes, every resyncInterval and on retry."""
+    registry = CollectorRegistry()
+    metrics = AgentMetrics(registry, backend=backend.name)
+    config = ConfigKeeper(
+        source=FileConfigSource(options.config_path),
+        parse=functools.partial(_parse, options, options.config_path),
+        defaults=_defaults(options),
+        metrics=metrics,
+        logger=logger,
+    )
+    runner = SyncRunner(
+        config=config,
+        plan=functools.partial(_plan, options),
+        backend=backend,
+        clock=SystemClock(),
+        metrics=metrics,
+        logger=logger,
+    )
+    log_event(
+        logger,
+        logging.INFO,
+        "starting",
+        backend=backend.name,
+        config=options.config_path,
+        chain=options.masq_chain,
+        ipv6=options.enable_ipv6,
+    )
+    if options.once:
+        if runner.sync():
+            return 0
+        print(f"ip-masq-agent: sync failed: {runner.last_error}", file=sys.stderr)
+        return 1
+
+    server = None
+    if options.health_address:
+        try:
+            server = HealthServer(options.health_address, report=runner.health, registry=registry)
+        except OSError as err:
+            print(
+                f"ip-masq-agent: cannot listen on {options.health_address}: {err}", file=sys.stderr
+            )
+            return 1
+    watcher = ConfigWatcher(options.config_path, lambda: runner.request_sync("config file changed"))
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # Rules stay: removing them would send pod traffic out un-NATed while we restart.
+        log_event(
+            logger,
+            logging.INFO,
+            "stopping, rules left in place",
+            signal=signal.Signals(signum).name,
+        )
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if server is not None:
+        server.start()
+    watcher.start()
+    try:
+        runner.run()
+    finally:
+        watcher.stop()
+        if server is not None:
+            server.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    registry = backends or default_backend_registry()
+    try:
+        options = parse_flags(sys.argv[1:] if argv is None else argv)
+        # Before the backend: `--backend auto` logs what it detected and why.
+        logger = configure_logging(options.verbosity)
+        families = FAMILIES if options.enable_ipv6 else FAMILIES[:1]
+        settings = BackendSettings(options.masq_chain, families, SubprocessRunner())
+        backend = registry.create(options.backend, settings)
+        if options.health_address and options.command == "run" and not options.once:
+            split_address(options.health_address)
+    except (FlagError, UnknownBackendError, ValueError) as err:
+        print(f"ip-masq-agent: {err}", file=sys.stderr)
+        return 2
+    try:
+        if options.command == "render":
+            return render(options, backend)
+        if options.command == "cleanup":
+            # Every backend's state, whichever wrote it: after cleanup the node has no trace.
+            backend.cleanup()
+            others = remove_other_backends(backend, settings, registry)
+            log_event(
+                logger,
+                logging.INFO,
+                "cleaned up",
+                backend=backend.name,
+                chain=options.masq_chain,
+                also=",".join(others) or "-",
+            )
+            return 0
+        # A node never holds two of our backends: drop what a previous choice left behind.
+        for other in remove_other_backends(backend, settings, registry):
+            log_event(logger, logging.WARNING, "removed rules of another backend", backend=other)
+        return run(options, backend, logger)
+    except (ConfigError, ApplyError) as err:
+        print(f"ip-masq-agent: {err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,135 @@
+"""The config's lifecycle: defaults when there is no file, the last good config when it breaks."""
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from ip_masq_agent.config import AgentConfig, ConfigError
+from ip_masq_agent.logs import log_event
+from ip_masq_agent.metrics import AgentMetrics
+
+ConfigParser = Callable[[str], AgentConfig]
+
+
+class ConfigSource(Protocol):
+    """Where the config document comes from; `read` returns None when there is none."""
+
+    @property
+    def name(self) -> str: ...
+
+    def read(self) -> str | None: ...
+
+
+class FileConfigSource:
+    """The mounted ConfigMap file (a missing file is not an error: upstream uses defaults)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return str(self._path)
+
+    def read(self) -> str | None:
+        try:
+            return self._path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+
+class ConfigKeeper:
+    """Reads the source at every sync and decides which config the rules follow.
+
+    - no file before any good config: the defaults (upstream);
+    - a valid document: it, from the defaults up;
+    - an invalid, unreadable or (after a good one) vanished file: the last good config stays,
+      and the problem is logged once per distinct message, counted and reported by `problem`.
+    Unchanged contents are neither re-parsed nor re-counted.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: ConfigSource,
+        parse: ConfigParser,
+        defaults: AgentConfig,
+        metrics: AgentMetrics,
+        logger: logging.Logger,
+    ) -> None:
+        self._source = source
+        self._parse = parse
+        self.defaults = defaults
+        self._metrics = metrics
+        self._log = logger
+        self._config: AgentConfig | None = None
+        self._last_text: str | None = None
+        self._seen = False
+        self._problem: str | None = None
+        self._logged_problem: str | None = None
+        self._logged_warnings: tuple[str, ...] = ()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the rules do not follow the file as it is now; None when they do."""
+        return self._problem
+
+    def _report(self, problem: str | None, result: str) -> None:
+        self._problem = problem
+        self._metrics.config_current.set(0 if problem else 1)
+        if problem is not None and problem != self._logged_problem:
+            log_event(self._log, logging.ERROR, "config not used", problem=problem, result=result)
+        self._logged_problem = problem
+
+    def load(self) -> AgentConfig | None:
+        """The config to use now: the file's, the defaults, the last good one, or None."""
+        try:
+            text = self._source.read()
+        except OSError as err:
+            problem = f"{self._source.name}: cannot read ({err.strerror}); {self._keeping()}"
+            if problem != self._problem:
+                self._metrics.config_reloads.labels(result="unreadable").inc()
+            self._seen = False  # parse whatever is readable next time
+            self._report(problem, "unreadable")
+            return self._config
+        if self._seen and text == self._last_text:
+            return self._config
+        self._seen = True
+        self._last_text = text
+        if text is None:
+            return self._missing()
+        try:
+            config = self._parse(text)
+        except ConfigError as err:
+            self._metrics.config_reloads.labels(result="invalid").inc()
+            self._report(f"{err}; {self._keeping()}", "invalid")
+            return self._config
+        self._metrics.config_reloads.labels(result="ok").inc()
+        for warning in config.warnings:
+            if warning not in self._logged_warnings:
+                log_event(self._log, logging.WARNING, "config warning", warning=warning)
+        self._logged_warnings = config.warnings
+        if config != self._config:
+            log_event(self._log, logging.INFO, "config loaded", path=self._source.name)
+        self._config = config
+        self._report(None, "ok")
+        return config
+
+    def _keeping(self) -> str:
+        return "keeping the last good config" if self._config else "no good config yet"
+
+    def _missing(self) -> AgentConfig:
+        self._metrics.config_reloads.labels(result="missing").inc()
+        if self._config is None:
+            log_event(
+                self._log, logging.INFO, "no config file, using defaults", path=self._source.name
+            )
+            self._config = self.defaults
+            self._report(None, "missing")
+        else:
+            # Safer than upstream, which would fall back to the defaults and start
+            # masquerading traffic to ranges the operator had excluded.
+            self._report(
+                f"{self._source.name}: file disappeared; keeping the last good config", "missing"
+            )
+        return self._config

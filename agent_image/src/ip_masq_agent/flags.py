@@ -1,0 +1,178 @@
+"""Command-line flags in Go's flag syntax, upstream-compatible plus the agent's own."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final, Literal
+
+from ip_masq_agent.rules import Family, PortRange
+
+Command = Literal["run", "render", "cleanup"]
+COMMANDS: Final[tuple[Command, ...]] = ("run", "render", "cleanup")
+
+DEFAULT_CONFIG_PATH: Final = "/etc/config/ip-masq-agent"
+DEFAULT_CHAIN: Final = "IP-MASQ-AGENT"
+# kubelet uses 10248/10250/10255/10257/10259 (with the controllers), kube-proxy 10249/10256;
+# 10261 is free of all of them and of the usual node exporters (9100) and CNI agents.
+# An empty `--health-address=` turns the HTTP endpoints off.
+DEFAULT_HEALTH_ADDRESS: Final = "0.0.0.0:10261"
+
+
+class FlagError(ValueError):
+    """A command line that cannot be run; the message is one line (exit status 2)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything the command line decides."""
+
+    command: Command = "run"
+    config_path: str = DEFAULT_CONFIG_PATH
+    masq_chain: str = DEFAULT_CHAIN
+    nomasq_all_reserved_ranges: bool = False
+    enable_ipv6: bool = False
+    random_fully: bool = True
+    to_ports: tuple[PortRange, ...] = ()
+    backend: str = "auto"
+    health_address: str = DEFAULT_HEALTH_ADDRESS
+    once: bool = False
+    family: Family | None = None
+    verbosity: int = 0
+
+
+def parse_bool(text: str, flag: str) -> bool:
+    """Go's strconv.ParseBool, which the flag package uses for `--flag=value`."""
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise FlagError(f"invalid boolean value {text!r} for flag -{flag}")
+
+
+def parse_to_ports(text: str) -> tuple[PortRange, ...]:
+    """`1024-29999,32768-65535` (single ports allowed); empty means no port restriction."""
+    if text == "":
+        return ()
+    ranges = []
+    for part in text.split(","):
+        first_text, _, last_text = part.partition("-")
+        try:
+            first = int(first_text)
+            last = int(last_text) if last_text else first
+        except ValueError:
+            raise FlagError(
+                f"invalid value {text!r} for flag -to-ports: {part!r} is not a port range"
+            ) from None
+        if not 1 <= first <= last <= 65535 or not first_text.isdigit():
+            raise FlagError(
+                f"invalid value {text!r} for flag -to-ports: {part!r} is not within 1-65535"
+            )
+        ranges.append(PortRange(first, last))
+    return tuple(ranges)
+
+
+def _chain(text: str) -> str:
+    # The chain name lands in restore payloads and argv: keep it to iptables' own alphabet.
+    if not text or len(text) > 28 or not all(c.isalnum() or c in "-_" for c in text):
+        raise FlagError(f"invalid value {text!r} for flag -masq-chain: want 1-28 of [A-Za-z0-9_-]")
+    return text
+
+
+def _family(text: str) -> Family:
+    if text not in ("ipv4", "ipv6"):
+        raise FlagError(f"invalid value {text!r} for flag -family: want ipv4 or ipv6")
+    return "ipv4" if text == "ipv4" else "ipv6"
+
+
+def _verbosity(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise FlagError(f"invalid value {text!r} for flag -v: want an integer") from None
+
+
+@dataclass(frozen=True)
+class _Flag:
+    field: str | None  # Options field it sets; None for accepted-and-ignored klog flags
+    boolean: bool
+    convert: Callable[[str], Any] = str
+
+
+_FLAGS: Final[dict[str, _Flag]] = {
+    "config": _Flag("config_path", False),
+    "masq-chain": _Flag("masq_chain", False, _chain),
+    "nomasq-all-reserved-ranges": _Flag("nomasq_all_reserved_ranges", True),
+    "enable-ipv6": _Flag("enable_ipv6", True),
+    "random-fully": _Flag("random_fully", True),
+    "to-ports": _Flag("to_ports", False, parse_to_ports),
+    "backend": _Flag("backend", False),
+    "health-address": _Flag("health_address", False),
+    "once": _Flag("once", True),
+    "family": _Flag("family", False, _family),
+    "v": _Flag("verbosity", False, _verbosity),
+    # klog flags that existing DaemonSet manifests pass: accepted, logging stays on stderr.
+    "logtostderr": _Flag(None, True),
+    "alsologtostderr": _Flag(None, True),
+    "log_dir": _Flag(None, False),
+    "log_file": _Flag(None, False),
+    "log_file_max_size": _Flag(None, False),
+    "logtostdout": _Flag(None, True),
+    "one_output": _Flag(None, True),
+    "skip_headers": _Flag(None, True),
+    "skip_log_headers": _Flag(None, True),
+    "stderrthreshold": _Flag(None, False),
+    "log_backtrace_at": _Flag(None, False),
+    "vmodule": _Flag(None, False),
+    "add_dir_header": _Flag(None, True),
+}
+
+
+def parse_flags(argv: Sequence[str]) -> Options:
+    """Parse argv (without the program name); an optional subcommand may come before or after flags.
+
+    Go's flag package: `-f` and `--f` are the same; values as `--f=v` or `--f v`; boolean
+    flags take a value only as `--f=false`; `--` ends the flags.
+    """
+    values: dict[str, Any] = {}
+    positionals: list[str] = []
+    args = list(argv)
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == "--":
+            positionals.extend(args[index:])
+            break
+        if not arg.startswith("-") or arg == "-":
+            positionals.append(arg)
+            continue
+        name = arg[2:] if arg.startswith("--") else arg[1:]
+        if not name or name.startswith("-") or name.startswith("="):
+            raise FlagError(f"bad flag syntax: {arg}")
+        name, has_value, value = name.partition("=")
+        flag = _FLAGS.get(name)
+        if flag is None:
+            raise FlagError(f"flag provided but not defined: -{name}")
+        if flag.boolean:
+            parsed: Any = parse_bool(value, name) if has_value else True
+        else:
+            if not has_value:
+                if index >= len(args):
+                    raise FlagError(f"flag needs an argument: -{name}")
+                value = args[index]
+                index += 1
+            parsed = flag.convert(value)
+        if flag.field is not None:
+            values[flag.field] = parsed
+    if len(positionals) > 1:
+        raise FlagError(f"unexpected arguments: {' '.join(positionals[1:])}")
+    if positionals:
+        command = positionals[0]
+        if command not in COMMANDS:
+            raise FlagError(f"unknown command {command!r} (want one of: {', '.join(COMMANDS)})")
+        values["command"] = command
+    options = replace(Options(), **values)
+    if options.family is not None and options.command != "render":
+        raise FlagError("flag -family is only for the render command")
+    if options.family == "ipv6" and not options.enable_ipv6:
+        raise FlagError("flag -family=ipv6 needs -enable-ipv6")
+    return options

@@ -1,0 +1,265 @@
+"""The reconcile loop: events request syncs, one runner coalesces them and repairs drift."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ip_masq_agent.backends.base import ApplyError, Backend
+from ip_masq_agent.config import AgentConfig
+from ip_masq_agent.config_keeper import ConfigKeeper
+from ip_masq_agent.logs import log_event
+from ip_masq_agent.metrics import AgentMetrics
+from ip_masq_agent.rules import DesiredRules
+
+
+class Clock(Protocol):
+    """Time as the runner sees it: monotonic for scheduling, wall time for metrics."""
+
+    def monotonic(self) -> float: ...
+
+    def wall(self) -> float: ...
+
+
+class SystemClock:
+    """The real clocks."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+
+@dataclass(frozen=True)
+class SyncTiming:
+    """The runner's knobs (seconds)."""
+
+    min_interval: float = 0.1  # gap between syncs: coalesces a burst of file events
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+    health_timeout: float = 30.0  # a requested sync not done after this makes /healthz fail
+    failures_unhealthy: int = 3  # this many failed syncs in a row make /healthz fail
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """What /healthz and /readyz answer."""
+
+    healthy: bool
+    ready: bool
+    body: str
+
+
+Planner = Callable[[AgentConfig], DesiredRules]
+
+
+def rules_summary(desired: DesiredRules) -> str:
+    """One line naming every family's destinations that keep the pod source."""
+    return "; ".join(
+        f"{rules.family}: {','.join(str(n) for n in rules.non_masquerade) or '-'}"
+        for rules in desired.families
+    )
+
+
+class SyncRunner:
+    """kube-proxy-style sync runner around one backend.
+
+    `request_sync` only marks a sync as wanted; `step` runs one when it is due: after the
+    minimum gap for requests, at the retry time after a failure, and at the latest every
+    resyncInterval. A sync re-reads the config, plans the rules and rewrites them only when
+    the plan changed, the kernel no longer shows what it showed after the last write, or
+    the last sync failed.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: ConfigKeeper,
+        plan: Planner,
+        backend: Backend,
+        clock: Clock,
+        metrics: AgentMetrics,
+        logger: logging.Logger,
+        timing: SyncTiming = SyncTiming(),
+    ) -> None:
+        self._config = config
+        self._plan = plan
+        self._backend = backend
+        self._clock = clock
+        self._metrics = metrics
+        self._log = logger
+        self._timing = timing
+
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._queued_at: float | None = None
+        now = clock.monotonic()
+        self._last_sync_at = now - timing.min_interval
+        self._next_resync = now
+        self._retry_at: float | None = None
+        self._backoff = timing.initial_backoff
+
+        self._applied: DesiredRules | None = None
+        self._applied_view: str | None = None
+        self._force = True
+        self._summary: str | None = None
+        self._failures = 0
+        self._last_error: str | None = None
+        self._ready = False
+
+    # --- requests and scheduling -------------------------------------------------------
+
+    def request_sync(self, reason: str) -> None:
+        """Ask for a sync soon (thread-safe); bursts collapse into one sync."""
+        with self._lock:
+            if self._queued_at is None:
+                self._queued_at = self._clock.monotonic()
+                self._metrics.last_queued.set(self._clock.wall())
+                log_event(self._log, logging.DEBUG, "sync requested", reason=reason)
+        self._wake.set()
+
+    def due_at(self) -> float:
+        """Monotonic time of the next sync."""
+        with self._lock:
+            due = self._next_resync
+            if self._queued_at is not None:
+                due = min(due, self._last_sync_at + self._timing.min_interval)
+            if self._retry_at is not None:
+                due = min(due, self._retry_at)
+            return due
+
+    def step(self) -> float:
+        """Sync if one is due; return seconds until the next one is due."""
+        if self._clock.monotonic() >= self.due_at():
+            self.sync()
+        return max(0.0, self.due_at() - self._clock.monotonic())
+
+    def run(self) -> None:
+        """Sync until `stop`; returns within the time one sync takes."""
+        while not self._stopping:
+            self._wake.clear()
+            delay = self.step()
+            if self._stopping:
+                break
+            self._wake.wait(timeout=delay)
+
+    def stop(self) -> None:
+        """Make `run` return (thread-safe, e.g. from a signal handler)."""
+        self._stopping = True
+        self._wake.set()
+
+    # --- the sync itself -----------------------------------------------------------------
+
+    def sync(self) -> bool:
+        """One sync now; True when the kernel holds the desired rules afterwards."""
+        started = self._clock.monotonic()
+        with self._lock:
+            served = self._queued_at
+            self._queued_at = None
+            self._last_sync_at = started
+        config = self._config.load()
+        interval = (config or self._config.defaults).resync_interval
+        self._next_resync = started + interval
+        if config is None:
+            return self._failed(started, served, "no_config", self._config.problem or "no config")
+        desired = self._plan(config)
+        try:
+            reason = self._rewrite_reason(desired)
+            if reason is not None:
+                self._backend.apply(desired)
+                self._applied = desired
+                self._applied_view = self._backend.observe()
+                self._metrics.rules_rewritten.labels(reason=reason).inc()
+                log_event(
+                    self._log,
+                    logging.INFO if reason != "drift" else logging.WARNING,
+                    "rules written",
+                    reason=reason,
+                    backend=self._backend.name,
+                )
+        except ApplyError as err:
+            return self._failed(started, served, "error", str(err))
+        self._succeeded(started, desired)
+        return True
+
+    def _rewrite_reason(self, desired: DesiredRules) -> str | None:
+        if self._applied is None:
+            return "initial"
+        if self._force:
+            return "retry"
+        if desired != self._applied:
+            return "config"
+        if self._backend.observe() != self._applied_view:
+            return "drift"
+        return None
+
+    def _succeeded(self, started: float, desired: DesiredRules) -> None:
+        self._force = False
+        self._failures = 0
+        self._last_error = None
+        self._retry_at = None
+        self._backoff = self._timing.initial_backoff
+        self._ready = True
+        summary = rules_summary(desired)
+        if summary != self._summary:
+            log_event(self._log, logging.INFO, "rules in place", rules=summary)
+            self._summary = summary
+            for rules in desired.families:
+                self._metrics.desired_cidrs.labels(family=rules.family).set(
+                    len(rules.non_masquerade)
+                )
+        self._metrics.syncs.labels(result="ok").inc()
+        self._metrics.last_success.set(self._clock.wall())
+        self._metrics.sync_duration.observe(self._clock.monotonic() - started)
+        log_event(self._log, logging.DEBUG, "sync ok")
+
+    def _failed(self, started: float, served: float | None, result: str, error: str) -> bool:
+        self._force = True  # whatever the kernel holds now, write it whole next time
+        self._failures += 1
+        self._last_error = error
+        now = self._clock.monotonic()
+        self._retry_at = now + self._backoff
+        self._backoff = min(self._backoff * 2, self._timing.max_backoff)
+        with self._lock:
+            # The request that triggered this sync is still unserved: keep its age.
+            if served is not None:
+                self._queued_at = min(served, self._queued_at or served)
+        self._metrics.syncs.labels(result=result).inc()
+        self._metrics.sync_duration.observe(now - started)
+        log_event(
+            self._log,
+            logging.ERROR,
+            "sync failed",
+            error=error,
+            failures=self._failures,
+            retry_in=f"{self._retry_at - now:.1f}s",
+        )
+        return False
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last sync failed; None after a success."""
+        return self._last_error
+
+    # --- health --------------------------------------------------------------------------
+
+    def health(self) -> HealthReport:
+        """Healthy unless a requested sync waits too long or syncs keep failing."""
+        now = self._clock.monotonic()
+        problems = []
+        with self._lock:
+            queued_at = self._queued_at
+        if queued_at is not None and now - queued_at > self._timing.health_timeout:
+            problems.append(f"a sync requested {now - queued_at:.0f}s ago has not succeeded")
+        if self._failures >= self._timing.failures_unhealthy:
+            problems.append(f"{self._failures} syncs failed in a row; last: {self._last_error}")
+        lines = [f"unhealthy: {p}" for p in problems] or ["ok"]
+        lines.append(f"backend: {self._backend.name}")
+        lines.append(f"config: {self._config.problem or 'current'}")
+        if self._summary is not None:
+            lines.append(f"rules: {self._summary}")
+        return HealthReport(healthy=not problems, ready=self._ready, body="\n".join(lines) + "\n")

@@ -1,0 +1,1 @@
+"""Benchmarks of the agent's backends in netlab namespaces (scripts, not tests)."""

@@ -1,0 +1,243 @@
+"""The IpMasqAgent component: the agent's ConfigMap, derived from the network, and its DaemonSet."""
+
+from collections.abc import Mapping
+from typing import Final, NotRequired, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.agent_config import AgentConfigValues, render_agent_config
+from components.cidrs import RangeSource, derive_non_masquerade_cidrs
+
+NAMESPACE: Final = "kube-system"
+# Upstream's name and key: the agent (and GKE Dataplane V2) read exactly this ConfigMap.
+CONFIG_MAP_NAME: Final = "ip-masq-agent"
+CONFIG_MAP_KEY: Final = "config"
+# GKE manages a DaemonSet called `ip-masq-agent` itself; ours must never be mistaken for it.
+DAEMON_SET_NAME: Final = "ip-masq-agent-derived"
+MASQ_CHAIN: Final = "IP-MASQ-AGENT"
+# Free on a node: kubelet uses 10248/10250/10255, kube-proxy 10249/10256, the control plane
+# 10257/10259. The agent serves health and metrics here (--health-address).
+AGENT_HEALTH_PORT: Final = 10263
+AGENT_HEALTH_PATH: Final = "/healthz"
+CONFIG_DIR: Final = "/etc/config"
+XTABLES_LOCK: Final = "/run/xtables.lock"
+
+
+class IpMasqAgentArgs(TypedDict):
+    """Inputs of the IpMasqAgent component."""
+
+    ranges: pulumi.Input[Mapping[str, pulumi.Input[str]]]
+    """Every range to leave unmasqueraded, keyed by where it came from (named in errors)."""
+    enable_ipv6: pulumi.Input[bool]
+    """Dual-stack cluster: IPv6 ranges are allowed and the agent runs with --enable-ipv6."""
+    cidr_limit: pulumi.Input[int]
+    """The agent's cidrLimit; deriving more CIDRs than this is an error."""
+    masq_link_local: pulumi.Input[bool]
+    """Masquerade traffic to 169.254.0.0/16 (upstream's masqLinkLocal)."""
+    masq_link_local_ipv6: pulumi.Input[bool]
+    """Masquerade traffic to fe80::/10 (upstream's masqLinkLocalIPv6)."""
+    resync_interval: pulumi.Input[str]
+    """Go-style duration between full resyncs (upstream's resyncInterval)."""
+    deploy_daemon_set: bool
+    """Run our agent as a DaemonSet; False leaves the ConfigMap only (decides what is created)."""
+    image: NotRequired[pulumi.Input[str]]
+    """The agent image reference (required when deploy_daemon_set is True)."""
+    backend: NotRequired[pulumi.Input[str]]
+    """The agent's --backend: auto, iptables or nftables."""
+
+
+class IpMasqAgent(pulumi.ComponentResource):
+    """ConfigMap kube-system/ip-masq-agent with the derived CIDRs, plus the agent DaemonSet."""
+
+    non_masquerade_cidrs: pulumi.Output[list[str]]
+    config_map_name: pulumi.Output[str]
+    daemon_set_name: pulumi.Output[str | None]
+
+    def __init__(
+        self, name: str, args: IpMasqAgentArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ip-masq-agent:index:IpMasqAgent", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.non_masquerade_cidrs = pulumi.Output.all(
+            pulumi.Output.from_input(args["ranges"]), args["enable_ipv6"], args["cidr_limit"]
+        ).apply(lambda v: list(_derive(v[0], enable_ipv6=v[1], cidr_limit=v[2])))
+        document = pulumi.Output.all(
+            self.non_masquerade_cidrs,
+            args["masq_link_local"],
+            args["masq_link_local_ipv6"],
+            args["resync_interval"],
+            args["cidr_limit"],
+            args["enable_ipv6"],
+        ).apply(
+            lambda v: render_agent_config(
+                AgentConfigValues(
+                    non_masquerade_cidrs=v[0],
+                    masq_link_local=v[1],
+                    masq_link_local_ipv6=v[2],
+                    resync_interval=v[3],
+                    cidr_limit=v[4],
+                ),
+                enable_ipv6=v[5],
+            )
+        )
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CONFIG_MAP_NAME, namespace=NAMESPACE, labels=_labels()
+            ),
+            data={CONFIG_MAP_KEY: document},
+            opts=child,
+        )
+        self.config_map_name = config_map.metadata.apply(lambda m: m.name or CONFIG_MAP_NAME)
+
+        daemon_set_name: pulumi.Output[str | None] = pulumi.Output.from_input(None)
+        if args["deploy_daemon_set"]:
+            if "image" not in args:
+                raise ValueError("IpMasqAgent: image is required when deploy_daemon_set is True")
+            daemon_set = k8s.apps.v1.DaemonSet(
+                f"{name}-agent",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=DAEMON_SET_NAME, namespace=NAMESPACE, labels=_labels()
+                ),
+                spec=daemon_set_spec(
+                    image=args["image"],
+                    container_args=pulumi.Output.all(
+                        args["enable_ipv6"], args.get("backend", "auto")
+                    ).apply(lambda v: agent_args(enable_ipv6=v[0], backend=v[1])),
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
+            )
+            daemon_set_name = daemon_set.metadata.apply(lambda m: m.name)
+        self.daemon_set_name = daemon_set_name
+
+        self.register_outputs(
+            {
+                "nonMasqueradeCidrs": self.non_masquerade_cidrs,
+                "configMapName": self.config_map_name,
+                "daemonSetName": self.daemon_set_name,
+            }
+        )
+
+
+def _derive(ranges: Mapping[str, str], *, enable_ipv6: bool, cidr_limit: int) -> tuple[str, ...]:
+    sources = [RangeSource(key, cidr) for key, cidr in ranges.items()]
+    return derive_non_masquerade_cidrs(sources, ipv6_enabled=enable_ipv6, cidr_limit=cidr_limit)
+
+
+def _labels() -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "ip-masq-agent",
+        "app.kubernetes.io/instance": DAEMON_SET_NAME,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def agent_args(*, enable_ipv6: bool, backend: str) -> list[str]:
+    """The agent's command line: upstream's flags plus ours (--backend, --health-address)."""
+    args = [f"--masq-chain={MASQ_CHAIN}", f"--backend={backend}"]
+    if enable_ipv6:
+        args.append("--enable-ipv6")
+    # hostNetwork: kubelet probes the node's address, so listen on all of them.
+    args += [f"--health-address=0.0.0.0:{AGENT_HEALTH_PORT}", "--v=2"]
+    return args
+
+
+def daemon_set_spec(
+    *, image: pulumi.Input[str], container_args: pulumi.Input[list[str]]
+) -> k8s.apps.v1.DaemonSetSpecArgs:
+    """Least privilege for a node NAT agent: host network, NET_ADMIN + NET_RAW, nothing more."""
+    selector = {
+        "app.kubernetes.io/name": "ip-masq-agent",
+        "app.kubernetes.io/instance": DAEMON_SET_NAME,
+    }
+    probe = k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=AGENT_HEALTH_PATH, port=AGENT_HEALTH_PORT),
+        period_seconds=10,
+        timeout_seconds=2,
+        failure_threshold=3,
+    )
+    container = k8s.core.v1.ContainerArgs(
+        name="ip-masq-agent",
+        image=image,
+        args=container_args,
+        ports=[
+            k8s.core.v1.ContainerPortArgs(
+                name="health", container_port=AGENT_HEALTH_PORT, protocol="TCP"
+            )
+        ],
+        security_context=k8s.core.v1.SecurityContextArgs(
+            privileged=False,
+            allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
+            # iptables and nft need uid 0 with the capabilities, not just the capabilities.
+            run_as_user=0,
+            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"], add=["NET_ADMIN", "NET_RAW"]),
+        ),
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": "10m", "memory": "32Mi"},
+            limits={"cpu": "100m", "memory": "96Mi"},
+        ),
+        liveness_probe=probe,
+        readiness_probe=probe,
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
+            k8s.core.v1.VolumeMountArgs(name="xtables-lock", mount_path=XTABLES_LOCK),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        ],
+    )
+    return k8s.apps.v1.DaemonSetSpecArgs(
+        selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+        update_strategy=k8s.apps.v1.DaemonSetUpdateStrategyArgs(
+            type="RollingUpdate",
+            rolling_update=k8s.apps.v1.RollingUpdateDaemonSetArgs(max_unavailable=1),
+        ),
+        template=k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(labels={**selector, **_labels()}),
+            spec=k8s.core.v1.PodSpecArgs(
+                host_network=True,
+                automount_service_account_token=False,
+                priority_class_name="system-node-critical",
+                node_selector={"kubernetes.io/os": "linux"},
+                # No key, no effect: tolerate every taint, so every node gets NAT rules.
+                tolerations=[k8s.core.v1.TolerationArgs(operator="Exists")],
+                security_context=k8s.core.v1.PodSecurityContextArgs(
+                    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
+                ),
+                containers=[container],
+                volumes=[
+                    k8s.core.v1.VolumeArgs(
+                        name="config",
+                        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                            name=CONFIG_MAP_NAME,
+                            # As upstream: without the ConfigMap the agent runs its defaults.
+                            optional=True,
+                            items=[
+                                k8s.core.v1.KeyToPathArgs(key=CONFIG_MAP_KEY, path="ip-masq-agent")
+                            ],
+                        ),
+                    ),
+                    k8s.core.v1.VolumeArgs(
+                        name="xtables-lock",
+                        host_path=k8s.core.v1.HostPathVolumeSourceArgs(
+                            path=XTABLES_LOCK, type="FileOrCreate"
+                        ),
+                    ),
+                    k8s.core.v1.VolumeArgs(
+                        name="tmp",
+                        empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory"),
+                    ),
+                ],
+            ),
+        ),
+    )
+
+
+def combine_ranges(
+    *groups: pulumi.Input[Mapping[str, pulumi.Input[str]]],
+) -> pulumi.Output[dict[str, str]]:
+    """One labelled mapping from several (network, cluster, config); labels stay unique."""
+    return pulumi.Output.all(*groups).apply(
+        lambda resolved: {key: cidr for group in resolved for key, cidr in group.items()}
+    )

@@ -1,0 +1,399 @@
+"""Stack configuration, read once into a frozen, validated settings object."""
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, Literal, TypeVar
+
+import netaddr
+import pulumi
+
+from components.agent_config import AgentConfigValues, ConfigError, render_agent_config
+from components.cidrs import CidrError, RangeSource, derive_non_masquerade_cidrs, parse_range
+from ip_masq_agent.duration import parse_go_duration
+
+PROJECT: Final = "ip-masq-agent"
+
+# Defaults as declared in Pulumi.yaml (a test keeps the two equal); None means "no default".
+DEFAULTS: Final[Mapping[str, str | bool | int | list[str] | None]] = {
+    "platform": "gke",
+    "subnetCidr": "",
+    "podsCidr": "",
+    "podsRangeName": "pods",
+    "servicesCidr": "",
+    "servicesRangeName": "services",
+    "additionalPodsCidrs": [],
+    "existingSubnet": "",
+    "ipv6UlaRange": "",
+    "clusterName": "",
+    "dataplane": "legacy",
+    "controlPlaneCidr": "",
+    "privateNodes": True,
+    "extraNonMasqueradeCidrs": [],
+    "masqLinkLocal": False,
+    "masqLinkLocalIPv6": False,
+    "resyncInterval": "60s",
+    "cidrLimit": 64,
+    "deployAgent": True,
+    "agentImage": "",
+    "agentBackend": "auto",
+}
+
+_SUBNET_PATH: Final = re.compile(r"projects/([^/]+)/regions/([^/]+)/subnetworks/([^/]+)")
+# GCP allocates internal IPv6 (ULA) ranges for VPCs as /48s out of fd20::/20.
+_GCP_ULA_POOL: Final = "fd20::/20"
+_RANGE_NAME: Final = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+class SettingsError(pulumi.RunError):
+    """Bad stack configuration; one line naming the key and the value (RunError: no traceback)."""
+
+
+@dataclass(frozen=True)
+class SubnetPath:
+    """An adopted subnet's coordinates, parsed from `existingSubnet`."""
+
+    project: str
+    region: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"projects/{self.project}/regions/{self.region}/subnetworks/{self.name}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every stack config value the program uses, typed and validated."""
+
+    platform: Literal["gke", "existing"]
+    subnet_cidr: str | None
+    pods_cidr: str | None
+    pods_range_name: str
+    services_cidr: str | None
+    services_range_name: str
+    additional_pods_cidrs: tuple[str, ...]
+    existing_subnet: SubnetPath | None
+    ipv6_ula_range: str | None
+    cluster_name: str
+    dataplane: Literal["legacy", "v2"]
+    control_plane_cidr: str | None
+    private_nodes: bool
+    extra_non_masquerade_cidrs: tuple[str, ...]
+    masq_link_local: bool
+    masq_link_local_ipv6: bool
+    resync_interval: str
+    cidr_limit: int
+    deploy_agent: bool
+    agent_image: str | None
+    agent_backend: Literal["auto", "iptables", "nftables"]
+    gcp_project: str | None
+    gcp_region: str | None
+
+    @property
+    def dual_stack(self) -> bool:
+        """IPv6 is on when the VPC has an internal IPv6 range."""
+        return self.ipv6_ula_range is not None
+
+    @property
+    def runs_daemon_set(self) -> bool:
+        """Dataplane V2 reads the ConfigMap itself; otherwise our agent runs unless switched off."""
+        return self.deploy_agent and self.dataplane == "legacy"
+
+    def ipv4_ranges(self) -> list[RangeSource]:
+        """The cluster's own ranges from config: GKE allocates these from IPv4 only."""
+        sources = [
+            RangeSource(_key(key), value)
+            for key, value in (
+                ("subnetCidr", self.subnet_cidr),
+                ("podsCidr", self.pods_cidr),
+                ("servicesCidr", self.services_cidr),
+                ("controlPlaneCidr", self.control_plane_cidr),
+            )
+            if value is not None
+        ]
+        return sources + _indexed("additionalPodsCidrs", self.additional_pods_cidrs)
+
+    def config_ranges(self) -> list[RangeSource]:
+        """The non-masquerade ranges stated in config (an adopted subnet adds its live ranges)."""
+        sources = self.ipv4_ranges()
+        if self.ipv6_ula_range is not None:
+            sources.append(RangeSource(_key("ipv6UlaRange"), self.ipv6_ula_range))
+        return sources + _indexed("extraNonMasqueradeCidrs", self.extra_non_masquerade_cidrs)
+
+    def config_only_ranges(self) -> dict[str, str]:
+        """On GKE, the ranges no provisioned resource carries: extras, and an adopted VPC's ULA."""
+        sources = _indexed("extraNonMasqueradeCidrs", self.extra_non_masquerade_cidrs)
+        if self.existing_subnet is not None and self.ipv6_ula_range is not None:
+            sources.append(RangeSource(_key("ipv6UlaRange"), self.ipv6_ula_range))
+        return {source.key: source.cidr for source in sources}
+
+    def agent_config_values(self, cidrs: tuple[str, ...]) -> AgentConfigValues:
+        """The agent's config document for these derived CIDRs."""
+        return AgentConfigValues(
+            non_masquerade_cidrs=cidrs,
+            masq_link_local=self.masq_link_local,
+            masq_link_local_ipv6=self.masq_link_local_ipv6,
+            resync_interval=self.resync_interval,
+            cidr_limit=self.cidr_limit,
+        )
+
+
+def _key(name: str) -> str:
+    return f"{PROJECT}:{name}"
+
+
+def _indexed(name: str, values: tuple[str, ...]) -> list[RangeSource]:
+    return [RangeSource(f"{_key(name)}[{i}]", value) for i, value in enumerate(values)]
+
+
+class _Reader:
+    """Decodes raw config strings (as the Pulumi CLI passes them) into typed values."""
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        unknown = sorted(set(raw) - set(DEFAULTS))
+        if unknown:
+            raise SettingsError(f"{_key(unknown[0])}: unknown config key (see Pulumi.yaml)")
+        self._raw = raw
+
+    def text(self, name: str) -> str:
+        default = DEFAULTS[name]
+        assert isinstance(default, str)
+        return self._raw.get(name, default)
+
+    def optional(self, name: str) -> str | None:
+        return self.text(name) or None
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name)
+        if value not in allowed:
+            raise SettingsError(f"{_key(name)}: {value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    def flag(self, name: str) -> bool:
+        default = DEFAULTS[name]
+        assert isinstance(default, bool)
+        value = self._raw.get(name)
+        if value is None:
+            return default
+        if value not in ("true", "false"):
+            raise SettingsError(f"{_key(name)}: {value!r} is not a boolean (true or false)")
+        return value == "true"
+
+    def integer(self, name: str) -> int:
+        default = DEFAULTS[name]
+        assert isinstance(default, int)
+        value = self._raw.get(name)
+        if value is None:
+            return default
+        if not re.fullmatch(r"-?[0-9]+", value):
+            raise SettingsError(f"{_key(name)}: {value!r} is not an integer")
+        return int(value)
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        value = self._raw.get(name)
+        if value is None:
+            return ()
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:
+            decoded = None
+        if not isinstance(decoded, list) or not all(isinstance(v, str) for v in decoded):
+            raise SettingsError(f"{_key(name)}: {value!r} is not a list of strings")
+        return tuple(decoded)
+
+
+def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = None) -> Settings:
+    """Validate raw config (key without namespace -> string) into Settings, or SettingsError."""
+    read = _Reader(raw)
+    gcp = gcp or {}
+    existing_subnet_text = read.optional("existingSubnet")
+    settings = Settings(
+        platform=read.choice("platform", ("gke", "existing")),  # type: ignore[arg-type]
+        subnet_cidr=read.optional("subnetCidr"),
+        pods_cidr=read.optional("podsCidr"),
+        pods_range_name=read.text("podsRangeName"),
+        services_cidr=read.optional("servicesCidr"),
+        services_range_name=read.text("servicesRangeName"),
+        additional_pods_cidrs=read.strings("additionalPodsCidrs"),
+        existing_subnet=_subnet_path(existing_subnet_text),
+        ipv6_ula_range=read.optional("ipv6UlaRange"),
+        cluster_name=read.text("clusterName"),
+        dataplane=read.choice("dataplane", ("legacy", "v2")),  # type: ignore[arg-type]
+        control_plane_cidr=read.optional("controlPlaneCidr"),
+        private_nodes=read.flag("privateNodes"),
+        extra_non_masquerade_cidrs=read.strings("extraNonMasqueradeCidrs"),
+        masq_link_local=read.flag("masqLinkLocal"),
+        masq_link_local_ipv6=read.flag("masqLinkLocalIPv6"),
+        resync_interval=read.text("resyncInterval"),
+        cidr_limit=read.integer("cidrLimit"),
+        deploy_agent=read.flag("deployAgent"),
+        agent_image=read.optional("agentImage"),
+        agent_backend=read.choice("agentBackend", ("auto", "iptables", "nftables")),  # type: ignore[arg-type]
+        gcp_project=gcp.get("project") or None,
+        gcp_region=gcp.get("region") or None,
+    )
+    _check(settings)
+    return settings
+
+
+def _subnet_path(text: str | None) -> SubnetPath | None:
+    if text is None:
+        return None
+    match = _SUBNET_PATH.fullmatch(text)
+    if match is None:
+        raise SettingsError(
+            f"{_key('existingSubnet')}: {text!r} is not "
+            "projects/PROJECT/regions/REGION/subnetworks/NAME"
+        )
+    return SubnetPath(*match.groups())
+
+
+def _check(settings: Settings) -> None:
+    """Cross-key rules, then the whole derivation when every range is known from config."""
+    _check_values(settings)
+    _check_families(settings)
+    _check_platform(settings)
+    if settings.existing_subnet is None:
+        # Every range is in config: derive now so a bad stack fails before any resource exists.
+        check_derivation(settings, settings.config_ranges())
+    else:
+        for source in settings.config_ranges():
+            _parse(source, ipv6_enabled=settings.dual_stack)
+
+
+def check_derivation(settings: Settings, sources: list[RangeSource]) -> tuple[str, ...]:
+    """Derive the CIDRs and render the agent document; SettingsError names what is wrong."""
+
+    def derive() -> tuple[str, ...]:
+        cidrs = derive_non_masquerade_cidrs(
+            sources, ipv6_enabled=settings.dual_stack, cidr_limit=settings.cidr_limit
+        )
+        render_agent_config(settings.agent_config_values(cidrs), enable_ipv6=settings.dual_stack)
+        return cidrs
+
+    return _wrap(derive)
+
+
+def _parse(source: RangeSource, *, ipv6_enabled: bool) -> netaddr.IPNetwork:
+    try:
+        return parse_range(source, ipv6_enabled=ipv6_enabled)
+    except CidrError as err:
+        raise SettingsError(str(err)) from None
+
+
+T = TypeVar("T")
+
+
+def _wrap(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except CidrError as err:
+        raise SettingsError(str(err)) from None
+    except ConfigError as err:
+        raise SettingsError(f"{err} (check the ip-masq-agent:* agent settings)") from None
+
+
+def _check_values(settings: Settings) -> None:
+    try:
+        seconds = parse_go_duration(settings.resync_interval)
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise SettingsError(
+            f"{_key('resyncInterval')}: {settings.resync_interval!r} is not a positive duration "
+            "(want e.g. 60s, 5m, 1h30m)"
+        )
+    if settings.cidr_limit < 1:
+        raise SettingsError(f"{_key('cidrLimit')}: {settings.cidr_limit} must be at least 1")
+    for name, value in (
+        ("podsRangeName", settings.pods_range_name),
+        ("servicesRangeName", settings.services_range_name),
+    ):
+        if not _RANGE_NAME.fullmatch(value):
+            raise SettingsError(f"{_key(name)}: {value!r} is not a valid GCP range name")
+    if settings.pods_range_name == settings.services_range_name:
+        raise SettingsError(
+            f"{_key('servicesRangeName')}: {settings.services_range_name!r} equals podsRangeName"
+        )
+
+
+def _check_platform(settings: Settings) -> None:
+    if settings.platform == "existing":
+        if settings.existing_subnet is not None:
+            raise SettingsError(
+                f"{_key('existingSubnet')}: only for platform gke (platform is existing)"
+            )
+        if settings.pods_cidr is None:
+            raise SettingsError(f"{_key('podsCidr')}: required when platform is existing")
+        if settings.runs_daemon_set and settings.agent_image is None:
+            raise SettingsError(
+                f"{_key('agentImage')}: required when platform is existing "
+                "(no Artifact Registry to push a build to)"
+            )
+        return
+    if not settings.cluster_name:
+        raise SettingsError(f"{_key('clusterName')}: required when platform is gke")
+    if settings.existing_subnet is not None:
+        for name, value in (
+            ("subnetCidr", settings.subnet_cidr),
+            ("podsCidr", settings.pods_cidr),
+            ("servicesCidr", settings.services_cidr),
+        ):
+            if value is not None:
+                raise SettingsError(
+                    f"{_key(name)}: {value!r} must be absent with existingSubnet "
+                    "(the adopted subnet's live ranges are used)"
+                )
+        if settings.additional_pods_cidrs:
+            raise SettingsError(
+                f"{_key('additionalPodsCidrs')}: must be absent with existingSubnet "
+                "(every secondary range of the adopted subnet is read from it)"
+            )
+    else:
+        for name, value in (
+            ("subnetCidr", settings.subnet_cidr),
+            ("podsCidr", settings.pods_cidr),
+            ("servicesCidr", settings.services_cidr),
+        ):
+            if value is None:
+                raise SettingsError(f"{_key(name)}: required when platform is gke")
+        if settings.gcp_region is None:
+            raise SettingsError("gcp:region: required when platform is gke (the cluster's region)")
+    if settings.control_plane_cidr is not None:
+        prefix = settings.control_plane_cidr.partition("/")[2]
+        if prefix != "28":
+            raise SettingsError(
+                f"{_key('controlPlaneCidr')}: {settings.control_plane_cidr!r} must be a /28 on GKE"
+            )
+
+
+def _check_families(settings: Settings) -> None:
+    """GKE's node, pod, service and control-plane ranges are IPv4; the ULA range is IPv6."""
+    for source in settings.ipv4_ranges():
+        network = _parse(source, ipv6_enabled=True)
+        if network.version != 4:
+            raise SettingsError(
+                f"{source.key}: {source.cidr!r} must be IPv4 "
+                "(IPv6 ranges go in ipv6UlaRange or extraNonMasqueradeCidrs)"
+            )
+    if settings.ipv6_ula_range is not None:
+        source = RangeSource(_key("ipv6UlaRange"), settings.ipv6_ula_range)
+        network = _parse(source, ipv6_enabled=True)
+        if network.version != 6:
+            raise SettingsError(f"{source.key}: {source.cidr!r} must be an IPv6 range")
+        if settings.platform == "gke" and (
+            network.prefixlen != 48 or network not in netaddr.IPNetwork(_GCP_ULA_POOL)
+        ):
+            raise SettingsError(
+                f"{source.key}: {source.cidr!r} must be a /48 inside {_GCP_ULA_POOL} on GKE"
+            )
+
+
+def read_settings() -> Settings:
+    """Read this stack's config (the one place that does) and validate it."""
+    project_config = pulumi.Config(PROJECT)
+    raw = {name: value for name in DEFAULTS if (value := project_config.get(name)) is not None}
+    gcp_config = pulumi.Config("gcp")
+    gcp = {name: value for name in ("project", "region") if (value := gcp_config.get(name))}
+    return parse_settings(raw, gcp=gcp)

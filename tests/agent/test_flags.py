@@ -1,0 +1,83 @@
+"""Flag parsing in Go's syntax: forms, booleans, values, klog flags and one-line errors."""
+
+import pytest
+
+from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS, FlagError, Options, parse_flags
+from ip_masq_agent.rules import PortRange
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param([], Options(), id="defaults"),
+        pytest.param(["-enable-ipv6"], Options(enable_ipv6=True), id="single-dash-bool"),
+        pytest.param(["--enable-ipv6=true"], Options(enable_ipv6=True), id="bool-equals-true"),
+        pytest.param(["--random-fully=false"], Options(random_fully=False), id="bool-false"),
+        pytest.param(["-random-fully=0"], Options(random_fully=False), id="bool-zero"),
+        pytest.param(["--masq-chain", "MY-CHAIN"], Options(masq_chain="MY-CHAIN"), id="space"),
+        pytest.param(["--masq-chain=MY-CHAIN"], Options(masq_chain="MY-CHAIN"), id="equals"),
+        pytest.param(
+            ["--nomasq-all-reserved-ranges"],
+            Options(nomasq_all_reserved_ranges=True),
+            id="reserved-ranges",
+        ),
+        pytest.param(
+            ["--to-ports=1024-29999,32768-65535"],
+            Options(to_ports=(PortRange(1024, 29999), PortRange(32768, 65535))),
+            id="to-ports",
+        ),
+        pytest.param(["--to-ports", "8080"], Options(to_ports=(PortRange(8080, 8080),)), id="port"),
+        pytest.param(
+            ["-v", "4", "--logtostderr", "--alsologtostderr=false", "--log_dir=/x"],
+            Options(verbosity=4),
+            id="klog",
+        ),
+        pytest.param(["--v=2"], Options(verbosity=2), id="klog-v-equals"),
+        pytest.param(["--config", "/c", "--once"], Options(config_path="/c", once=True), id="new"),
+        pytest.param(["--backend=iptables-legacy"], Options(backend="iptables-legacy"), id="be"),
+        pytest.param(
+            ["render", "--family", "ipv4"], Options(command="render", family="ipv4"), id="render"
+        ),
+        pytest.param(
+            ["--enable-ipv6", "render", "-family=ipv6"],
+            Options(command="render", family="ipv6", enable_ipv6=True),
+            id="flags-before-command",
+        ),
+        pytest.param(["cleanup"], Options(command="cleanup"), id="cleanup"),
+        pytest.param(["--", "cleanup"], Options(command="cleanup"), id="double-dash"),
+    ],
+)
+def test_accepted(argv: list[str], expected: Options) -> None:
+    assert parse_flags(argv) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["--bogus"], "flag provided but not defined: -bogus", id="unknown"),
+        pytest.param(["--masq-chain"], "flag needs an argument: -masq-chain", id="missing-value"),
+        pytest.param(["--once=maybe"], "invalid boolean value 'maybe' for flag -once", id="bool"),
+        pytest.param(["--to-ports=0-10"], "'0-10' is not within 1-65535", id="port-zero"),
+        pytest.param(["--to-ports=20-10"], "'20-10' is not within 1-65535", id="reversed"),
+        pytest.param(["--to-ports=a-b"], "'a-b' is not a port range", id="not-ports"),
+        pytest.param(["--masq-chain=A B"], "flag -masq-chain", id="chain-space"),
+        pytest.param(["--masq-chain=X\n-A"], "flag -masq-chain", id="chain-newline"),
+        pytest.param(["-v=x"], "flag -v", id="verbosity"),
+        pytest.param(["frobnicate"], "unknown command 'frobnicate'", id="command"),
+        pytest.param(["render", "extra"], "unexpected arguments: extra", id="extra"),
+        pytest.param(["--family=ipv4"], "only for the render command", id="family-run"),
+        pytest.param(["render", "--family=ipv6"], "needs -enable-ipv6", id="family-v6"),
+        pytest.param(["render", "--family=ipx"], "want ipv4 or ipv6", id="family-bad"),
+        pytest.param(["---x"], "bad flag syntax: ---x", id="syntax"),
+    ],
+)
+def test_rejected_with_one_line(argv: list[str], message: str) -> None:
+    with pytest.raises(FlagError) as caught:
+        parse_flags(argv)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_health_port_avoids_kubelet_and_kube_proxy() -> None:
+    port = int(DEFAULT_HEALTH_ADDRESS.rsplit(":", 1)[1])
+    assert port not in {10248, 10249, 10250, 10255, 10256, 10257, 10259}

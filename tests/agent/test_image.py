@@ -1,0 +1,72 @@
+"""The image definition: hadolint-clean, Debian packages only, and the agent on Debian's Python."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "agent_image" / "Dockerfile"
+
+
+def test_dockerfile_is_hadolint_clean() -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run(
+        [str(hadolint), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_installs_the_debian_runtime() -> None:
+    text = DOCKERFILE.read_text()
+    for package in ("python3", "python3-yaml", "python3-prometheus-client", "iptables", "nftables"):
+        assert f" {package} " in text or f" {package}\n" in text
+    assert "FROM debian:" in text and "-slim" in text
+    assert 'ENTRYPOINT ["/usr/bin/python3", "-s", "-m", "ip_masq_agent"]' in text
+    assert "org.opencontainers.image.title" in text
+    # COPY sources are relative to the build context, agent_image/.
+    for line in text.splitlines():
+        if line.startswith("COPY "):
+            assert (DOCKERFILE.parent / line.split()[1]).is_dir(), line
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="no Debian python3")
+def test_agent_runs_on_debian_python_with_debian_packages(tmp_path: Path) -> None:
+    # -s and a clean environment: only Debian's dist-packages and the agent's source tree.
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT / "agent_image/src"),
+    }
+    probe = (
+        "import ip_masq_agent.cli, yaml, prometheus_client, sys;"
+        "assert yaml.__file__.startswith('/usr/lib/python3/dist-packages'), yaml.__file__;"
+        "assert prometheus_client.__file__.startswith('/usr/lib/python3/dist-packages');"
+        "print(sys.version_info[:2])"
+    )
+    done = subprocess.run(
+        ["/usr/bin/python3", "-s", "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = subprocess.run(
+        [
+            "/usr/bin/python3",
+            "-s",
+            "-m",
+            "ip_masq_agent",
+            "render",
+            f"--config={tmp_path / 'none'}",
+            "--backend=iptables",  # `auto` would read the host's rules: tests never do
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert rendered.stdout.startswith("*nat\n:IP-MASQ-AGENT - [0:0]\n")

@@ -1,0 +1,162 @@
+"""The iptables backend's decisions with a scripted command runner (the kernel test runs it)."""
+
+from collections.abc import Sequence
+
+import pytest
+
+from ip_masq_agent.backends.base import ApplyError
+from ip_masq_agent.backends.iptables import IptablesBackend, owned_rules, parse_iptables_version
+from ip_masq_agent.backends.registry import (
+    BackendSettings,
+    UnknownBackendError,
+    default_backend_registry,
+)
+from ip_masq_agent.commands import CommandResult
+from ip_masq_agent.config import default_config
+from ip_masq_agent.iptables_payload import jump_rule_line
+from ip_masq_agent.rules import DesiredRules, Masquerade, plan_rules
+
+CHAIN = "IP-MASQ-AGENT"
+JUMP = jump_rule_line(CHAIN)
+
+
+class ScriptedRunner:
+    """Answers `--version` and `-save` from fields; records every call and its stdin."""
+
+    def __init__(self, version: str = "iptables v1.8.9 (nf_tables)", saved: str = "") -> None:
+        self.version = version
+        self.saved = saved
+        self.calls: list[tuple[tuple[str, ...], str | None]] = []
+        self.restore_status = 0
+
+    def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
+        self.calls.append((tuple(args), stdin))
+        if args[-1] == "--version":
+            return CommandResult(tuple(args), 0, self.version + "\n", "")
+        if args[0].endswith("-save"):
+            return CommandResult(tuple(args), 0, self.saved, "")
+        if self.restore_status:
+            return CommandResult(tuple(args), 4, "", "iptables-restore: line 3 failed\n")
+        return CommandResult(tuple(args), 0, "", "")
+
+    def restores(self) -> list[str | None]:
+        return [stdin for args, stdin in self.calls if args[0].endswith("-restore")]
+
+
+def _desired(random_fully: bool = True) -> DesiredRules:
+    return plan_rules(
+        default_config(), chain=CHAIN, enable_ipv6=False, masquerade=Masquerade(random_fully)
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "supported"),
+    [
+        pytest.param("iptables v1.8.9 (nf_tables)", True, id="1.8.9"),
+        pytest.param("iptables v1.6.2", True, id="1.6.2"),
+        pytest.param("iptables v1.6.1", False, id="1.6.1"),
+        pytest.param("iptables v1.4.21", False, id="1.4.21"),
+        pytest.param("garbage", True, id="unknown-assumed-modern"),
+    ],
+)
+def test_random_fully_follows_the_binary_version(version: str, supported: bool) -> None:
+    run = ScriptedRunner(version=version)
+    backend = IptablesBackend(flavor="iptables", chain=CHAIN, families=("ipv4",), run=run)
+    payload = backend.render(_desired())
+    assert payload.endswith(
+        '(must be last in chain)" -j MASQUERADE'
+        + (" --random-fully" if supported else "")
+        + "\nCOMMIT\n"
+    )
+    backend.render(_desired())
+    assert [args for args, _ in run.calls] == [("iptables", "--version")]  # asked once
+
+
+def test_parse_version() -> None:
+    assert parse_iptables_version("ip6tables-legacy v1.8.9 (legacy)") == (1, 8, 9)
+    assert parse_iptables_version("nope") is None
+
+
+SAVED = f"""*nat
+:POSTROUTING ACCEPT [0:0]
+:{CHAIN} - [0:0]
+:{CHAIN}-X - [0:0]
+-A POSTROUTING -j KUBE-POSTROUTING
+{JUMP}
+-A POSTROUTING -d 10.1.0.0/16 -j {CHAIN}
+{JUMP}
+-A {CHAIN} -d 10.0.0.0/8 -j RETURN
+-A {CHAIN}-X -j RETURN
+COMMIT
+"""
+
+
+def test_owned_rules_picks_only_our_chain_and_jumps() -> None:
+    owned = owned_rules(SAVED, CHAIN)
+    assert owned.chain_lines == (f":{CHAIN} - [0:0]", f"-A {CHAIN} -d 10.0.0.0/8 -j RETURN")
+    assert owned.jumps == (JUMP, f"-A POSTROUTING -d 10.1.0.0/16 -j {CHAIN}", JUMP)
+
+
+def test_apply_keeps_one_exact_jump_and_deletes_the_rest() -> None:
+    run = ScriptedRunner(saved=SAVED)
+    backend = IptablesBackend(flavor="iptables-legacy", chain=CHAIN, families=("ipv4",), run=run)
+    backend.apply(_desired())
+    chain_payload, jump_fix = run.restores()
+    assert chain_payload is not None and chain_payload.startswith(f"*nat\n:{CHAIN} - [0:0]\n")
+    assert jump_fix == (
+        f"*nat\n-D POSTROUTING -d 10.1.0.0/16 -j {CHAIN}\n-D{JUMP.removeprefix('-A')}\nCOMMIT\n"
+    )
+    assert {args[0] for args, _ in run.calls} == {
+        "iptables-legacy",
+        "iptables-legacy-restore",
+        "iptables-legacy-save",
+    }
+
+
+def test_apply_adds_the_jump_when_missing_and_nothing_when_present() -> None:
+    run = ScriptedRunner(saved=f"*nat\n:{CHAIN} - [0:0]\nCOMMIT\n")
+    backend = IptablesBackend(flavor="iptables", chain=CHAIN, families=("ipv4",), run=run)
+    backend.apply(_desired())
+    assert run.restores()[1] == f"*nat\n{JUMP}\nCOMMIT\n"
+    run.calls.clear()
+    run.saved = f"*nat\n:{CHAIN} - [0:0]\n{JUMP}\nCOMMIT\n"
+    backend.apply(_desired())
+    assert len(run.restores()) == 1  # just the chain payload
+
+
+def test_a_refused_payload_is_an_apply_error_naming_the_tool() -> None:
+    run = ScriptedRunner()
+    run.restore_status = 4
+    backend = IptablesBackend(flavor="iptables", chain=CHAIN, families=("ipv4",), run=run)
+    with pytest.raises(
+        ApplyError, match=r"^iptables-restore -w --noflush: iptables-restore: line 3"
+    ):
+        backend.apply(_desired())
+
+
+def test_cleanup_removes_jumps_and_chain_and_is_idempotent() -> None:
+    run = ScriptedRunner(saved=SAVED)
+    backend = IptablesBackend(flavor="iptables", chain=CHAIN, families=("ipv4",), run=run)
+    backend.cleanup()
+    assert run.restores() == [
+        f"*nat\n-D{JUMP[2:]}\n-D POSTROUTING -d 10.1.0.0/16 -j {CHAIN}\n-D{JUMP[2:]}\n"
+        f"-F {CHAIN}\n-X {CHAIN}\nCOMMIT\n"
+    ]
+    run.calls.clear()
+    run.saved = "*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+    backend.cleanup()
+    assert run.restores() == []
+
+
+def test_registry_builds_each_flavour_and_rejects_unknown_names() -> None:
+    registry = default_backend_registry()
+    settings = BackendSettings(CHAIN, ("ipv4",), ScriptedRunner())
+    assert [registry.create(n, settings).name for n in registry.names()] == [
+        "nftables",  # auto: an empty node is taken as nf_tables-based
+        "iptables",
+        "iptables-legacy",
+        "iptables-nft",
+        "nftables",
+    ]
+    with pytest.raises(UnknownBackendError, match="want one of auto, iptables"):
+        registry.create("pf", settings)

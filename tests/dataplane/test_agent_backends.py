@@ -1,0 +1,144 @@
+"""The agent as a process on a real kernel, once per backend: outcomes, reload, repair, switch."""
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from netlab.lab import Lab, Namespace
+from netlab.topology import SingleNode
+from tests.agent.kernel_helpers import KubeletVolume, agent_argv, health_get, wait_until
+from tests.dataplane.backend_views import VIEWS, BackendView
+
+pytestmark = pytest.mark.kernel
+
+BACKENDS = list(VIEWS)
+
+
+@pytest.fixture(params=BACKENDS)
+def view(request: pytest.FixtureRequest) -> BackendView:
+    return VIEWS[request.param]
+
+
+def _once(node: Namespace, backend: str, *args: str) -> str:
+    done = node.run(*agent_argv("--once", f"--backend={backend}", *args), check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_traffic_outcomes_link_local_flags_and_idempotent_restart(
+    lab: Lab, tmp_path: Path, view: BackendView
+) -> None:
+    topo = SingleNode(lab)
+    a = topo.addresses
+    volume = KubeletVolume(tmp_path)
+    volume.write("nonMasqueradeCIDRs: [10.0.0.0/8, fd00::/8]\n")
+    _once(topo.node, view.name, f"--config={volume.path}", "--enable-ipv6")
+    expected = {
+        "vpc": a.pod,
+        "internet": a.node,
+        "link-local": a.pod,
+        "vpc6": a.pod6,
+        "internet6": a.node6,
+    }
+    assert topo.seen_from_pod(*expected) == expected
+    assert topo.seen_from_pod("internet", "vpc6", proto="tcp") == {
+        "internet": a.node,
+        "vpc6": a.pod6,
+    }
+    # A restart with the same config writes nothing new: the kernel shows exactly the same.
+    first = view.state(topo.node)
+    _once(topo.node, view.name, f"--config={volume.path}", "--enable-ipv6")
+    assert view.state(topo.node) == first
+
+    volume.write("nonMasqueradeCIDRs: [10.0.0.0/8, fd00::/8]\nmasqLinkLocal: true\n")
+    _once(topo.node, view.name, f"--config={volume.path}", "--enable-ipv6")
+    # TCP: a fresh conntrack entry, not the UDP flow NATed (or not) a moment ago.
+    assert topo.seen_from_pod("link-local", "vpc", "internet6", proto="tcp") == {
+        "link-local": a.node,
+        "vpc": a.pod,
+        "internet6": a.node6,
+    }
+
+
+def test_running_agent_reloads_keeps_good_config_and_repairs_tampering(
+    lab: Lab, tmp_path: Path, view: BackendView
+) -> None:
+    topo = SingleNode(lab)
+    node, a = topo.node, topo.addresses
+    volume = KubeletVolume(tmp_path)
+    volume.write("nonMasqueradeCIDRs: [10.0.0.0/8]\nresyncInterval: 1s\n")
+    port = 10261
+    agent = lab.spawn(
+        node,
+        *agent_argv(
+            f"--backend={view.name}",
+            f"--config={volume.path}",
+            f"--health-address=127.0.0.1:{port}",
+        ),
+    )
+    assert wait_until(lambda: view.holds(node, "10.0.0.0/8"), 10) is not None
+    assert topo.seen_from_pod("internet", "vpc", proto="tcp") == {"internet": a.node, "vpc": a.pod}
+
+    # Live reload through kubelet's symlink swap, well within a second.
+    volume.write("nonMasqueradeCIDRs: [10.0.0.0/8, 203.0.113.0/24]\nresyncInterval: 1s\n")
+    assert wait_until(lambda: view.holds(node, "203.0.113.0/24"), 1.0) is not None
+    assert topo.seen_from_pod("internet", proto="tcp") == {"internet": a.pod}
+
+    # An invalid config changes nothing in the kernel, across several resyncs.
+    good = view.state(node)
+    volume.write("nonMasqueradeCIDRs: [10.0.0.0/8, 10.0.0.1/8]\nresyncInterval: 1s\n")
+    reported = wait_until(lambda: "host bits" in health_get(node, port, "/healthz")[1], 3)
+    assert reported is not None
+    time.sleep(1.2)
+    assert view.state(node) == good
+    assert topo.seen_from_pod("internet", proto="tcp") == {"internet": a.pod}
+
+    # Every kind of tampering is repaired at the next resync (1 s).
+    for kind, tamper in view.tampers.items():
+        tamper(node)
+        assert view.state(node) != good, kind
+        assert wait_until(lambda: view.state(node) == good, 3) is not None, kind
+    _, metrics = health_get(node, port, "/metrics")
+    assert 'ip_masq_agent_rules_rewritten_total{reason="drift"} 3.0' in metrics
+    assert f'ip_masq_agent_backend_info{{backend="{view.name}"}} 1.0' in metrics
+
+    agent.send_signal(signal.SIGTERM)
+    agent.wait(timeout=5)
+    assert view.state(node) == good  # stopping leaves the rules (pods keep working)
+    for _ in range(2):  # cleanup is idempotent and leaves nothing
+        done = node.run(*agent_argv("cleanup", f"--backend={view.name}"), check=False)
+        assert done.returncode == 0, done.stderr
+        assert view.state(node) == ""
+    assert topo.seen_from_pod("internet", proto="tcp") == {"internet": a.pod}
+
+
+def test_switching_backends_leaves_no_trace_of_the_previous_one(lab: Lab, tmp_path: Path) -> None:
+    topo = SingleNode(lab)
+    config = tmp_path / "config"
+    config.write_text("nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+    # Every ordered pair of backends occurs once in this walk.
+    walk = ["nftables", "iptables-nft", "iptables-legacy", "nftables", "iptables-legacy"]
+    walk += ["iptables-nft", "nftables"]
+    for backend in walk:
+        log = _once(topo.node, backend, f"--config={config}")
+        for name, other in VIEWS.items():
+            assert (other.state(topo.node) != "") == (name == backend), (backend, name, log)
+        assert topo.seen_from_pod("internet", "vpc") == {
+            "internet": topo.addresses.node,
+            "vpc": topo.addresses.pod,
+        }
+
+
+def test_auto_follows_the_kubelet_hint_end_to_end(lab: Lab, tmp_path: Path) -> None:
+    topo = SingleNode(lab)
+    topo.node.run("iptables-legacy", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT")
+    log = _once(topo.node, "auto", f"--config={tmp_path / 'absent'}")
+    assert 'event="backend detected" backend=iptables-legacy' in log
+    assert VIEWS["iptables-legacy"].state(topo.node) != ""
+    assert VIEWS["nftables"].state(topo.node) == VIEWS["iptables-nft"].state(topo.node) == ""
+    assert topo.seen_from_pod("internet", "vpc") == {
+        "internet": topo.addresses.node,
+        "vpc": topo.addresses.pod,
+    }
