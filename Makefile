@@ -21,5 +21,10 @@ pytest: setup
 render: setup
 	$(PY) -m components.render --stack $(STACK)
 
+# The README's run command (root: network namespaces). Renders STACK, runs it on a namespace
+# cluster, probes every path, changes the config live; exits non-zero on any wrong probe.
+demo: setup
+	$(PY) -m sandbox.demo --stack $(STACK)
+
 clean:
 	rm -rf rendered .pytest_cache .mypy_cache .ruff_cache
