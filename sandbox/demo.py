@@ -77,7 +77,10 @@ def live_change(sandbox: SandboxCluster, workdir: Path, say: Say) -> list[ProbeR
         for p in plan.pods
         for proto in ("tcp", "udp")
     ]
-    return results + sandbox.cluster.run_probes(after)
+    settled = sandbox.cluster.run_probes(after)
+    for line in format_table(settled)[1:]:
+        say(line)
+    return results + settled
 
 
 def run_demo(
@@ -107,8 +110,6 @@ def run_demo(
         for line in format_table(results):
             say(line)
         changed = live_change(sandbox, workdir, say)
-        for line in format_table(changed)[1:]:
-            say(line)
         everything = results + changed
         passed = sum(r.ok for r in everything)
         say(summary_line(passed, len(everything)))

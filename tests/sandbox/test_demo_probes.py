@@ -1,10 +1,13 @@
 """End to end: each stack rendered, run on the sandbox with each backend, checked with packets."""
 
+import signal
 import subprocess
+import sys
 
 import pytest
 
 from netlab.cluster_plan import plan_probes
+from netlab.lab import REPO_ROOT
 from sandbox.demo import run_demo
 from tests.sandbox.conftest import SandboxFactory, rendered
 
@@ -23,6 +26,8 @@ def test_every_probe_sees_what_the_stack_says(
 ) -> None:
     stack = rendered(stack_name)
     sandbox = make_sandbox(stack, backend=backend)
+    for agent in sandbox.agents.values():
+        assert f"backend: {backend}" in agent.healthz()[1].splitlines()
     results = sandbox.cluster.run_probes(plan_probes(sandbox.plan))
     assert [r for r in results if not r.ok] == []
 
@@ -48,5 +53,33 @@ def test_demo_runs_end_to_end_and_leaves_nothing(kernel_available: None) -> None
     assert lines[-1] == f"{total}/{total} probes as expected"
     assert any("masqueraded -> kept after" in line for line in lines)
     token = next(line.split()[1].rstrip(":") for line in lines if line.startswith("sandbox "))
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    assert token not in left.stdout
+
+
+def test_sigterm_mid_demo_removes_the_sandbox(kernel_available: None) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.demo", "--stack", "local"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        token = None
+        for line in demo.stdout:  # bounded: the demo prints a few dozen lines, then exits
+            if line.startswith("sandbox "):
+                token = line.split()[1].rstrip(":")
+            if line.startswith("agents ready"):
+                break
+        assert token is not None
+        demo.send_signal(signal.SIGTERM)
+        _, err = demo.communicate(timeout=30)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 130 and "sandbox removed" in err
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     assert token not in left.stdout
