@@ -26,5 +26,13 @@ render: setup
 demo: setup
 	$(PY) -m sandbox.demo --stack $(STACK)
 
+# Benchmarks (root, network namespaces): all five side by side -> docs/benchmarks.md and its plot.
+bench: setup
+	$(PY) -m bench.run
+
+# The reduced set, under a minute, written to rendered/bench-quick/ (the committed report stays).
+bench-quick: setup
+	$(PY) -m bench.run --quick
+
 clean:
 	rm -rf rendered .pytest_cache .mypy_cache .ruff_cache

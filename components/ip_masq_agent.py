@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 
 from components.agent_config import AgentConfigValues, render_agent_config
 from components.cidrs import RangeSource, derive_non_masquerade_cidrs
+from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS
 
 NAMESPACE: Final = "kube-system"
 # Upstream's name and key: the agent (and GKE Dataplane V2) read exactly this ConfigMap.
@@ -16,10 +17,12 @@ CONFIG_MAP_KEY: Final = "config"
 # GKE manages a DaemonSet called `ip-masq-agent` itself; ours must never be mistaken for it.
 DAEMON_SET_NAME: Final = "ip-masq-agent-derived"
 MASQ_CHAIN: Final = "IP-MASQ-AGENT"
-# Free on a node: kubelet uses 10248/10250/10255, kube-proxy 10249/10256, the control plane
-# 10257/10259. The agent serves health and metrics here (--health-address).
-AGENT_HEALTH_PORT: Final = 10263
-AGENT_HEALTH_PATH: Final = "/healthz"
+# The agent's own default (one constant, in ip_masq_agent.flags); passed explicitly so the
+# manifest states it. hostNetwork: kubelet probes the node's address, so listen on all of them.
+AGENT_HEALTH_ADDRESS: Final = DEFAULT_HEALTH_ADDRESS
+AGENT_HEALTH_PORT: Final = int(DEFAULT_HEALTH_ADDRESS.rpartition(":")[2])
+LIVENESS_PATH: Final = "/healthz"  # fails only when syncs are stuck or keep failing
+READINESS_PATH: Final = "/readyz"  # ready after the first successful sync
 CONFIG_DIR: Final = "/etc/config"
 XTABLES_LOCK: Final = "/run/xtables.lock"
 
@@ -139,8 +142,7 @@ def agent_args(*, enable_ipv6: bool, backend: str) -> list[str]:
     args = [f"--masq-chain={MASQ_CHAIN}", f"--backend={backend}"]
     if enable_ipv6:
         args.append("--enable-ipv6")
-    # hostNetwork: kubelet probes the node's address, so listen on all of them.
-    args += [f"--health-address=0.0.0.0:{AGENT_HEALTH_PORT}", "--v=2"]
+    args += [f"--health-address={AGENT_HEALTH_ADDRESS}", "--v=2"]
     return args
 
 
@@ -152,12 +154,15 @@ def daemon_set_spec(
         "app.kubernetes.io/name": "ip-masq-agent",
         "app.kubernetes.io/instance": DAEMON_SET_NAME,
     }
-    probe = k8s.core.v1.ProbeArgs(
-        http_get=k8s.core.v1.HTTPGetActionArgs(path=AGENT_HEALTH_PATH, port=AGENT_HEALTH_PORT),
-        period_seconds=10,
-        timeout_seconds=2,
-        failure_threshold=3,
-    )
+
+    def probe(path: str) -> k8s.core.v1.ProbeArgs:
+        return k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=AGENT_HEALTH_PORT),
+            period_seconds=10,
+            timeout_seconds=2,
+            failure_threshold=3,
+        )
+
     container = k8s.core.v1.ContainerArgs(
         name="ip-masq-agent",
         image=image,
@@ -179,8 +184,8 @@ def daemon_set_spec(
             requests={"cpu": "10m", "memory": "32Mi"},
             limits={"cpu": "100m", "memory": "96Mi"},
         ),
-        liveness_probe=probe,
-        readiness_probe=probe,
+        liveness_probe=probe(LIVENESS_PATH),
+        readiness_probe=probe(READINESS_PATH),
         volume_mounts=[
             k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
             k8s.core.v1.VolumeMountArgs(name="xtables-lock", mount_path=XTABLES_LOCK),

@@ -122,13 +122,13 @@ class _RecordingMocks(mocks.Mocks):
         # An empty id is unknown, as for any resource a preview would create.
         return "", dict(args.inputs)
 
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if self._call is None:
             raise RenderError(
                 f"{args.token} reads live infrastructure (existingSubnet?); "
                 "it cannot be rendered offline: use `pulumi preview`"
             )
-        return self._call(args), None
+        return self._call(args), []
 
 
 def _replace_unknowns(value: Any, path: str, found: list[str]) -> Any:
@@ -156,27 +156,47 @@ def render_stack(
 ) -> RenderResult:
     """Run `__main__.py` as `pulumi preview` would, under mocks; `config` overrides the file."""
     settings = dict(config) if config is not None else load_stack_config(stack, root=root)
+    program = str(root / "__main__.py")
+    return run_under_mocks(lambda: _run_path(program), stack=stack, config=settings, call=call)
+
+
+def run_under_mocks(
+    program: Callable[[], None],
+    *,
+    stack: str,
+    config: Mapping[str, str],
+    call: CallHandler | None = None,
+) -> RenderResult:
+    """Run any Pulumi program under preview mocks; also how tests drive a single component."""
     # A fresh context and event loop: Pulumi keeps its runtime state in context variables.
-    return contextvars.Context().run(_run_program, stack, root, settings, call)
+    return contextvars.Context().run(_run_program, program, stack, dict(config), call)
 
 
 def _run_program(
-    stack: str, root: Path, config: dict[str, str], call: CallHandler | None
+    program: Callable[[], None], stack: str, config: dict[str, str], call: CallHandler | None
 ) -> RenderResult:
     loop = asyncio.new_event_loop()
+    loop.set_exception_handler(_ignore_unretrieved)
     asyncio.set_event_loop(loop)
+    # Pulumi tracks pending outputs in a set that outlives contexts; start from none.
+    pulumi.runtime.settings.SETTINGS.outputs.clear()
     try:
         pulumi.runtime.set_all_config(config)
         recorder = _RecordingMocks(call)
         quiet = logging.getLogger("ip-masq-agent.render")
         quiet.setLevel(logging.CRITICAL)
         mocks.set_mocks(recorder, project=PROJECT, stack=stack, preview=True, logger=quiet)
-        program = str(root / "__main__.py")
-        loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(lambda: _run_path(program)))
+        loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(program))
         outputs = loop.run_until_complete(_stack_outputs())
     except Exception as err:
         raise _user_error(err) from None
     finally:
+        # After a failure some registrations are still pending: cancel them, quietly.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        pulumi.runtime.settings.SETTINGS.outputs.clear()
         loop.close()
         asyncio.set_event_loop(None)
     found: list[str] = []
@@ -191,6 +211,12 @@ def _run_program(
                 f"{resource.inputs['kind']} {p}" for p in _find_unknowns(resource.inputs, "")
             ]
     return RenderResult(stack, resources, outputs, tuple(unknown_paths))
+
+
+def _ignore_unretrieved(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # A failed program leaves Pulumi futures holding the error render_stack already raised.
+    if "never retrieved" not in str(context.get("message", "")):
+        loop.default_exception_handler(context)
 
 
 def _run_path(program: str) -> None:
@@ -211,12 +237,17 @@ def _find_unknowns(value: Any, path: str) -> list[str]:
 
 def _user_error(err: Exception) -> Exception:
     # Errors raised inside an apply may arrive wrapped; surface the user's one-line cause.
-    seen: Exception | None = err
-    while seen is not None:
-        if isinstance(seen, USER_ERRORS):
-            return seen
-        cause = seen.__cause__ or seen.__context__
-        seen = cause if isinstance(cause, Exception) else None
+    current: BaseException | None = err
+    visited: set[int] = set()
+    while current is not None and id(current) not in visited:
+        if isinstance(current, USER_ERRORS):
+            return current
+        visited.add(id(current))
+        current = current.__cause__ or current.__context__
+    # Pulumi re-raises errors from inputs as new ValueErrors, one "has risen:" line per level.
+    innermost = str(err).splitlines()[-1] if str(err) else ""
+    if " has risen: " in innermost:
+        return RenderError(innermost.split(" has risen: ", 1)[1])
     return err
 
 
@@ -256,9 +287,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "rendered", help="output root")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value for this render, as `pulumi config set` would",
+    )
     options = parser.parse_args(argv)
     try:
-        result = render_stack(options.stack)
+        config = load_stack_config(options.stack)
+        for assignment in options.set:
+            key, equals, value = assignment.partition("=")
+            if not equals:
+                raise RenderError(f"--set {assignment!r}: want KEY=VALUE")
+            config[key if ":" in key else f"{PROJECT}:{key}"] = value
+        result = render_stack(options.stack, config=config)
     except USER_ERRORS as err:
         print(f"render {options.stack}: {err}", file=sys.stderr)
         return 2

@@ -361,6 +361,11 @@ def _check_platform(settings: Settings) -> None:
         if settings.gcp_region is None:
             raise SettingsError("gcp:region: required when platform is gke (the cluster's region)")
     if settings.control_plane_cidr is not None:
+        if not settings.private_nodes:
+            raise SettingsError(
+                f"{_key('controlPlaneCidr')}: {settings.control_plane_cidr!r} needs privateNodes: "
+                "true (GKE reserves a control-plane range only for private clusters)"
+            )
         prefix = settings.control_plane_cidr.partition("/")[2]
         if prefix != "28":
             raise SettingsError(

@@ -86,7 +86,15 @@ def test_console_script_is_installed() -> None:
         "ip-masq-agent: flag provided but not defined: -nope\n",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "ip_masq_agent", "render", "--config=/nonexistent"],
+        # An explicit backend: `auto` would read the host's rules, which tests never touch.
+        [
+            sys.executable,
+            "-m",
+            "ip_masq_agent",
+            "render",
+            "--config=/nonexistent",
+            "--backend=iptables",
+        ],
         capture_output=True,
         text=True,
         check=False,

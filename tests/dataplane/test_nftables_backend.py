@@ -122,3 +122,35 @@ def test_a_refused_script_changes_nothing(lab: Lab) -> None:
     with pytest.raises(ApplyError, match=r"^nft -f \(table inet ip-masq-agent\): "):
         cut_short.apply(_desired("nonMasqueradeCIDRs: [192.0.2.0/24]\n"))
     assert backend.observe() == before
+
+
+class _CountingRunner:
+    def __init__(self, inner: SubprocessRunner) -> None:
+        self._inner = inner
+        self.lists = 0
+
+    def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
+        self.lists += list(args[:2]) == ["nft", "list"]
+        return self._inner(args, stdin=stdin)
+
+
+def test_observe_lists_again_only_when_the_generation_moved(lab: Lab) -> None:
+    ns = lab.namespace("node")
+
+    def generation_in_namespace() -> int | None:
+        # The agent reads its own namespace in-process; the test process is outside it.
+        script = "from ip_masq_agent.nft_generation import read_generation as r; print(r())"
+        return int(ns.run(sys.executable, "-c", script).stdout)
+
+    run = _CountingRunner(SubprocessRunner(ns.prefix))
+    backend = NftablesBackend(run=run, generation=generation_in_namespace)
+    backend.apply(_desired("{}"))
+    first = backend.observe()
+    assert (run.lists, backend.observe(), run.lists) == (1, first, 1)
+    ns.run("nft", "delete", "element", "inet", "ip-masq-agent", "nomasq_ipv4", "{ 10.0.0.0/8 }")
+    tampered = backend.observe()
+    assert run.lists == 2
+    assert tampered != first and "10.0.0.0/8" not in tampered
+    ns.run("nft", "add", "table", "inet", "someone-else")  # any commit moves the generation
+    assert backend.observe() == tampered
+    assert run.lists == 3

@@ -24,6 +24,7 @@ from ip_masq_agent.flags import FlagError, Options, parse_flags
 from ip_masq_agent.health import HealthServer, split_address
 from ip_masq_agent.logs import configure_logging, log_event
 from ip_masq_agent.metrics import AgentMetrics
+from ip_masq_agent.nft_generation import read_generation
 from ip_masq_agent.rules import FAMILIES, DesiredRules, Masquerade, plan_rules
 from ip_masq_agent.runner import SyncRunner, SystemClock
 from ip_masq_agent.watch import ConfigWatcher
@@ -143,7 +144,10 @@ def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None 
         # Before the backend: `--backend auto` logs what it detected and why.
         logger = configure_logging(options.verbosity)
         families = FAMILIES if options.enable_ipv6 else FAMILIES[:1]
-        settings = BackendSettings(options.masq_chain, families, SubprocessRunner())
+        # The agent's tools run in its own namespace, so its own netlink socket sees theirs.
+        settings = BackendSettings(
+            options.masq_chain, families, SubprocessRunner(), generation=read_generation
+        )
         backend = registry.create(options.backend, settings)
         if options.health_address and options.command == "run" and not options.once:
             split_address(options.health_address)

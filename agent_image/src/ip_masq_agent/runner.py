@@ -107,6 +107,8 @@ class SyncRunner:
         self._applied_view: str | None = None
         self._force = True
         self._summary: str | None = None
+        self._plan_memo: tuple[AgentConfig, DesiredRules] | None = None
+        self._summarised: DesiredRules | None = None
         self._failures = 0
         self._last_error: str | None = None
         self._ready = False
@@ -166,7 +168,12 @@ class SyncRunner:
         self._next_resync = started + interval
         if config is None:
             return self._failed(started, served, "no_config", self._config.problem or "no config")
-        desired = self._plan(config)
+        # The keeper hands back the same object while the file is unchanged: an idle resync
+        # then re-plans nothing (10,000 CIDRs cost milliseconds to plan and to summarise).
+        memo = self._plan_memo
+        if memo is None or memo[0] is not config:
+            memo = self._plan_memo = (config, self._plan(config))
+        desired = memo[1]
         try:
             reason = self._rewrite_reason(desired)
             if reason is not None:
@@ -204,7 +211,8 @@ class SyncRunner:
         self._retry_at = None
         self._backoff = self._timing.initial_backoff
         self._ready = True
-        summary = rules_summary(desired)
+        summary = self._summary if desired is self._summarised else rules_summary(desired)
+        self._summarised = desired
         if summary != self._summary:
             log_event(self._log, logging.INFO, "rules in place", rules=summary)
             self._summary = summary

@@ -1,5 +1,7 @@
 """The native nftables backend: one `inet` table with interval sets, replaced atomically."""
 
+from collections.abc import Callable
+
 from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.nftables_payload import (
@@ -13,9 +15,23 @@ from ip_masq_agent.rules import DesiredRules
 class NftablesBackend:
     """Owns `table inet <table>` and nothing else; every change is one `nft -f` transaction."""
 
-    def __init__(self, *, run: CommandRunner, table: str = DEFAULT_TABLE) -> None:
+    def __init__(
+        self,
+        *,
+        run: CommandRunner,
+        table: str = DEFAULT_TABLE,
+        generation: Callable[[], int | None] | None = None,
+    ) -> None:
+        """`generation` reads the nf_tables generation of the namespace `run` acts in.
+
+        With it, `observe` lists the table only when the generation moved since the last
+        listing: an idle resync then costs one netlink round trip and starts no process.
+        Leave it out when `run` reaches into another namespace than this process's.
+        """
         self._run = run
         self._table = table
+        self._generation = generation
+        self._listed: tuple[int, str] | None = None  # (generation, listing) of the last look
 
     @property
     def name(self) -> str:
@@ -31,6 +47,15 @@ class NftablesBackend:
 
     def observe(self) -> str:
         """`nft list table`: the kernel's own rendering, so any tampering changes the text."""
+        # Read before listing: a change racing the listing moves the number past the cache.
+        generation = self._generation() if self._generation is not None else None
+        if generation is not None and self._listed is not None and self._listed[0] == generation:
+            return self._listed[1]
+        listing = self._list()
+        self._listed = None if generation is None else (generation, listing)
+        return listing
+
+    def _list(self) -> str:
         result = self._run(["nft", "list", "table", "inet", self._table])
         if result.returncode != 0:
             # A missing table is a legitimate state (first start, after cleanup, after tampering).

@@ -24,6 +24,9 @@ class BackendSettings:
     chain: str
     families: tuple[Family, ...]
     run: CommandRunner
+    # Reads the nf_tables generation where `run` acts (the agent: its own namespace); lets
+    # the nftables backend skip listing an unchanged ruleset. None: always list.
+    generation: Callable[[], int | None] | None = None
 
 
 BackendFactory = Callable[[BackendSettings], Backend]
@@ -71,7 +74,9 @@ def nftables_table(chain: str) -> str:
 
 
 def _nftables(settings: BackendSettings) -> Backend:
-    return NftablesBackend(run=settings.run, table=nftables_table(settings.chain))
+    return NftablesBackend(
+        run=settings.run, table=nftables_table(settings.chain), generation=settings.generation
+    )
 
 
 def _auto(registry: BackendRegistry) -> BackendFactory:

@@ -1,0 +1,187 @@
+"""Stack settings: Pulumi.yaml agreement, defaults, and one-line errors naming key and value."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.settings import DEFAULTS, SettingsError, parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+GKE = {
+    "clusterName": "c",
+    "subnetCidr": "10.0.0.0/20",
+    "podsCidr": "10.4.0.0/14",
+    "servicesCidr": "10.1.0.0/20",
+}
+REGION = {"region": "europe-west1"}
+
+
+def test_defaults_match_pulumi_yaml() -> None:
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == set(DEFAULTS)
+    assert {key: spec["default"] for key, spec in declared.items()} == DEFAULTS
+    for key, spec in declared.items():
+        assert spec["description"], key
+        want = {str: "string", bool: "boolean", int: "integer", list: "array"}[type(DEFAULTS[key])]
+        assert spec["type"] == want, key
+
+
+def test_minimal_gke_settings() -> None:
+    settings = parse_settings(GKE, gcp=REGION)
+    assert settings.platform == "gke"
+    assert settings.runs_daemon_set
+    assert not settings.dual_stack
+    assert settings.resync_interval == "60s"
+    assert settings.cidr_limit == 64
+
+
+@pytest.mark.parametrize("key", ["subnetCidr", "podsCidr", "servicesCidr", "controlPlaneCidr"])
+@pytest.mark.parametrize("bad", ["10.0.0.1/20", "nope", "10.0.0.0/40"])
+def test_malformed_range_names_key_and_value(key: str, bad: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({**GKE, key: bad}, gcp=REGION)
+    message = str(caught.value)
+    assert message.startswith(f"ip-masq-agent:{key}: {bad!r} ")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param(
+            {"additionalPodsCidrs": '["10.8.0.0/14", "10.9.0.1/16"]'},
+            "ip-masq-agent:additionalPodsCidrs[1]: '10.9.0.1/16' has host bits set",
+            id="additional-pods",
+        ),
+        pytest.param(
+            {"extraNonMasqueradeCidrs": '["0.0.0.0/0"]'},
+            "ip-masq-agent:extraNonMasqueradeCidrs[0]: '0.0.0.0/0' would exempt every destination",
+            id="default-route",
+        ),
+        pytest.param(
+            {"extraNonMasqueradeCidrs": '["fd00::/8"]'},
+            "ip-masq-agent:extraNonMasqueradeCidrs[0]: 'fd00::/8' is IPv6 "
+            "but the cluster is not dual-stack",
+            id="ipv6-without-dual-stack",
+        ),
+        pytest.param(
+            {"podsCidr": "fd20::/64"},
+            "ip-masq-agent:podsCidr: 'fd20::/64' must be IPv4",
+            id="ipv6-pods",
+        ),
+        pytest.param(
+            {"ipv6UlaRange": "fd00::/48"},
+            "ip-masq-agent:ipv6UlaRange: 'fd00::/48' must be a /48 inside fd20::/20",
+            id="ula-outside-gcp-pool",
+        ),
+        pytest.param(
+            {"ipv6UlaRange": "10.0.0.0/8"},
+            "ip-masq-agent:ipv6UlaRange: '10.0.0.0/8' must be an IPv6 range",
+            id="ula-ipv4",
+        ),
+        pytest.param(
+            {"controlPlaneCidr": "172.16.0.0/24"},
+            "ip-masq-agent:controlPlaneCidr: '172.16.0.0/24' must be a /28",
+            id="control-plane-size",
+        ),
+        pytest.param(
+            {"cidrLimit": "2"},
+            "cidrLimit: the ranges merge into 3 nonMasqueradeCIDRs, 1 more than cidrLimit 2",
+            id="over-limit",
+        ),
+        pytest.param(
+            {"cidrLimit": "many"},
+            "ip-masq-agent:cidrLimit: 'many' is not an integer",
+            id="limit-type",
+        ),
+        pytest.param(
+            {"resyncInterval": "soon"},
+            "ip-masq-agent:resyncInterval: 'soon' is not a positive duration",
+            id="duration",
+        ),
+        pytest.param(
+            {"privateNodes": "yes"},
+            "ip-masq-agent:privateNodes: 'yes' is not a boolean",
+            id="boolean",
+        ),
+        pytest.param(
+            {"dataplane": "v3"},
+            "ip-masq-agent:dataplane: 'v3' is not one of legacy, v2",
+            id="dataplane",
+        ),
+        pytest.param(
+            {"agentBackend": "ebpf"},
+            "ip-masq-agent:agentBackend: 'ebpf' is not one of auto, iptables, nftables",
+            id="backend",
+        ),
+        pytest.param(
+            {"platform": "eks"},
+            "ip-masq-agent:platform: 'eks' is not one of gke, existing",
+            id="platform",
+        ),
+        pytest.param(
+            {"clusterName": ""},
+            "ip-masq-agent:clusterName: required when platform is gke",
+            id="cluster-name",
+        ),
+        pytest.param(
+            {"servicesCidr": ""},
+            "ip-masq-agent:servicesCidr: required when platform is gke",
+            id="services-required",
+        ),
+        pytest.param(
+            {"existingSubnet": "my-subnet"},
+            "ip-masq-agent:existingSubnet: 'my-subnet' is not projects/",
+            id="subnet-path",
+        ),
+        pytest.param(
+            {"existingSubnet": "projects/p/regions/r/subnetworks/s"},
+            "ip-masq-agent:subnetCidr: '10.0.0.0/20' must be absent with existingSubnet",
+            id="subnet-and-ranges",
+        ),
+        pytest.param(
+            {"extraNonMasqueradeCidrs": "10.0.0.0/8"},
+            "ip-masq-agent:extraNonMasqueradeCidrs: '10.0.0.0/8' is not a list of strings",
+            id="list-type",
+        ),
+        pytest.param(
+            {"podsRangeName": "services"},
+            "ip-masq-agent:servicesRangeName: 'services' equals podsRangeName",
+            id="range-names",
+        ),
+        pytest.param(
+            {"colour": "blue"}, "ip-masq-agent:colour: unknown config key", id="unknown-key"
+        ),
+    ],
+)
+def test_rejections(raw: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({**GKE, **raw}, gcp=REGION)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_gke_needs_a_region_unless_adopting() -> None:
+    with pytest.raises(SettingsError, match=r"^gcp:region: required"):
+        parse_settings(GKE)
+    adopted = parse_settings(
+        {"clusterName": "c", "existingSubnet": "projects/p/regions/us-east1/subnetworks/s"}
+    )
+    assert adopted.existing_subnet is not None
+    assert adopted.existing_subnet.region == "us-east1"
+
+
+def test_existing_platform_needs_image_and_pods() -> None:
+    with pytest.raises(SettingsError, match=r"^ip-masq-agent:agentImage: required"):
+        parse_settings({"platform": "existing", "podsCidr": "10.244.0.0/16"})
+    with pytest.raises(SettingsError, match=r"^ip-masq-agent:podsCidr: required"):
+        parse_settings({"platform": "existing", "agentImage": "x"})
+    configmap_only = parse_settings(
+        {"platform": "existing", "podsCidr": "10.244.0.0/16", "deployAgent": "false"}
+    )
+    assert not configmap_only.runs_daemon_set
+
+
+def test_dataplane_v2_runs_no_daemon_set() -> None:
+    assert not parse_settings({**GKE, "dataplane": "v2"}, gcp=REGION).runs_daemon_set
