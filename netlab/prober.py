@@ -1,12 +1,15 @@
 """Continuous prober: asks echo servers for the source they saw, over and over, with timestamps.
 
 Run inside a namespace: `python -m netlab.prober --output FILE --duration 60 udp:10.0.0.1:7777`.
-Every probe uses a fresh socket (a fresh conntrack flow), so each one shows the NAT decision
-the kernel makes at that moment, not one cached from an earlier packet.
+Every probe is a fresh flow: a new socket on a source port not used for the last 20000
+probes. A random ephemeral port can repeat one whose conntrack entry is still alive (UDP
+entries live 30 s), and the packet would then carry that entry's old NAT decision.
 """
 
 import argparse
+import itertools
 import json
+import random
 import signal
 import subprocess
 import time
@@ -17,6 +20,10 @@ from types import FrameType
 
 from netlab.lab import Lab, Namespace
 from netlab.probe import Target, ask
+
+# Source ports the prober rotates through: below the pods' ephemeral range (32768-60999) and
+# clear of the echo port, so no other socket in the pod competes for them.
+PROBE_PORTS = range(12000, 32000)
 
 
 @dataclass(frozen=True)
@@ -114,11 +121,13 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     print("ready", flush=True)
     deadline = time.monotonic() + args.duration
+    start = random.randrange(len(PROBE_PORTS))  # another prober in this pod starts elsewhere
+    ports = itertools.cycle([*PROBE_PORTS[start:], *PROBE_PORTS[:start]])
     with Path(args.output).open("a") as out:
         while not stopping and time.monotonic() < deadline:
             for target in targets:
                 at = time.time()
-                seen = ask(target, args.timeout)
+                seen = ask(target, args.timeout, source_port=next(ports))
                 out.write(json.dumps({"at": at, "target": target.spec(), "seen": seen}) + "\n")
                 out.flush()
             time.sleep(args.gap)

@@ -129,9 +129,12 @@ def test_configmap_removed_keeps_the_last_good_config(
     assert watch.violations(since=started) == []
 
 
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
 def test_sigkill_mid_apply_leaves_old_or_new_rules_never_a_mix(
-    running: SandboxCluster, watch: PacketWatch
+    make_sandbox: SandboxFactory, tmp_path: Path, backend: str
 ) -> None:
+    running = make_sandbox(rendered("local", fast_resync=True), backend=backend)
+    watch = PacketWatch(running, tmp_path)
     node0 = running.agents["node0"]
     node0.kill()
     configs = [running.stack.config_text, with_new_peer(running)]
@@ -139,7 +142,7 @@ def test_sigkill_mid_apply_leaves_old_or_new_rules_never_a_mix(
     for text in configs:  # the two rule sets, as a completed sync leaves them
         running.volumes["node0"].publish(text)
         node0.once()
-        fingerprints.append(nat_fingerprint(node0.ns, "iptables"))
+        fingerprints.append(nat_fingerprint(node0.ns, backend))
     assert fingerprints[0] != fingerprints[1]
     started = time.time()
     took = time.monotonic()
@@ -150,21 +153,22 @@ def test_sigkill_mid_apply_leaves_old_or_new_rules_never_a_mix(
     for kill in range(50):
         target = fingerprints[kill % 2]  # alternate: each start has a rule set to write
         running.volumes["node0"].publish(configs[kill % 2])
-        before = nat_fingerprint(node0.ns, "iptables")
+        before = nat_fingerprint(node0.ns, backend)
         node0.start()
         time.sleep(rng.uniform(0, window))
         node0.kill(signal.SIGKILL)
-        now = nat_fingerprint(node0.ns, "iptables")
+        now = nat_fingerprint(node0.ns, backend)
         assert now in fingerprints, f"kill {kill}: neither the old nor the new rule set:\n{now}"
         if before != target:
             outcomes["new" if now == target else "old"] += 1
     # Killed before and after the write: the window really spans the apply.
     assert outcomes["old"] > 0 and outcomes["new"] > 0, outcomes
+    print(f"kills before the write: {outcomes['old']}, after: {outcomes['new']}")
     node0.start()
     node0.wait_ready()
     wait_for(
         "restarted agent converges",
-        lambda: nat_fingerprint(node0.ns, "iptables") == fingerprints[49 % 2],
+        lambda: nat_fingerprint(node0.ns, backend) == fingerprints[49 % 2],
     )
     watch.wait_rounds(2)
     assert watch.violations(either_for_new_peer, since=started) == []
