@@ -4,7 +4,7 @@ import ipaddress
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -21,9 +21,6 @@ OUTSIDE_CANDIDATES4 = tuple(
 OUTSIDE_CANDIDATES6 = tuple(
     ipaddress.IPv6Network(c) for c in ("2001:db8:0:1::/64", "2001:db8:0:2::/64", "2001:db8:9::/64")
 )
-# Each node's share of the IPv6 range: GKE gives every node a /64-or-narrower slice; a /64 each
-# keeps the plan readable (ULA/48 : node index : pod).
-_NODE_NET6_INDEX = 0
 
 
 class PlanError(ValueError):
@@ -139,7 +136,10 @@ def _overlaps(network: Network, ranges: Iterable[Network]) -> bool:
     return any(network.version == r.version and network.overlaps(r) for r in ranges)
 
 
-def _free(candidates: Sequence[Network], taken: Sequence[Network], count: int) -> list[Network]:
+N = TypeVar("N", ipaddress.IPv4Network, ipaddress.IPv6Network)
+
+
+def _free(candidates: Sequence[N], taken: Sequence[Network], count: int) -> list[N]:
     free = [c for c in candidates if not _overlaps(c, taken)]
     if len(free) < count:
         raise PlanError(
@@ -155,6 +155,22 @@ def _host(network: Network, index: int, what: str) -> Address:
     if abs(index) >= usable:
         raise PlanError(f"{what} {network} is too small for the sandbox")
     return network[index]
+
+
+def _host4(network: ipaddress.IPv4Network, index: int, what: str) -> ipaddress.IPv4Address:
+    address = _host(network, index, what)
+    assert isinstance(address, ipaddress.IPv4Address)
+    return address
+
+
+def _outside_own(extra: Network, own: Sequence[Network]) -> Address | None:
+    """A host address of `extra` outside the cluster's own ranges, if there is one near by."""
+    for index in (10, 1, -2):
+        if abs(index) < extra.num_addresses - 1:
+            address = extra[index]
+            if not any(address.version == r.version and address in r for r in own):
+                return address
+    return None
 
 
 def _kept(address: Address, ranges: StackRanges) -> bool:
@@ -200,7 +216,7 @@ def plan_cluster(ranges: StackRanges, *, nodes: int = 2, pods_per_node: int = 2)
         node_plans.append(
             NodePlan(
                 name=name,
-                ip4=_host(ranges.nodes, 2 + index, "node range"),  # type: ignore[arg-type]
+                ip4=_host4(ranges.nodes, 2 + index, "node range"),
                 ip6=None if node_net6 is None else node_net6[2 + index],
                 pod_slice4=pod_slice4,
                 pod_slice6=pod_slice6,
@@ -213,7 +229,7 @@ def plan_cluster(ranges: StackRanges, *, nodes: int = 2, pods_per_node: int = 2)
     taken = [*ranges.all_ranges()]
     world4, peer4 = _free(OUTSIDE_CANDIDATES4, taken, 2)
     world6 = _free(OUTSIDE_CANDIDATES6, taken, 1)[0] if ranges.dual_stack else None
-    vpchost4: ipaddress.IPv4Address = _host(ranges.nodes, -2, "node range")  # type: ignore[assignment]
+    vpchost4 = _host4(ranges.nodes, -2, "node range")
     vpchost6 = None if node_net6 is None else node_net6[200]
 
     def dest(name: str, address: Address, host: str = "world") -> Destination:
@@ -224,14 +240,18 @@ def plan_cluster(ranges: StackRanges, *, nodes: int = 2, pods_per_node: int = 2)
         destinations.append(dest("service", _host(ranges.services, 10, "services range")))
     if ranges.control_plane is not None:
         destinations.append(dest("control plane", _host(ranges.control_plane, 2, "control plane")))
-    for index, extra in enumerate(e for e in ranges.extras if e.version == 4 or ranges.dual_stack):
+    # A peered host per extra range, at an address none of the cluster's own ranges holds
+    # (an extra may be wide, e.g. all of 10.0.0.0/8 around the pods): one host, one place.
+    own: list[Network] = [
+        r for r in (ranges.nodes, ranges.pods, ranges.services, ranges.control_plane) if r
+    ]
+    own += [*ranges.additional_pods, *([ranges.ula6] if ranges.ula6 else []), LINK_LOCAL]
+    extras = [e for e in ranges.extras if e.version == 4 or ranges.dual_stack]
+    for index, extra in enumerate(extras):
         suffix = "" if index == 0 else f" {index + 1}"
-        destinations.append(
-            dest(
-                f"peered{suffix}",
-                _host(extra, 1 if extra.num_addresses < 16 else 10, "extra range"),
-            )
-        )
+        address = _outside_own(extra, own)
+        if address is not None:
+            destinations.append(dest(f"peered{suffix}", address))
     destinations.append(dest("metadata (link-local)", METADATA))
     destinations.append(dest("internet", world4[10]))
     destinations.append(dest("new peer", peer4[10]))
@@ -240,16 +260,16 @@ def plan_cluster(ranges: StackRanges, *, nodes: int = 2, pods_per_node: int = 2)
         destinations.append(dest("internet v6", world6[0x10]))
     return ClusterPlan(
         ranges=ranges,
-        gateway4=_host(ranges.nodes, 1, "node range"),  # type: ignore[arg-type]
+        gateway4=_host4(ranges.nodes, 1, "node range"),
         gateway6=None if node_net6 is None else node_net6[1],
         node_net6=node_net6,
         nodes=tuple(node_plans),
         vpchost4=vpchost4,
         vpchost6=vpchost6,
-        world_net4=world4,  # type: ignore[arg-type]
-        world_net6=world6,  # type: ignore[arg-type]
+        world_net4=world4,
+        world_net6=world6,
         destinations=tuple(destinations),
-        new_peer=peer4,  # type: ignore[arg-type]
+        new_peer=peer4,
     )
 
 

@@ -30,10 +30,12 @@ def test_nodes_and_pods_come_from_the_stack_ranges() -> None:
     plan = plan_cluster(DUAL, nodes=3)
     assert [n.name for n in plan.nodes] == ["node0", "node1", "node2"]
     for node in plan.nodes:
-        assert node.ip4 in DUAL.nodes and node.ip6 in DUAL.ula6  # type: ignore[operator]
+        assert DUAL.ula6 is not None and node.ip6 is not None and node.pod_slice6 is not None
+        assert node.ip4 in DUAL.nodes and node.ip6 in DUAL.ula6
         assert node.pod_slice4.subnet_of(DUAL.pods)
         for pod in node.pods:
-            assert pod.ip4 in node.pod_slice4 and pod.ip6 in node.pod_slice6  # type: ignore[operator]
+            assert pod.ip6 is not None
+            assert pod.ip4 in node.pod_slice4 and pod.ip6 in node.pod_slice6
     slices = [n.pod_slice4 for n in plan.nodes]
     assert not any(a.overlaps(b) for i, a in enumerate(slices) for b in slices[i + 1 :])
     addresses = [n.ip4 for n in plan.nodes] + [plan.gateway4, plan.vpchost4]
@@ -126,3 +128,10 @@ def test_probes_expect_pod_ip_when_kept_and_node_ip_when_masqueraded() -> None:
 def test_ranges_too_small_for_the_sandbox_are_refused(ranges: StackRanges, message: str) -> None:
     with pytest.raises(PlanError, match=message):
         plan_cluster(ranges)
+
+
+def test_a_peered_host_never_takes_an_address_of_the_clusters_own_ranges() -> None:
+    wide = StackRanges(nodes=V4("10.0.0.0/24"), pods=V4("10.1.0.0/16"), extras=(V4("10.0.0.0/8"),))
+    peered = plan_cluster(wide).destination("peered")
+    assert peered.kept and peered.address in V4("10.0.0.0/8")
+    assert peered.address not in wide.nodes and peered.address not in wide.pods
