@@ -1,14 +1,17 @@
 """End to end: each stack rendered, run on the sandbox with each backend, checked with packets."""
 
+import dataclasses
 import signal
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from netlab.cluster_plan import plan_probes
 from netlab.lab import REPO_ROOT
 from sandbox.demo import run_demo
+from sandbox.table import format_table
 from tests.sandbox.conftest import SandboxFactory, rendered
 
 pytestmark = pytest.mark.kernel
@@ -83,3 +86,18 @@ def test_sigterm_mid_demo_removes_the_sandbox(kernel_available: None) -> None:
     assert demo.returncode == 130 and "sandbox removed" in err
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     assert token not in left.stdout
+
+
+def test_a_config_missing_a_range_shows_up_as_wrong_probes(make_sandbox: SandboxFactory) -> None:
+    stack = rendered("local")
+    document = yaml.safe_load(stack.config_text)
+    services = str(stack.ranges.services)
+    document["nonMasqueradeCIDRs"].remove(services)
+    broken = dataclasses.replace(stack, config_text=yaml.safe_dump(document))
+    sandbox = make_sandbox(broken, backend="iptables")
+    results = sandbox.cluster.run_probes(plan_probes(sandbox.plan))
+    wrong = [r for r in results if not r.ok]
+    assert wrong and {r.probe.target for r in wrong} == {"service"}
+    node_ips = {str(node.ip4) for node in sandbox.plan.nodes}
+    assert {r.seen for r in wrong} <= node_ips  # masqueraded where the stack said keep
+    assert any("WRONG" in line for line in format_table(results))
