@@ -269,6 +269,25 @@ def object_file_name(obj: Mapping[str, Any]) -> str:
     return "-".join(str(p).lower() for p in parts) + ".yaml"
 
 
+class _ManifestDumper(yaml.SafeDumper):
+    """Multi-line strings (the ConfigMap's document) as literal blocks, as a person writes them."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ManifestDumper.add_representer(str, _represent_text)
+
+
+def manifest_yaml(obj: Mapping[str, Any]) -> str:
+    """One Kubernetes object as YAML: apiVersion, kind, metadata first, as kubectl shows them."""
+    head = [key for key in ("apiVersion", "kind", "metadata") if key in obj]
+    ordered = {key: obj[key] for key in [*head, *(k for k in obj if k not in head)]}
+    return yaml.dump(ordered, Dumper=_ManifestDumper, sort_keys=False, default_flow_style=False)
+
+
 def write_manifests(result: RenderResult, out_dir: Path) -> list[Path]:
     """Replace `out_dir` with one YAML file per Kubernetes object."""
     if out_dir.exists():
@@ -277,7 +296,7 @@ def write_manifests(result: RenderResult, out_dir: Path) -> list[Path]:
     written = []
     for resource in result.kubernetes_objects():
         path = out_dir / object_file_name(resource.inputs)
-        path.write_text(yaml.safe_dump(resource.inputs, sort_keys=False, default_flow_style=False))
+        path.write_text(manifest_yaml(resource.inputs))
         written.append(path)
     return written
 

@@ -10,6 +10,7 @@ import yaml
 from components.cidrs import CidrError
 from components.ip_masq_agent import (
     AGENT_HEALTH_PORT,
+    CONFIG_DIR,
     CONFIG_MAP_NAME,
     DAEMON_SET_NAME,
     IpMasqAgent,
@@ -18,7 +19,9 @@ from components.ip_masq_agent import (
     combine_ranges,
 )
 from components.render import RenderError, RenderResult, run_under_mocks
+from ip_masq_agent.backends.registry import default_backend_registry
 from ip_masq_agent.config import parse_config
+from ip_masq_agent.flags import parse_flags
 
 
 def args(**overrides: Any) -> IpMasqAgentArgs:
@@ -99,3 +102,17 @@ def test_agent_args() -> None:
         "--v=2",
     ]
     assert "--enable-ipv6" not in agent_args(enable_ipv6=False, backend="auto")
+
+
+@pytest.mark.parametrize("backend", ["auto", "iptables", "nftables"])
+@pytest.mark.parametrize("enable_ipv6", [False, True])
+def test_the_agent_accepts_the_container_args(backend: str, enable_ipv6: bool) -> None:
+    # The agent's own flag parser and backend registry judge the command line we deploy.
+    options = parse_flags(agent_args(enable_ipv6=enable_ipv6, backend=backend))
+    assert options.command == "run"
+    assert options.masq_chain == "IP-MASQ-AGENT"
+    assert options.enable_ipv6 is enable_ipv6
+    assert options.backend == backend
+    assert options.health_address == f"0.0.0.0:{AGENT_HEALTH_PORT}"
+    assert options.config_path == f"{CONFIG_DIR}/ip-masq-agent"
+    assert backend in default_backend_registry().names()

@@ -325,7 +325,11 @@ def test_make_render_writes_one_file_per_object(
     assert "10.12.0.0/15" in out
     assert "unknown until deployed: DaemonSet spec.template.spec.containers[0].image" in out
     written = yaml.safe_load((tmp_path / "dev" / files[0]).read_text())
-    assert written["kind"] == "ConfigMap"
+    (configmap,) = [
+        r for r in render_stack("dev").kubernetes_objects() if r.inputs["kind"] == "ConfigMap"
+    ]
+    assert written == configmap.inputs
+    assert "config: |" in (tmp_path / "dev" / files[0]).read_text()
 
 
 @pytest.mark.parametrize(
