@@ -25,6 +25,11 @@ render: setup
 check: setup
 	$(PY) -m policies.check --stack $(STACK)
 
+# The README's run command (root: network namespaces). Renders STACK, runs it on a namespace
+# cluster, probes every path, changes the config live; exits non-zero on any wrong probe.
+demo: setup
+	$(PY) -m sandbox.demo --stack $(STACK)
+
 # Benchmarks (root, network namespaces): all five side by side -> docs/benchmarks.md and its plot.
 bench: setup
 	$(PY) -m bench.run

@@ -65,20 +65,38 @@ class Namespace:
             raise LabError(f"[{self.name}] {' '.join(argv)}: {done.stderr.strip()}")
         return done
 
-    def popen(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """Start a long-running process in the namespace (the lab kills it on close)."""
-        return subprocess.Popen(
-            [*self.prefix, *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+    def popen(
+        self, *argv: str, env: dict[str, str] | None = None, output: Path | None = None
+    ) -> subprocess.Popen[str]:
+        """Start a long-running process in the namespace (the lab kills it on close).
+
+        With `output`, stdout and stderr go to that file: a chatty process (an agent logging
+        every sync) would otherwise block once nobody drains a full pipe.
+        """
+        if output is None:
+            return subprocess.Popen(
+                [*self.prefix, *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        with output.open("a") as sink:
+            return subprocess.Popen(
+                [*self.prefix, *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+            )
 
     def python(self, module: str, *args: str) -> list[str]:
         """argv that runs one of this repo's modules with the interpreter running us."""
-        return ["env", f"PYTHONPATH={REPO_ROOT}", sys.executable, "-s", "-m", module, *args]
+        # The agent's own source dir too: `-m ip_masq_agent` runs this checkout's agent.
+        path = f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'agent_image' / 'src'}"
+        return ["env", f"PYTHONPATH={path}", sys.executable, "-s", "-m", module, *args]
 
     def sysctl(self, key: str, value: str) -> None:
         self.run("sysctl", "-qw", f"{key}={value}")
@@ -166,10 +184,16 @@ class Lab:
             time.sleep(0.02)
 
     def spawn(
-        self, ns: Namespace, *argv: str, ready_line: str | None = None
+        self,
+        ns: Namespace,
+        *argv: str,
+        ready_line: str | None = None,
+        output: Path | None = None,
     ) -> subprocess.Popen[str]:
         """Start a process the lab owns; optionally wait (bounded) for it to print a line."""
-        process = ns.popen(*argv)
+        if ready_line is not None and output is not None:
+            raise ValueError("ready_line needs the process's stdout: do not pass output too")
+        process = ns.popen(*argv, output=output)
         self.processes.append(process)
         if ready_line is not None:
             assert process.stdout is not None

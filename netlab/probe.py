@@ -30,17 +30,23 @@ class Target:
         return cls(proto, host.strip("[]"), int(port))
 
 
-def ask(target: Target, timeout: float) -> str | None:
+def ask(target: Target, timeout: float, source_port: int | None = None) -> str | None:
     """The source address the far side reported, or None when no answer came in time.
 
     UDP is re-sent every 200 ms from the same socket (one flow, one conntrack entry): right
     after a veth comes up the kernel can drop a first datagram while neighbour discovery runs.
+    `source_port` pins the flow's port (a prober rotates them so no flow reuses a live one).
     """
     family = socket.AF_INET6 if ":" in target.address else socket.AF_INET
     kind = socket.SOCK_DGRAM if target.proto == "udp" else socket.SOCK_STREAM
     deadline = time.monotonic() + timeout
     with socket.socket(family, kind) as sock:
         try:
+            if source_port is not None:
+                # A TCP port may still be in TIME_WAIT from the last round; conntrack opens a
+                # fresh entry for a new SYN on it, so reusing the port is safe.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", source_port))
             if target.proto == "tcp":
                 sock.settimeout(timeout)
                 sock.connect((target.address, target.port))

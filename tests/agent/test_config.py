@@ -71,3 +71,10 @@ def test_rejections_name_the_value(document: str, message: str) -> None:
     assert message in text
     assert text.startswith("/etc/config/ip-masq-agent: ")
     assert "\n" not in text
+
+
+def test_a_document_larger_than_a_config_map_is_refused_before_parsing() -> None:
+    line = "  - 10.0.0.0/8\n"
+    text = "nonMasqueradeCIDRs:\n" + line * (5_000_000 // len(line))
+    with pytest.raises(ConfigError, match=r"^config: 5000\d+ bytes, more than a ConfigMap"):
+        parse_config(text, enable_ipv6=False)

@@ -58,7 +58,7 @@ class MemorySource:
 
     def __init__(self, text: str | None) -> None:
         self.text = text
-        self.error: OSError | None = None
+        self.error: OSError | UnicodeDecodeError | None = None
 
     def read(self) -> str | None:
         if self.error:
@@ -216,6 +216,20 @@ def test_unreadable_file_keeps_last_good_config() -> None:
     h.advance(0.2)
     assert len(h.backend.applied) == 1
     assert "cannot read (Permission denied)" in h.runner.health().body
+
+
+def test_binary_file_is_an_invalid_config_not_a_crash() -> None:
+    h = Harness(CONFIG)
+    h.runner.step()
+    h.source.error = UnicodeDecodeError("utf-8", b"\x82\x00", 0, 1, "invalid start byte")
+    h.runner.request_sync("config file changed")
+    h.advance(0.2)
+    assert h.cidrs() == ["169.254.0.0/16", "10.8.0.0/14"]  # the last good config's rules
+    assert len(h.backend.applied) == 1
+    assert h.metric("ip_masq_agent_config_reloads_total", result="invalid") == 1
+    assert "not UTF-8 text (byte 0: b'\\x82'); keeping the last good config" in (
+        h.runner.health().body
+    )
 
 
 def test_invalid_config_at_start_is_a_failed_sync() -> None:

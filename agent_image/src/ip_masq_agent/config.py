@@ -27,6 +27,9 @@ RESERVED_RANGES: Final = (
 )
 DEFAULT_CIDR_LIMIT: Final = 64
 DEFAULT_RESYNC_SECONDS: Final = 60.0
+# A ConfigMap holds at most 1 MiB of data. Anything larger is not a ConfigMap the agent should
+# trust, and pure-Python YAML would spend many seconds on it while the sync loop waits.
+MAX_CONFIG_BYTES: Final = 1024 * 1024
 
 # Upstream decodes with Go's encoding/json, which matches keys case-insensitively.
 _KEYS: Final = {
@@ -113,6 +116,11 @@ def parse_config(
     source: str = "config",
 ) -> AgentConfig:
     """Parse a config document on top of the defaults; raise ConfigError naming the bad value."""
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{source}: {size} bytes, more than a ConfigMap can hold ({MAX_CONFIG_BYTES} bytes)"
+        )
     document = _load_document(text, source)
     base = default_config(nomasq_all_reserved_ranges=nomasq_all_reserved_ranges)
     values: dict[str, Any] = {}

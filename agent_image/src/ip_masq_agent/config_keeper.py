@@ -92,6 +92,18 @@ class ConfigKeeper:
             self._seen = False  # parse whatever is readable next time
             self._report(problem, "unreadable")
             return self._config
+        except UnicodeDecodeError as err:
+            # Binary data is no document at all: reject it like any invalid one (it used to
+            # escape as an exception and stop the agent).
+            problem = (
+                f"{self._source.name}: not UTF-8 text (byte {err.start}: "
+                f"{err.object[err.start : err.start + 1]!r}); {self._keeping()}"
+            )
+            if problem != self._problem:
+                self._metrics.config_reloads.labels(result="invalid").inc()
+            self._seen = False
+            self._report(problem, "invalid")
+            return self._config
         if self._seen and text == self._last_text:
             return self._config
         self._seen = True

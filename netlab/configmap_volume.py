@@ -1,0 +1,53 @@
+"""A ConfigMap volume laid out as kubelet writes it: `..data` swapped atomically to a new dir."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+
+class ConfigMapVolume:
+    """`<dir>/<key>` -> `..data/<key>`, `..data` -> `..<timestamp>/`; updates swap `..data`.
+
+    kubelet's atomic writer renames a fresh `..data_tmp` symlink over `..data`, so a reader
+    sees the old file or the new one, never a partial write; the agent must notice the swap
+    (the path it opened never changes).
+    """
+
+    def __init__(self, directory: Path, key: str = "ip-masq-agent") -> None:
+        self.directory = directory
+        self.key = key
+        self._serial = 0
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def path(self) -> Path:
+        """What the agent reads (`--config`)."""
+        return self.directory / self.key
+
+    def _swap(self, contents: bytes | None) -> None:
+        self._serial += 1
+        stamp = time.strftime("%Y_%m_%d_%H_%M_%S", time.gmtime())
+        fresh = self.directory / f"..{stamp}.{os.getpid()}{self._serial:06d}"
+        fresh.mkdir()
+        if contents is not None:
+            (fresh / self.key).write_bytes(contents)
+        data = self.directory / "..data"
+        old = data.resolve() if data.is_symlink() else None
+        tmp = self.directory / "..data_tmp"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(fresh.name)
+        tmp.rename(data)
+        user_link = self.path
+        if not user_link.is_symlink():
+            user_link.symlink_to(f"..data/{self.key}")
+        if old is not None and old != fresh:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def publish(self, contents: str | bytes) -> None:
+        """Write a new version of the ConfigMap data."""
+        self._swap(contents.encode() if isinstance(contents, str) else contents)
+
+    def withdraw(self) -> None:
+        """The ConfigMap is gone: the key no longer resolves (an optional volume empties)."""
+        self._swap(None)

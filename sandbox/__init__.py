@@ -1,0 +1,1 @@
+"""The sandbox cluster demo: a stack rendered, run on namespace 'nodes', checked with packets."""
