@@ -1,5 +1,6 @@
 """The whole program per stack under Pulumi's mocks: resources, ConfigMap, DaemonSet, render."""
 
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,14 @@ from pulumi.runtime.mocks import MockCallArgs
 
 from components.ip_masq_agent import AGENT_HEALTH_PORT, DAEMON_SET_NAME
 from components.render import (
+    REPO_ROOT,
     RegisteredResource,
     RenderResult,
     is_unknown,
     load_stack_config,
     main,
     render_stack,
+    run_under_mocks,
     stacks,
 )
 from components.settings import SettingsError
@@ -293,13 +296,47 @@ def test_adopted_subnet_without_the_named_range_fails_in_one_line() -> None:
         render_stack("adopted", config=adopted_config(podsRangeName="pods"), call=live_subnet)
 
 
-def test_malformed_range_fails_before_any_resource_is_registered() -> None:
+# Every range key of the issue's table made malformed: key, bad value, what the error names.
+MALFORMED_RANGES = [
+    ("subnetCidr", "10.10.0.1/20", "ip-masq-agent:subnetCidr: '10.10.0.1/20'"),
+    ("podsCidr", "10.12.0.0/33", "ip-masq-agent:podsCidr: '10.12.0.0/33'"),
+    ("servicesCidr", "services", "ip-masq-agent:servicesCidr: 'services'"),
+    (
+        "additionalPodsCidrs",
+        '["10.13.0.0/16", "10.14.0.0"]',
+        "ip-masq-agent:additionalPodsCidrs[1]: '10.14.0.0'",
+    ),
+    ("controlPlaneCidr", "172.16.0.17/28", "ip-masq-agent:controlPlaneCidr: '172.16.0.17/28'"),
+    ("ipv6UlaRange", "fd20:a:b::1/48", "ip-masq-agent:ipv6UlaRange: 'fd20:a:b::1/48'"),
+    (
+        "extraNonMasqueradeCidrs",
+        '["10.200.0.0/16", "0.0.0.0/0"]',
+        "ip-masq-agent:extraNonMasqueradeCidrs[1]: '0.0.0.0/0'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"), MALFORMED_RANGES, ids=[m[0] for m in MALFORMED_RANGES]
+)
+def test_malformed_range_fails_before_any_resource_is_registered(
+    key: str, value: str, named: str
+) -> None:
     config = load_stack_config("dev")
-    config["ip-masq-agent:podsCidr"] = "10.12.0.1/16"
-    with pytest.raises(
-        SettingsError, match=r"^ip-masq-agent:podsCidr: '10.12.0.1/16' has host bits set"
-    ):
-        render_stack("dev", config=config)
+    config[f"ip-masq-agent:{key}"] = value
+    errors: list[str] = []
+
+    def program() -> None:
+        # The program's own failure, caught inside it, so the run's registrations stay visible.
+        try:
+            runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")
+        except SettingsError as err:
+            errors.append(str(err))
+
+    result = run_under_mocks(program, stack="dev", config=config)
+    assert result.resources == ()
+    [message] = errors
+    assert message.startswith(named) and "\n" not in message
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])
