@@ -1,6 +1,7 @@
 """End to end: each stack rendered, run on the sandbox with each backend, checked with packets."""
 
 import dataclasses
+import re
 import signal
 import subprocess
 import sys
@@ -48,7 +49,25 @@ def test_every_probe_sees_what_the_stack_says(
         assert seen("internet v6") <= {str(n.ip6) for n in sandbox.plan.nodes}
 
 
+def root_namespace_network() -> dict[str, str]:
+    """The host's links, addresses, routes and rules (read only): the demo must never touch them."""
+    views = {
+        "links": ["ip", "-brief", "link", "show"],
+        "addresses": ["ip", "-brief", "address", "show"],
+        "routes": ["ip", "route", "show", "table", "all"],
+        "routes6": ["ip", "-6", "route", "show", "table", "all"],
+        "rules": ["ip", "rule", "show"],
+    }
+    shown = {
+        name: subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        for name, argv in views.items()
+    }
+    # Lifetimes of DHCP and router-advertised entries count down on their own.
+    return {name: re.sub(r"expires \d+sec", "", text) for name, text in shown.items()}
+
+
 def test_demo_runs_end_to_end_and_leaves_nothing(kernel_available: None) -> None:
+    host_before = root_namespace_network()
     lines: list[str] = []
     status = run_demo("local", nodes=2, backend=None, say=lines.append)
     assert status == 0, "\n".join(lines)
@@ -58,6 +77,8 @@ def test_demo_runs_end_to_end_and_leaves_nothing(kernel_available: None) -> None
     token = next(line.split()[1].rstrip(":") for line in lines if line.startswith("sandbox "))
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     assert token not in left.stdout
+    # No veth end, address, route or rule of the sandbox ever lands in the host's namespace.
+    assert root_namespace_network() == host_before
 
 
 def test_sigterm_mid_demo_removes_the_sandbox(kernel_available: None) -> None:
