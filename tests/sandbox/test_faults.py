@@ -193,6 +193,13 @@ def test_tampered_rules_are_repaired_within_one_resync(
     watch = PacketWatch(running, tmp_path)
     node0 = running.agents["node0"]
     repaired_state = nat_fingerprint(node0.ns, backend)
+
+    def syncs() -> float:
+        return metric(node0, "ip_masq_agent_syncs_total", result="ok")
+
+    # Tamper just after a resync: the next one, which repairs, is a whole interval away, so
+    # the probes surely see the damage first (a random moment could fall just before it).
+    wait_for("a resync", grew(syncs, syncs()), timeout=RESYNC + 2)
     flushed_at = time.time()
     for argv in TAMPER[backend]:
         node0.ns.run(*argv)
@@ -222,14 +229,15 @@ def test_hundred_changes_in_a_second_are_coalesced_and_end_on_the_last(
     rewrites_before = metric(node0, "ip_masq_agent_rules_rewritten_total", 0.0, reason="config")
     started = time.time()
     for change in range(100):
+        # On a schedule, not a fixed sleep: a loaded machine still fits the 100 into a second.
+        time.sleep(max(0.0, started + change / 100 - time.time()))
         document = dict(base)
         document["nonMasqueradeCIDRs"] = [*base["nonMasqueradeCIDRs"], f"10.250.{change}.0/24"]
         if change == 99:
             document["nonMasqueradeCIDRs"].append(str(running.plan.new_peer))
         running.volumes["node0"].publish(yaml.safe_dump(document))
-        time.sleep(0.01)
     burst = time.time() - started
-    assert burst < 1.5
+    assert burst < 1.2
     assert node0.healthz()[0] == 200  # answers at once after the burst
     wait_for(
         "the last change is in the kernel",
