@@ -1,10 +1,13 @@
 """The README's configuration reference is Pulumi.yaml's config block, row for row."""
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from components.ip_masq_agent import agent_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +43,15 @@ def readme_rows() -> list[list[str]]:
 
 def test_readme_configuration_reference_matches_pulumi_yaml() -> None:
     assert readme_rows() == expected_rows()
+
+
+def test_recorded_demo_shows_the_local_stacks_agent_args() -> None:
+    # The recording is pasted by hand: keep it from drifting from what the DaemonSet runs.
+    text = (ROOT / "README.md").read_text()
+    demo = text.split("## The sandbox demo", 1)[1].split("\n## ", 1)[0]
+    args = " ".join(agent_args(enable_ipv6=False, backend="auto"))  # Pulumi.local.yaml's
+    assert f"  agent args: {args}\n" in demo
+    assert re.search(r"\n(\d+)/\1 probes as expected\n```", demo)
 
 
 if __name__ == "__main__":
