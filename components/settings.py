@@ -395,10 +395,20 @@ def _check_families(settings: Settings) -> None:
             )
 
 
+def _project_keys() -> set[str]:
+    """Every key the stack sets in this project's namespace, declared in Pulumi.yaml or not."""
+    prefix = f"{PROJECT}:"
+    keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env())
+    return {key.removeprefix(prefix) for key in keys if key.startswith(prefix)}
+
+
 def read_settings() -> Settings:
     """Read this stack's config (the one place that does) and validate it."""
     project_config = pulumi.Config(PROJECT)
-    raw = {name: value for name in DEFAULTS if (value := project_config.get(name)) is not None}
+    # Undeclared keys go to the parser too: a misspelt range key (`extraNonMasqueradeCIDRs`)
+    # must fail, not be ignored, or the range it names would silently be masqueraded.
+    names = sorted(set(DEFAULTS) | _project_keys())
+    raw = {name: value for name in names if (value := project_config.get(name)) is not None}
     gcp_config = pulumi.Config("gcp")
     gcp = {name: value for name in ("project", "region") if (value := gcp_config.get(name))}
     return parse_settings(raw, gcp=gcp)

@@ -339,6 +339,17 @@ def test_malformed_range_fails_before_any_resource_is_registered(
     assert message.startswith(named) and "\n" not in message
 
 
+def test_a_misspelt_key_fails_instead_of_being_ignored() -> None:
+    # Ignored, the peered range would be masqueraded without a word.
+    config = load_stack_config("dev")
+    config["ip-masq-agent:extraNonMasqueradeCIDRs"] = '["10.1.0.0/16"]'
+    with pytest.raises(
+        SettingsError,
+        match=r"^ip-masq-agent:extraNonMasqueradeCIDRs: unknown config key \(see Pulumi.yaml\)$",
+    ):
+        render_stack("dev", config=config)
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])
 def test_rendered_manifests_validate_against_kubernetes(
     rendered: dict[str, RenderResult], stack: str
