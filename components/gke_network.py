@@ -142,8 +142,12 @@ class GkeNetwork(pulumi.ComponentResource):
         )
 
     def _adopt(self, args: GkeNetworkArgs) -> None:
+        # Parented like a child resource, so it reads through the component's gcp provider.
         subnet = gcp.compute.get_subnetwork_output(
-            project=args.get("project"), region=args["region"], name=args.get("subnet_name")
+            project=args.get("project"),
+            region=args["region"],
+            name=args.get("subnet_name"),
+            opts=pulumi.InvokeOptions(parent=self),
         )
         where = pulumi.Output.from_input(args["existing_subnet"])
         adopted = pulumi.Output.all(
