@@ -47,6 +47,7 @@ class _Subnet:
     label: str
     keys: frozenset[str]
     secondary: dict[str, str]
+    pending: frozenset[str]  # named secondary ranges whose CIDR is unknown in this preview
     used: bool = False
 
 
@@ -61,18 +62,27 @@ def _keys(resource: StackResource) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _subnet(resource: StackResource) -> _Subnet:
+def _subnet(resource: StackResource, unknowns: PreviewUnknowns) -> _Subnet:
     props = resource.props
     secondary: dict[str, str] = {}
+    pending: set[str] = set()
     for raw in as_list(props.get("secondaryIpRanges")):
         entry = as_mapping(raw)
-        range_name, cidr = as_text(entry.get("rangeName")), as_text(entry.get("ipCidrRange"))
-        if range_name and cidr:
-            secondary[range_name] = cidr
+        range_name: str | None = None
+        cidr_known = False
+        # Entry by entry: one range unknown in preview must not hide the gaps of known ones.
+        with unknowns.guard(f"{resource.name}."):
+            range_name = as_text(entry.get("rangeName"))
+            cidr = as_text(entry.get("ipCidrRange"))
+            cidr_known = True
+            if range_name and cidr:
+                secondary[range_name] = cidr
+        if range_name and not cidr_known:
+            pending.add(range_name)
     label = f"subnet {resource.name!r}"
     with suppress(UnknownValueError):
         label = f"subnet {as_text(props.get('name')) or resource.name!r}"
-    return _Subnet(resource, label, _keys(resource), secondary)
+    return _Subnet(resource, label, _keys(resource), secondary, frozenset(pending))
 
 
 def _pick(
@@ -122,6 +132,8 @@ class _Collector:
             self.unknowns.note(
                 f"{origin}: secondary range {range_name!r} of a subnet outside the stack"
             )
+        elif range_name in subnet.pending:
+            return  # its unknown CIDR is already recorded where it was read
         elif range_name not in subnet.secondary:
             self.unknowns.note(f"{origin}: secondary range {range_name!r} not on {subnet.label}")
         else:
@@ -205,7 +217,7 @@ def required_ranges(
     for resource in resources:
         if resource.resource_type == SUBNETWORK:
             with unknowns.guard(f"{resource.name}."):
-                subnets.append(_subnet(resource))
+                subnets.append(_subnet(resource, unknowns))
     networks = list(_of_type(resources, NETWORK))
     clusters: list[tuple[StackResource, _Subnet | None]] = []
     for resource in _of_type(resources, CLUSTER):
