@@ -116,6 +116,13 @@ class _Collector:
         self.unknowns = unknowns
         self.ranges: list[RequiredRange] = []
 
+    def text(self, props: Mapping[str, Any], key: str, resource: StackResource) -> str | None:
+        """`props[key]` as text; unknown in preview, it is recorded and the other fields of the
+        resource are still checked (an unknown field must not hide a known gap)."""
+        with self.unknowns.guard(f"{resource.name}."):
+            return as_text(props.get(key))
+        return None
+
     def cidr(self, text: str | None, origin: str) -> None:
         if text is None:
             return
@@ -158,7 +165,9 @@ def _cluster_ranges(
     networks: Sequence[StackResource],
 ) -> None:
     props = resource.props
-    cluster = f"cluster {as_text(props.get('name')) or resource.name!r}"
+    cluster = f"cluster {resource.name!r}"
+    with suppress(UnknownValueError):
+        cluster = f"cluster {as_text(props.get('name')) or resource.name!r}"
     policy = as_mapping(props.get("ipAllocationPolicy"))
     sources = (
         ("pod range", ("clusterSecondaryRangeName",), ("clusterIpv4CidrBlock",)),
@@ -166,10 +175,10 @@ def _cluster_ranges(
     )
     for what, named, blocks in sources:
         origin = f"{what} of {cluster}"
-        names = [as_text(policy.get(key)) for key in named]
-        cidrs = [as_text(policy.get(key)) for key in blocks]
+        names = [collect.text(policy, key, resource) for key in named]
+        cidrs = [collect.text(policy, key, resource) for key in blocks]
         if what == "pod range":
-            cidrs.append(as_text(props.get("clusterIpv4Cidr")))  # routes-based clusters
+            cidrs.append(collect.text(props, "clusterIpv4Cidr", resource))  # routes-based
         for range_name in names:
             collect.named(subnet, range_name, origin)
         for cidr in cidrs:

@@ -158,6 +158,18 @@ def test_unknown_range_is_advisory_and_known_gaps_still_reported() -> None:
     assert "pod range of cluster 'dev-gke'" in violation and "10.4.0.0/14" in violation
 
 
+def test_an_unknown_cluster_field_does_not_hide_a_known_gap() -> None:
+    # clusterIpv4Cidr is computed by GCP: unknown in the first preview of a new cluster.
+    gke = cluster()
+    gke["clusterIpv4Cidr"] = UNKNOWN
+    stack = replace(with_cidrs("10.8.0.0/20", "10.12.0.0/16"), CLUSTER, gke)
+    violations: list[str] = []
+    with pytest.raises(CannotCheckUntilDeployedError, match=r"cluster\.clusterIpv4Cidr not known"):
+        check(stack, violations)
+    [violation] = violations
+    assert "pod range of cluster 'dev-gke'" in violation and "10.4.0.0/14" in violation
+
+
 def test_unknown_config_is_advisory() -> None:
     stack = replace(gke_stack(), CONFIGMAP, configmap(UNKNOWN))
     with pytest.raises(CannotCheckUntilDeployedError, match=r"ip-masq-config\.data\.config"):
