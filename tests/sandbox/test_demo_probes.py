@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 import yaml
@@ -89,6 +90,9 @@ def test_sigterm_mid_demo_removes_the_sandbox(kernel_available: None) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Bounded in time too: a demo that hangs before "agents ready" is killed, and fails below.
+    watchdog = threading.Timer(120, demo.kill)
+    watchdog.start()
     try:
         assert demo.stdout is not None
         token = None
@@ -101,6 +105,7 @@ def test_sigterm_mid_demo_removes_the_sandbox(kernel_available: None) -> None:
         demo.send_signal(signal.SIGTERM)
         _, err = demo.communicate(timeout=30)
     finally:
+        watchdog.cancel()
         if demo.poll() is None:
             demo.kill()
             demo.wait()
