@@ -16,7 +16,14 @@ DEFAULT_CHAIN: Final = "IP-MASQ-AGENT"
 # 10261 is free of all of them and of the usual node exporters (9100) and CNI agents.
 # An empty `--health-address=` turns the HTTP endpoints off.
 DEFAULT_HEALTH_ADDRESS: Final = "0.0.0.0:10261"
-_CHAIN_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,28}")
+# A letter first: nft refuses a table name starting with a digit, iptables one starting with "-".
+_CHAIN_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,27}")
+# Names the agent must never own: `cleanup` flushes and deletes its chain, and the payload
+# declares it, so a built-in chain or a standard target would hit rules of the whole node.
+_RESERVED_CHAINS: Final = frozenset(
+    {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+    | {"ACCEPT", "DROP", "RETURN", "QUEUE", "MASQUERADE", "SNAT", "DNAT", "REDIRECT"}
+)
 _PORT_RANGE: Final = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
 
 
@@ -77,7 +84,14 @@ def _chain(text: str) -> str:
     # The chain name lands in restore payloads, argv and the nft table name: ASCII only
     # (str.isalnum would let through letters and digits of any script).
     if not _CHAIN_NAME.fullmatch(text):
-        raise FlagError(f"invalid value {text!r} for flag -masq-chain: want 1-28 of [A-Za-z0-9_-]")
+        raise FlagError(
+            f"invalid value {text!r} for flag -masq-chain:"
+            " want a letter, then up to 27 of [A-Za-z0-9_-]"
+        )
+    if text.upper() in _RESERVED_CHAINS:
+        raise FlagError(
+            f"invalid value {text!r} for flag -masq-chain: a built-in chain or target name"
+        )
     return text
 
 
