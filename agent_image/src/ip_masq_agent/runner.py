@@ -165,7 +165,9 @@ class SyncRunner:
             self._last_sync_at = started
         config = self._config.load()
         interval = (config or self._config.defaults).resync_interval
-        self._next_resync = started + interval
+        # A valid but tiny resyncInterval (`1ns`) would make the loop spin on the kernel tools;
+        # the minimum gap between syncs bounds it as it bounds bursts of file events.
+        self._next_resync = started + max(interval, self._timing.min_interval)
         if config is None:
             return self._failed(started, served, "no_config", self._config.problem or "no config")
         # The keeper hands back the same object while the file is unchanged: an idle resync
