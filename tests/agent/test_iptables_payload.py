@@ -1,6 +1,7 @@
 """Golden iptables-restore payloads (compared whole) and invariants of the renderer."""
 
 import ipaddress
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -246,7 +247,7 @@ def test_masquerade_is_last_and_only_cidrs_reach_the_payload(
         "nonMasqueradeCIDRs": [c.with_prefixlen for c in cidrs],
         "masqLinkLocal": link_local,
     }
-    config = parse_config(__import__("json").dumps(document), enable_ipv6=True)
+    config = parse_config(json.dumps(document), enable_ipv6=True)
     to_ports = tuple(PortRange(p, p) for p in sorted(set(ports)))
     desired = plan_rules(
         config, chain=CHAIN, enable_ipv6=True, masquerade=Masquerade(to_ports=to_ports)
