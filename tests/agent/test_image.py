@@ -73,6 +73,7 @@ def test_agent_runs_on_debian_python_with_debian_packages(tmp_path: Path) -> Non
             "render",
             f"--config={tmp_path / 'none'}",
             "--backend=iptables",  # `auto` would read the host's rules: tests never do
+            "--random-fully=false",  # nor probe the host's `iptables --version`
         ],
         env=env,
         capture_output=True,
