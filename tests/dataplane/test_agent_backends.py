@@ -145,6 +145,22 @@ def test_running_agent_reloads_keeps_good_config_and_repairs_tampering(
     assert topo.seen_from_pod("internet", proto="tcp") == {"internet": a.pod}
 
 
+def test_foreign_rules_with_non_utf8_comments_do_not_stop_the_agent(
+    lab: Lab, tmp_path: Path, view: BackendView
+) -> None:
+    node = lab.namespace("node")
+    # argv is encoded with surrogateescape: this is the single byte 0xe9 (Latin-1 "é").
+    comment = ["-m", "comment", "--comment", "caf\udce9"]
+    for tool in ("iptables-nft", "iptables-legacy"):
+        node.run(tool, "-t", "nat", "-A", "POSTROUTING", *comment, "-j", "ACCEPT")
+    config = tmp_path / "config"
+    config.write_text("nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+    _once(node, view.name, f"--config={config}")  # start, remove others, apply, observe
+    assert view.holds(node, "10.0.0.0/8")
+    for tool in ("iptables-nft", "iptables-legacy"):
+        assert "caf\udce9" in node.run(f"{tool}-save", "-t", "nat").stdout, tool
+
+
 def test_switching_backends_leaves_no_trace_of_the_previous_one(lab: Lab, tmp_path: Path) -> None:
     topo = SingleNode(lab)
     config = tmp_path / "config"
