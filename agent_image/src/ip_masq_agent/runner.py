@@ -147,7 +147,9 @@ class SyncRunner:
             delay = self.step()
             if self._stopping:
                 break
-            self._wake.wait(timeout=delay)
+            # Event.wait refuses timeouts past threading.TIMEOUT_MAX (OverflowError); an hour
+            # is as good as any longer sleep, the loop just looks again.
+            self._wake.wait(timeout=min(delay, 3600.0))
 
     def stop(self) -> None:
         """Make `run` return (thread-safe, e.g. from a signal handler)."""
