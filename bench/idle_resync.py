@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.workload import config_text, synthetic_cidrs
-from netlab.lab import REPO_ROOT, Lab
+from netlab.lab import Lab
+from netlab.node_agent import debian_python_argv
 
 
 def run_idle_resync(
@@ -17,17 +18,9 @@ def run_idle_resync(
     records: list[dict[str, Any]] = []
     for name in backends:
         ns = lab.namespace(f"idle-{name.split('-')[-1]}")
-        argv = [
-            "env",
-            f"PYTHONPATH={REPO_ROOT / 'agent_image' / 'src'}:{REPO_ROOT}",
-            "/usr/bin/python3",
-            "-s",
-            "-m",
-            "bench.agent_loop",
-            f"--backend={name}",
-            f"--config={config}",
-            f"--syncs={syncs}",
-        ]
+        argv = debian_python_argv(
+            "bench.agent_loop", f"--backend={name}", f"--config={config}", f"--syncs={syncs}"
+        )
         done = ns.run(*argv, timeout=600)
         record = json.loads(done.stdout)
         record["cidrs"] = cidrs

@@ -7,8 +7,9 @@ from pathlib import Path
 from bench.workload import backend, config_text, synthetic_cidrs
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.commands import SubprocessRunner
+from netlab.configmap_volume import ConfigMapVolume
 from netlab.lab import Lab
-from tests.agent.kernel_helpers import KubeletVolume, agent_argv
+from netlab.node_agent import agent_argv
 
 BASE_CIDRS = 100
 POLL_SECONDS = 0.005
@@ -22,10 +23,9 @@ def run_reload_latency(
     records: list[dict[str, object]] = []
     for name in backends:
         ns = lab.namespace(f"reload-{name.split('-')[-1]}")
-        volume = KubeletVolume(workdir / name)
-        volume.directory.mkdir(parents=True)
+        volume = ConfigMapVolume(workdir / name)
         base = synthetic_cidrs(BASE_CIDRS)
-        volume.write(config_text(base))
+        volume.publish(config_text(base))
         # The agent's log goes to a file: a pipe nobody reads would fill and block the agent.
         with (workdir / f"agent-{name}.log").open("w") as log:
             agent = subprocess.Popen(
@@ -48,7 +48,7 @@ def run_reload_latency(
         for edit in range(edits):
             added = synthetic_cidrs(1, offset=BASE_CIDRS + edit)[0]
             started = time.perf_counter()
-            volume.write(config_text((*base, added)))
+            volume.publish(config_text((*base, added)))
             live = _wait_for(view, str(added))
             took = time.perf_counter() - started
             records.append({"backend": name, "edit": edit, "seconds": took if live else None})

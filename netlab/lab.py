@@ -57,7 +57,8 @@ class Namespace:
             [*self.prefix, *argv],
             input=input,
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",  # listings may hold another tool's non-UTF-8 comments
             timeout=timeout,
             check=False,
         )

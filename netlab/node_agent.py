@@ -8,11 +8,28 @@ from pathlib import Path
 
 from netlab.configmap_volume import ConfigMapVolume
 from netlab.fetch import fetch
-from netlab.lab import Lab, LabError, Namespace
+from netlab.lab import REPO_ROOT, Lab, LabError, Namespace
 
+DEBIAN_PYTHON = "/usr/bin/python3"
 HEALTH_ADDRESS = "127.0.0.1:10261"  # each node namespace has its own loopback: one port fits all
 # Flags a sandbox must set itself: where the volume is mounted, where health is served.
 _SANDBOX_FLAGS = ("config", "health-address")
+
+
+def debian_python_argv(module: str, *args: str) -> list[str]:
+    """`module` run as the image runs the agent: Debian's python3 -s, only Debian's packages.
+
+    PYTHONPATH holds this checkout's agent source (and the repo root, for bench drivers) and
+    nothing of the venv: an import outside the standard library, PyYAML and prometheus-client
+    fails here as it would in the image.
+    """
+    path = f"{REPO_ROOT / 'agent_image' / 'src'}:{REPO_ROOT}"
+    return ["env", f"PYTHONPATH={path}", DEBIAN_PYTHON, "-s", "-m", module, *args]
+
+
+def agent_argv(*args: str) -> list[str]:
+    """The `ip-masq-agent` command on Debian's python3 (prefix it with a namespace's `run`)."""
+    return debian_python_argv("ip_masq_agent", *args)
 
 
 def _flag_name(arg: str) -> str | None:

@@ -26,3 +26,11 @@ def test_missing_unrunnable_and_slow_tools(tmp_path: Path) -> None:
     assert SubprocessRunner()([str(script)]).returncode == 126  # not executable
     slow = SubprocessRunner(timeout=0.2)(["sleep", "5"])
     assert slow.returncode == 124 and "timed out" in slow.error_line
+
+
+def test_output_that_is_not_utf8_is_a_result_not_a_crash() -> None:
+    # e.g. a foreign iptables rule with a Latin-1 comment, listed by iptables-save.
+    result = SubprocessRunner()(["printf", "caf\\351\\n"])
+    assert result.returncode == 0
+    assert result.stdout == "caf\udce9\n"
+    assert result.stdout.encode("utf-8", "surrogateescape") == b"caf\xe9\n"

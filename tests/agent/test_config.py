@@ -59,6 +59,14 @@ def test_unknown_key_is_a_warning() -> None:
         pytest.param("resyncInterval: 0s", "resyncInterval must be positive", id="zero-resync"),
         pytest.param("resyncInterval: 60", "resyncInterval must be a string", id="bare-number"),
         pytest.param("resyncInterval: soon", "is not a duration", id="bad-duration"),
+        pytest.param(
+            "resyncInterval: 9999999999h", "is not a duration", id="duration-overflows-go"
+        ),
+        pytest.param("a: " + "[" * 100_000, "nested too deeply", id="deep-yaml"),
+        pytest.param(
+            '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply", id="deep-json"
+        ),
+        pytest.param("cidrLimit: " + "9" * 5000, "not a usable document", id="huge-integer"),
         pytest.param("", "empty config document", id="empty"),
         pytest.param("nonMasqueradeCIDRs: [", "not valid JSON/YAML", id="truncated"),
         pytest.param("- a\n- b\n", "must be a mapping", id="list-document"),

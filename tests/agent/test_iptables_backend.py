@@ -10,6 +10,7 @@ from ip_masq_agent.backends.registry import (
     BackendSettings,
     UnknownBackendError,
     default_backend_registry,
+    remove_other_backends,
 )
 from ip_masq_agent.commands import CommandResult
 from ip_masq_agent.config import default_config
@@ -160,3 +161,25 @@ def test_registry_builds_each_flavour_and_rejects_unknown_names() -> None:
     ]
     with pytest.raises(UnknownBackendError, match="want one of auto, iptables"):
         registry.create("pf", settings)
+
+
+class _NodeWithoutNft(ScriptedRunner):
+    """A node with iptables (nothing saved) but no `nft` binary at all."""
+
+    def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
+        if args[0] == "nft":
+            self.calls.append((tuple(args), stdin))
+            return CommandResult(tuple(args), 127, "", "nft: command not found")
+        return super().__call__(args, stdin=stdin)
+
+
+def test_a_missing_tool_of_another_backend_does_not_stop_the_agent() -> None:
+    run = _NodeWithoutNft()
+    settings = BackendSettings(CHAIN, ("ipv4",), run)
+    registry = default_backend_registry()
+    active = registry.create("iptables-nft", settings)
+    assert remove_other_backends(active, settings, registry) == []
+    # Only a version probe of nft; nothing tried to list or delete its table.
+    assert [args for args, _ in run.calls if args[0] == "nft"] == [("nft", "--version")]
+    with pytest.raises(ApplyError, match="nft: command not found"):
+        registry.create("nftables", settings).observe()

@@ -1,11 +1,16 @@
 """Golden iptables-restore payloads (compared whole) and invariants of the renderer."""
 
 import ipaddress
+import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ip_masq_agent.backends.iptables import IptablesBackend
+from ip_masq_agent.backends.registry import default_backend_registry
+from ip_masq_agent.cli import main
 from ip_masq_agent.config import default_config, parse_config
 from ip_masq_agent.iptables_payload import (
     MASQ_COMMENT,
@@ -124,7 +129,7 @@ V6_CONFIG = "nonMasqueradeCIDRs: [fd00:10::/64]\n"
 PORTS = (PortRange(1024, 29999), PortRange(32768, 65535))
 
 
-@pytest.mark.parametrize(
+GOLDENS = pytest.mark.parametrize(
     ("document", "reserved", "family", "masquerade", "supported", "expected"),
     [
         pytest.param(None, False, "ipv4", Masquerade(), True, DEFAULTS, id="defaults"),
@@ -168,6 +173,9 @@ PORTS = (PortRange(1024, 29999), PortRange(32768, 65535))
         ),
     ],
 )
+
+
+@GOLDENS
 def test_golden(  # noqa: PLR0917 - one positional per table column
     document: str | None,
     reserved: bool,
@@ -187,6 +195,46 @@ def test_golden(  # noqa: PLR0917 - one positional per table column
     assert rules is not None
     random_fully = masquerade.random_fully and supported
     assert render_chain_payload(rules, chain=CHAIN, random_fully=random_fully) == expected
+
+
+@GOLDENS
+def test_cli_render_prints_the_golden(  # noqa: PLR0917 - one positional per table column
+    document: str | None,
+    reserved: bool,
+    family: str,
+    masquerade: Masquerade,
+    supported: bool,
+    expected: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`ip-masq-agent render` itself prints upstream's payload, byte for byte."""
+    config = tmp_path / "config"
+    if document is not None:
+        config.write_text(document)
+    argv = ["render", f"--config={config}", "--backend=iptables"]
+    argv += ["--nomasq-all-reserved-ranges"] if reserved else []
+    argv += ["--enable-ipv6", "--family=ipv6"] if family == "ipv6" else []
+    argv += [] if masquerade.random_fully else ["--random-fully=false"]
+    if masquerade.to_ports:
+        spans = (
+            f"{r.first}" if r.size == 1 else f"{r.first}-{r.last}" for r in masquerade.to_ports
+        )
+        argv.append(f"--to-ports={','.join(spans)}")
+    # The iptables version the backend would ask the host for is given instead: no tool runs.
+    registry = default_backend_registry()
+    registry.register(
+        "iptables",
+        lambda settings: IptablesBackend(
+            flavor="iptables",
+            chain=settings.chain,
+            families=settings.families,
+            run=settings.run,
+            random_fully_supported=supported,
+        ),
+    )
+    assert main(argv, backends=registry) == 0
+    assert capsys.readouterr().out == expected
 
 
 def test_jump_rule_is_upstreams() -> None:
@@ -246,7 +294,7 @@ def test_masquerade_is_last_and_only_cidrs_reach_the_payload(
         "nonMasqueradeCIDRs": [c.with_prefixlen for c in cidrs],
         "masqLinkLocal": link_local,
     }
-    config = parse_config(__import__("json").dumps(document), enable_ipv6=True)
+    config = parse_config(json.dumps(document), enable_ipv6=True)
     to_ports = tuple(PortRange(p, p) for p in sorted(set(ports)))
     desired = plan_rules(
         config, chain=CHAIN, enable_ipv6=True, masquerade=Masquerade(to_ports=to_ports)

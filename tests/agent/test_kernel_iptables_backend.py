@@ -15,8 +15,9 @@ from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.rules import Family, Masquerade, PortRange, plan_rules
 from ip_masq_agent.runner import SyncRunner, SyncTiming
 from netlab.lab import Lab, Namespace
+from netlab.node_agent import agent_argv
 from netlab.topology import SingleNode
-from tests.agent.kernel_helpers import CHAIN, agent_argv, chain_rules, counts, save
+from tests.agent.kernel_helpers import CHAIN, chain_rules, counts, save
 
 pytestmark = pytest.mark.kernel
 

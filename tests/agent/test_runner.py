@@ -134,6 +134,17 @@ def test_idle_resync_observes_but_does_not_rewrite() -> None:
     assert len(h.backend.applied) == 1
 
 
+def test_a_tiny_resync_interval_is_held_to_the_minimum_gap() -> None:
+    h = Harness("resyncInterval: 1ns\n")
+    h.runner.step()
+    observes = h.backend.observes
+    assert h.runner.step() == pytest.approx(0.1)
+    h.advance(0.05)
+    assert h.backend.observes == observes
+    h.advance(0.06)
+    assert h.backend.observes == observes + 1
+
+
 def test_tampering_is_repaired_at_next_resync() -> None:
     h = Harness(CONFIG)
     h.runner.step()

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from netlab.lab import Lab, Namespace
+from netlab.node_agent import agent_argv
 from netlab.topology import ECHO_PORT, SingleNode
-from tests.agent.kernel_helpers import agent_argv
 from tests.dataplane.backend_views import VIEWS
 
 pytestmark = pytest.mark.kernel

@@ -44,7 +44,11 @@ class SubprocessRunner:
                 argv,
                 input=stdin,
                 capture_output=True,
-                text=True,
+                # Rule comments are arbitrary bytes: another tool's non-UTF-8 comment in
+                # `iptables-save` or `nft list` output must not crash the agent. Undecodable
+                # bytes survive as surrogates, so the text still round-trips exactly.
+                encoding="utf-8",
+                errors="surrogateescape",
                 timeout=self._timeout,
                 check=False,
             )

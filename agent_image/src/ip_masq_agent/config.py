@@ -91,6 +91,12 @@ def _load_document(text: str, source: str) -> Mapping[str, Any]:
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"{source}: not valid JSON/YAML: {first_line}") from None
+    except RecursionError:
+        # `[[[[...` a hundred thousand deep fits in a ConfigMap; no config nests like that.
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
+    except ValueError as err:
+        # Python's own limits, e.g. an integer of more than 4300 digits.
+        raise ConfigError(f"{source}: not a usable document: {err}") from None
     if document is None:
         raise ConfigError(f"{source}: empty config document (delete the file to use defaults)")
     if not isinstance(document, dict):

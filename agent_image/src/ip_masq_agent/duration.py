@@ -1,8 +1,12 @@
 """Go-style duration strings (`time.ParseDuration`), as upstream's `resyncInterval` uses."""
 
 import re
+from collections.abc import Mapping
+from typing import Final
 
-_UNIT_SECONDS = {
+# Go's time.Duration is int64 nanoseconds: ParseDuration refuses anything longer (~292 years).
+MAX_SECONDS: Final = (2**63 - 1) / 1e9
+_UNIT_SECONDS: Final[Mapping[str, float]] = {
     "ns": 1e-9,
     "us": 1e-6,
     "\u00b5s": 1e-6,  # micro sign, as Go accepts
@@ -12,7 +16,7 @@ _UNIT_SECONDS = {
     "m": 60.0,
     "h": 3600.0,
 }
-_TERM = re.compile(r"(\d+\.?\d*|\.\d+)([a-z\u00b5\u03bc]+)")
+_TERM: Final = re.compile(r"(\d+\.?\d*|\.\d+)([a-z\u00b5\u03bc]+)")
 
 
 def parse_go_duration(text: str) -> float:
@@ -34,6 +38,8 @@ def parse_go_duration(text: str) -> float:
             raise ValueError(f"invalid duration {text!r}")
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
+    if total > MAX_SECONDS:
+        raise ValueError(f"invalid duration {text!r}: longer than Go's ~292 years")
     return sign * total
 
 

@@ -1,5 +1,6 @@
 """Command-line flags in Go's flag syntax, upstream-compatible plus the agent's own."""
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
@@ -15,6 +16,15 @@ DEFAULT_CHAIN: Final = "IP-MASQ-AGENT"
 # 10261 is free of all of them and of the usual node exporters (9100) and CNI agents.
 # An empty `--health-address=` turns the HTTP endpoints off.
 DEFAULT_HEALTH_ADDRESS: Final = "0.0.0.0:10261"
+# A letter first: nft refuses a table name starting with a digit, iptables one starting with "-".
+_CHAIN_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,27}")
+# Names the agent must never own: `cleanup` flushes and deletes its chain, and the payload
+# declares it, so a built-in chain or a standard target would hit rules of the whole node.
+_RESERVED_CHAINS: Final = frozenset(
+    {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+    | {"ACCEPT", "DROP", "RETURN", "QUEUE", "MASQUERADE", "SNAT", "DNAT", "REDIRECT"}
+)
+_PORT_RANGE: Final = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
 
 
 class FlagError(ValueError):
@@ -54,15 +64,15 @@ def parse_to_ports(text: str) -> tuple[PortRange, ...]:
         return ()
     ranges = []
     for part in text.split(","):
-        first_text, _, last_text = part.partition("-")
-        try:
-            first = int(first_text)
-            last = int(last_text) if last_text else first
-        except ValueError:
+        # ASCII digits only, as Go's strconv: int() would also take " 80" or full-width digits.
+        match = _PORT_RANGE.fullmatch(part)
+        if match is None:
             raise FlagError(
                 f"invalid value {text!r} for flag -to-ports: {part!r} is not a port range"
-            ) from None
-        if not 1 <= first <= last <= 65535 or not first_text.isdigit():
+            )
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else first
+        if not 1 <= first <= last <= 65535:
             raise FlagError(
                 f"invalid value {text!r} for flag -to-ports: {part!r} is not within 1-65535"
             )
@@ -71,9 +81,17 @@ def parse_to_ports(text: str) -> tuple[PortRange, ...]:
 
 
 def _chain(text: str) -> str:
-    # The chain name lands in restore payloads and argv: keep it to iptables' own alphabet.
-    if not text or len(text) > 28 or not all(c.isalnum() or c in "-_" for c in text):
-        raise FlagError(f"invalid value {text!r} for flag -masq-chain: want 1-28 of [A-Za-z0-9_-]")
+    # The chain name lands in restore payloads, argv and the nft table name: ASCII only
+    # (str.isalnum would let through letters and digits of any script).
+    if not _CHAIN_NAME.fullmatch(text):
+        raise FlagError(
+            f"invalid value {text!r} for flag -masq-chain:"
+            " want a letter, then up to 27 of [A-Za-z0-9_-]"
+        )
+    if text.upper() in _RESERVED_CHAINS:
+        raise FlagError(
+            f"invalid value {text!r} for flag -masq-chain: a built-in chain or target name"
+        )
     return text
 
 

@@ -147,7 +147,9 @@ class SyncRunner:
             delay = self.step()
             if self._stopping:
                 break
-            self._wake.wait(timeout=delay)
+            # Event.wait refuses timeouts past threading.TIMEOUT_MAX (OverflowError); an hour
+            # is as good as any longer sleep, the loop just looks again.
+            self._wake.wait(timeout=min(delay, 3600.0))
 
     def stop(self) -> None:
         """Make `run` return (thread-safe, e.g. from a signal handler)."""
@@ -165,7 +167,9 @@ class SyncRunner:
             self._last_sync_at = started
         config = self._config.load()
         interval = (config or self._config.defaults).resync_interval
-        self._next_resync = started + interval
+        # A valid but tiny resyncInterval (`1ns`) would make the loop spin on the kernel tools;
+        # the minimum gap between syncs bounds it as it bounds bursts of file events.
+        self._next_resync = started + max(interval, self._timing.min_interval)
         if config is None:
             return self._failed(started, served, "no_config", self._config.problem or "no config")
         # The keeper hands back the same object while the file is unchanged: an idle resync

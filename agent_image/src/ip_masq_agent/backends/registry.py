@@ -117,6 +117,13 @@ def _legacy_nat_exists(settings: BackendSettings) -> bool:
     return False
 
 
+def _tool_missing(name: str, run: CommandRunner) -> bool:
+    tool = "nft" if name == "nftables" else FLAVORS[name]["ipv4"]
+    # 127: the runner's "command not found". Such a node holds nothing we could remove with
+    # it, and an image or host without one flavour's tools must still start.
+    return run([tool, "--version"]).returncode == 127
+
+
 def remove_other_backends(
     active: Backend | None, settings: BackendSettings, registry: BackendRegistry
 ) -> list[str]:
@@ -134,6 +141,8 @@ def remove_other_backends(
             continue
         if name == "iptables-legacy" and not _legacy_nat_exists(settings):
             continue  # looking (`-save -t nat`) would create the legacy nat table
+        if _tool_missing(name, settings.run):
+            continue
         other = registry.create(name, settings)
         before = other.observe()
         other.cleanup()
