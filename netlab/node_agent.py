@@ -81,7 +81,8 @@ class NodeAgent:
         self.process: subprocess.Popen[str] | None = None
 
     def argv(self, *extra: str) -> list[str]:
-        return self.ns.python("ip_masq_agent", *self.args, *extra)
+        # Debian's python3 with only Debian's packages, as the image runs the agent.
+        return agent_argv(*self.args, *extra)
 
     def start(self) -> None:
         self.process = self.lab.spawn(self.ns, *self.argv(), output=self.log)
