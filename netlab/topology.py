@@ -57,11 +57,10 @@ class SingleNode:
             a_name="eth0",
             b_name="eth0",
         )
-        for name, address in a.destinations.items():
+        for address in a.destinations.values():
             if address not in (a.gateway, a.gateway6):
                 prefix = "/128" if ":" in address else "/32"
                 self.world.add_address("eth0", address + prefix)
-            del name
         self.pod.add_route("default", a.node_pod_side)
         self.pod.add_route("default", a.node_pod_side6)
         self.node.add_route("default", a.gateway)
