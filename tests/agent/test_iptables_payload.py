@@ -237,11 +237,13 @@ def test_cli_render_prints_the_golden(  # noqa: PLR0917 - one positional per tab
     assert capsys.readouterr().out == expected
 
 
-def test_jump_rule_is_upstreams() -> None:
-    assert jump_rule_line("IP-MASQ-AGENT") == (
+@pytest.mark.parametrize("chain", ["IP-MASQ-AGENT", "IP-MASQ"])
+def test_jump_rule_is_upstreams_and_names_the_chain(chain: str) -> None:
+    # GKE runs upstream with --masq-chain=IP-MASQ: its comment says IP-MASQ, not the default.
+    assert jump_rule_line(chain) == (
         '-A POSTROUTING -m comment --comment "ip-masq-agent: ensure nat POSTROUTING directs all'
-        ' non-LOCAL destination traffic to our custom IP-MASQ-AGENT chain"'
-        " -m addrtype ! --dst-type LOCAL -j IP-MASQ-AGENT"
+        f' non-LOCAL destination traffic to our custom {chain} chain"'
+        f" -m addrtype ! --dst-type LOCAL -j {chain}"
     )
 
 

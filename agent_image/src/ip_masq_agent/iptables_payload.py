@@ -9,10 +9,6 @@ NON_MASQ_COMMENT: Final = "ip-masq-agent: local traffic is not subject to MASQUE
 MASQ_COMMENT: Final = (
     "ip-masq-agent: outbound traffic is subject to MASQUERADE (must be last in chain)"
 )
-JUMP_COMMENT: Final = (
-    "ip-masq-agent: ensure nat POSTROUTING directs all non-LOCAL destination traffic"
-    " to our custom IP-MASQ-AGENT chain"
-)
 TO_PORTS_PROTOCOLS: Final = ("tcp", "udp", "sctp")
 
 
@@ -54,9 +50,17 @@ def render_chain_payload(rules: FamilyRules, *, chain: str, random_fully: bool) 
     return "\n".join(lines) + "\n"
 
 
+def jump_comment(chain: str) -> str:
+    """Upstream's comment on the POSTROUTING jump; it names the chain (`--masq-chain`)."""
+    return (
+        "ip-masq-agent: ensure nat POSTROUTING directs all non-LOCAL destination traffic"
+        f" to our custom {chain} chain"
+    )
+
+
 def jump_rule_line(chain: str) -> str:
     """The same rule as iptables-save prints it."""
     return (
-        f'-A POSTROUTING -m comment --comment "{JUMP_COMMENT}"'
+        f'-A POSTROUTING -m comment --comment "{jump_comment(chain)}"'
         f" -m addrtype ! --dst-type LOCAL -j {chain}"
     )
