@@ -12,8 +12,9 @@ from netlab.lab import REPO_ROOT, Lab, LabError, Namespace
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 HEALTH_ADDRESS = "127.0.0.1:10261"  # each node namespace has its own loopback: one port fits all
-# Flags a sandbox must set itself: where the volume is mounted, where health is served.
-_SANDBOX_FLAGS = ("config", "health-address")
+METRICS_ADDRESS = "127.0.0.1:10262"  # the agent's default --metrics-address
+# Flags a sandbox must set itself: where the volume is mounted, where health and metrics are.
+_SANDBOX_FLAGS = ("config", "health-address", "metrics-address")
 
 
 def debian_python_argv(module: str, *args: str) -> list[str]:
@@ -52,7 +53,11 @@ def sandbox_agent_args(
     """
     replaced = set(_SANDBOX_FLAGS) | ({"backend"} if backend is not None else set())
     args = [a for a in daemon_set_args if _flag_name(a) not in replaced]
-    args += [f"--config={config_path}", f"--health-address={health_address}"]
+    args += [
+        f"--config={config_path}",
+        f"--health-address={health_address}",
+        f"--metrics-address={METRICS_ADDRESS}",
+    ]
     if backend is not None:
         args.append(f"--backend={backend}")
     return args
@@ -107,7 +112,7 @@ class NodeAgent:
         return fetch(self.ns, f"http://{HEALTH_ADDRESS}/healthz")
 
     def metrics(self) -> str:
-        status, body = fetch(self.ns, f"http://{HEALTH_ADDRESS}/metrics")
+        status, body = fetch(self.ns, f"http://{METRICS_ADDRESS}/metrics")
         if status != 200:
             raise LabError(f"[{self.ns.name}] /metrics answered {status}: {body[:200]}")
         return body

@@ -35,6 +35,10 @@ from ip_masq_agent.rules import PortRange
         pytest.param(["--v=2"], Options(verbosity=2), id="klog-v-equals"),
         pytest.param(["--config", "/c", "--once"], Options(config_path="/c", once=True), id="new"),
         pytest.param(["--backend=iptables-legacy"], Options(backend="iptables-legacy"), id="be"),
+        pytest.param(["--metrics-address="], Options(metrics_address=""), id="metrics-off"),
+        pytest.param(
+            ["--metrics-address", "[::1]:9999"], Options(metrics_address="[::1]:9999"), id="metrics"
+        ),
         pytest.param(
             ["render", "--family", "ipv4"], Options(command="render", family="ipv4"), id="render"
         ),

@@ -126,7 +126,7 @@ def test_running_agent_reloads_keeps_good_config_and_repairs_tampering(
         tamper(node)
         assert view.state(node) != good, kind
         assert wait_until(lambda: view.state(node) == good, 5) is not None, kind
-    _, metrics = fetch(node, f"http://{address}/metrics")
+    _, metrics = fetch(node, "http://127.0.0.1:10262/metrics")  # the default --metrics-address
     assert 'ip_masq_agent_rules_rewritten_total{reason="drift"} 3.0' in metrics
     assert 'ip_masq_agent_config_reloads_total{result="invalid"} 1.0' in metrics
     assert f'ip_masq_agent_backend_info{{backend="{view.name}"}} 1.0' in metrics

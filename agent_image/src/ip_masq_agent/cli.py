@@ -21,7 +21,8 @@ from ip_masq_agent.commands import SubprocessRunner
 from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
 from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
 from ip_masq_agent.flags import FlagError, Options, parse_flags
-from ip_masq_agent.health import HealthServer, split_address
+from ip_masq_agent.health import HealthServer, health_routes, metrics_routes, split_address
+from ip_masq_agent.http_server import Route
 from ip_masq_agent.logs import configure_logging, log_event
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.nft_generation import read_generation
@@ -101,15 +102,11 @@ def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
         print(f"ip-masq-agent: sync failed: {runner.last_error}", file=sys.stderr)
         return 1
 
-    server = None
-    if options.health_address:
-        try:
-            server = HealthServer(options.health_address, report=runner.health, registry=registry)
-        except OSError as err:
-            print(
-                f"ip-masq-agent: cannot listen on {options.health_address}: {err}", file=sys.stderr
-            )
-            return 1
+    try:
+        servers = _servers(options, runner, registry)
+    except OSError as err:
+        print(f"ip-masq-agent: {err}", file=sys.stderr)
+        return 1
     watcher = ConfigWatcher(options.config_path, lambda: runner.request_sync("config file changed"))
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -124,16 +121,41 @@ def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if server is not None:
+    for server in servers:
         server.start()
     watcher.start()
     try:
         runner.run()
     finally:
         watcher.stop()
-        if server is not None:
+        for server in servers:
             server.stop()
     return 0
+
+
+def _servers(
+    options: Options, runner: SyncRunner, registry: CollectorRegistry
+) -> list[HealthServer]:
+    """One server per distinct address; health and metrics share one when the addresses do."""
+    wanted: dict[str, tuple[str, dict[str, Route]]] = {}
+    for flag, address, routes in (
+        ("health-address", options.health_address, health_routes(runner.health)),
+        ("metrics-address", options.metrics_address, metrics_routes(registry)),
+    ):
+        if address:
+            wanted.setdefault(address, (flag, {}))[1].update(routes)
+    servers = []
+    try:
+        for address, (flag, routes) in wanted.items():
+            try:
+                servers.append(HealthServer(address, routes, flag=flag))
+            except OSError as err:
+                raise OSError(f"-{flag}: cannot listen on {address}: {err.strerror}") from None
+    except OSError:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
 
 
 def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None = None) -> int:
@@ -149,8 +171,13 @@ def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None 
             options.masq_chain, families, SubprocessRunner(), generation=read_generation
         )
         backend = registry.create(options.backend, settings)
-        if options.health_address and options.command == "run" and not options.once:
-            split_address(options.health_address)
+        if options.command == "run" and not options.once:
+            for flag, address in (
+                ("health-address", options.health_address),
+                ("metrics-address", options.metrics_address),
+            ):
+                if address:
+                    split_address(address, flag)
     except (FlagError, UnknownBackendError, ValueError) as err:
         print(f"ip-masq-agent: {err}", file=sys.stderr)
         return 2

@@ -14,8 +14,12 @@ DEFAULT_CONFIG_PATH: Final = "/etc/config/ip-masq-agent"
 DEFAULT_CHAIN: Final = "IP-MASQ-AGENT"
 # kubelet uses 10248/10250/10255/10257/10259 (with the controllers), kube-proxy 10249/10256;
 # 10261 is free of all of them and of the usual node exporters (9100) and CNI agents.
-# An empty `--health-address=` turns the HTTP endpoints off.
+# An empty `--health-address=` turns /healthz and /readyz off.
 DEFAULT_HEALTH_ADDRESS: Final = "0.0.0.0:10261"
+# /metrics on its own address, loopback by default as kube-proxy's: what is exported (counts,
+# timestamps, the backend) is for the node's scraper, not for every pod on the node. The same
+# address as --health-address serves all three paths on one port; empty turns /metrics off.
+DEFAULT_METRICS_ADDRESS: Final = "127.0.0.1:10262"
 # A letter first: nft refuses a table name starting with a digit, iptables one starting with "-".
 _CHAIN_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,27}")
 # Names the agent must never own: `cleanup` flushes and deletes its chain, and the payload
@@ -44,6 +48,7 @@ class Options:
     to_ports: tuple[PortRange, ...] = ()
     backend: str = "auto"
     health_address: str = DEFAULT_HEALTH_ADDRESS
+    metrics_address: str = DEFAULT_METRICS_ADDRESS
     once: bool = False
     family: Family | None = None
     verbosity: int = 0
@@ -124,6 +129,7 @@ _FLAGS: Final[dict[str, _Flag]] = {
     "to-ports": _Flag("to_ports", False, parse_to_ports),
     "backend": _Flag("backend", False),
     "health-address": _Flag("health_address", False),
+    "metrics-address": _Flag("metrics_address", False),
     "once": _Flag("once", True),
     "family": _Flag("family", False, _family),
     "v": _Flag("verbosity", False, _verbosity),

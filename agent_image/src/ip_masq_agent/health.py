@@ -1,83 +1,58 @@
-"""HTTP endpoints: /healthz, /readyz and /metrics, served from a background thread."""
+"""The agent's endpoints: /healthz and /readyz on the health address, /metrics on its own."""
 
-import socket
-import threading
+import re
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from ip_masq_agent.http_server import BoundedHttpServer, Response, Route
 from ip_masq_agent.runner import HealthReport
 
+_ADDRESS: Final = re.compile(r"(.*):([0-9]{1,5})")  # ASCII digits only, as Go's net package
 
-def split_address(address: str) -> tuple[str, int]:
+
+def split_address(address: str, flag: str = "health-address") -> tuple[str, int]:
     """`host:port`, `:port` or `[v6]:port` -> (host, port); ValueError naming the flag."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"invalid value {address!r} for flag -health-address: want HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    match = _ADDRESS.fullmatch(address)
+    if match is None or int(match.group(2)) > 65535:
+        raise ValueError(f"invalid value {address!r} for flag -{flag}: want HOST:PORT")
+    return match.group(1).strip("[]") or "0.0.0.0", int(match.group(2))
 
 
-class _IPv6Server(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
+def health_routes(report: Callable[[], HealthReport]) -> dict[str, Route]:
+    """/healthz (liveness) and /readyz (first sync done): status lines and counts only."""
+
+    def healthz() -> Response:
+        health = report()
+        return Response(200 if health.healthy else 503, health.body.encode())
+
+    def readyz() -> Response:
+        health = report()
+        if health.ready:
+            return Response(200, health.body.encode())
+        return Response(503, b"not ready: no sync succeeded yet\n")
+
+    return {"/healthz": healthz, "/readyz": readyz}
+
+
+def metrics_routes(registry: CollectorRegistry) -> dict[str, Route]:
+    return {"/metrics": lambda: Response(200, generate_latest(registry), CONTENT_TYPE_LATEST)}
 
 
 class HealthServer:
-    """Serves the runner's health report and the metrics registry."""
+    """One listening address serving some of the agent's routes."""
 
-    def __init__(
-        self,
-        address: str,
-        *,
-        report: Callable[[], HealthReport],
-        registry: CollectorRegistry,
-    ) -> None:
-        host, port = split_address(address)
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
-                elif path in ("/healthz", "/readyz"):
-                    health = report()
-                    good = health.healthy if path == "/healthz" else health.ready
-                    body = (
-                        health.body
-                        if good or path == "/healthz"
-                        else "not ready: no sync succeeded yet\n"
-                    )
-                    self._send(200 if good else 503, body.encode(), "text/plain; charset=utf-8")
-                else:
-                    self._send(404, b"not found\n", "text/plain; charset=utf-8")
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass  # probes every few seconds would drown the agent's own log
-
-        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
-        self._server = server_class((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="health",
-            daemon=True,
-        )
+    def __init__(self, address: str, routes: dict[str, Route], *, flag: str) -> None:
+        host, port = split_address(address, flag)
+        self._server = BoundedHttpServer(host, port, routes, name=flag)
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._server.port
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
