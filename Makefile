@@ -19,7 +19,7 @@ pytest: setup
 	$(PY) -m pytest
 
 render: setup
-	$(PY) -m components.render --stack $(STACK)
+	$(PY) -m harness.offline --stack $(STACK)
 
 # Offline policy check: STACK is a stack name or a stack file path; exit 1 on a mandatory violation.
 check: setup

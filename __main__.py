@@ -5,11 +5,11 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.agent_image import AgentImage
-from components.gke_cluster import GkeCluster, GkeClusterArgs
-from components.gke_network import GkeNetwork, GkeNetworkArgs
-from components.ip_masq_agent import IpMasqAgent, IpMasqAgentArgs, combine_ranges
-from components.settings import read_settings
+from pulumi_ip_masq_agent.agent_image import AgentImage
+from pulumi_ip_masq_agent.gke_cluster import GkeCluster, GkeClusterArgs
+from pulumi_ip_masq_agent.gke_network import GkeNetwork, GkeNetworkArgs
+from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent, IpMasqAgentArgs, combine_ranges
+from pulumi_ip_masq_agent.settings import read_settings
 
 HERE = Path(__file__).resolve().parent
 

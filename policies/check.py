@@ -9,7 +9,7 @@ from typing import Any
 
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from components.render import (
+from harness.offline import (
     REPO_ROOT,
     USER_ERRORS,
     RenderResult,
@@ -17,7 +17,6 @@ from components.render import (
     load_stack_config,
     render_stack,
 )
-from components.settings import PROJECT
 from policies.offline_check import (
     Finding,
     Resource,
@@ -26,6 +25,7 @@ from policies.offline_check import (
     run_policies,
 )
 from policies.pack import POLICIES
+from pulumi_ip_masq_agent.settings import PROJECT
 
 CONFIG_DIR = REPO_ROOT / "policies" / "config"
 

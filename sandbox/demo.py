@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from components.render import USER_ERRORS
+from harness.offline import USER_ERRORS
 from netlab.cluster import ProbeResult, target_of
 from netlab.cluster_plan import PlanError, Probe, plan_probes
 from netlab.lab import Lab, LabError, kernel_lab_unavailable

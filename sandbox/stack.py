@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.render import RenderResult, load_stack_config, render_stack
-from components.settings import PROJECT, Settings, parse_settings
+from harness.offline import RenderResult, load_stack_config, render_stack
 from netlab.cluster_plan import Network, PlanError, StackRanges
+from pulumi_ip_masq_agent.settings import PROJECT, Settings, parse_settings
 
 EXTRAS_KEY = f"{PROJECT}:extraNonMasqueradeCidrs"
 BACKEND_KEY = f"{PROJECT}:agentBackend"

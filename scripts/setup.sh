@@ -28,13 +28,17 @@ fi
 
 # Reinstall Python deps only when the pins change.
 stamp=".venv/.requirements.sha256"
-want=$(cat requirements.txt agent_image/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt pyproject.toml agent_image/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e ./agent_image
+  # The package itself, as a user installs it (editable; its dependencies are pinned above).
+  # It carries the agent package too, so an earlier standalone install of ./agent_image must
+  # not also claim ip_masq_agent.
+  .venv/bin/python -m pip uninstall -q -y --disable-pip-version-check ip-masq-agent 2>/dev/null || true
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e ".[gcp]"
   echo "$want" > "$stamp"
 fi
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.cidrs import CidrError, RangeSource, derive_non_masquerade_cidrs
+from pulumi_ip_masq_agent.cidrs import CidrError, RangeSource, derive_non_masquerade_cidrs
 
 
 def derive(*cidrs: str, ipv6: bool = True, limit: int = 64) -> tuple[str, ...]:

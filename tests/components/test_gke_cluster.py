@@ -2,7 +2,7 @@
 
 import json
 
-from components.gke_cluster import DATAPATH, kubeconfig
+from pulumi_ip_masq_agent.gke_cluster import DATAPATH, kubeconfig
 
 
 def test_kubeconfig_uses_the_gke_auth_plugin() -> None:

@@ -7,8 +7,12 @@ import pulumi
 import pytest
 import yaml
 
-from components.cidrs import CidrError
-from components.ip_masq_agent import (
+from harness.offline import RenderError, RenderResult, run_under_mocks
+from ip_masq_agent.backends.registry import default_backend_registry
+from ip_masq_agent.config import parse_config
+from ip_masq_agent.flags import parse_flags
+from pulumi_ip_masq_agent.cidrs import CidrError
+from pulumi_ip_masq_agent.ip_masq_agent import (
     AGENT_HEALTH_PORT,
     CONFIG_DIR,
     CONFIG_MAP_NAME,
@@ -18,10 +22,6 @@ from components.ip_masq_agent import (
     agent_args,
     combine_ranges,
 )
-from components.render import RenderError, RenderResult, run_under_mocks
-from ip_masq_agent.backends.registry import default_backend_registry
-from ip_masq_agent.config import parse_config
-from ip_masq_agent.flags import parse_flags
 
 
 def args(**overrides: Any) -> IpMasqAgentArgs:

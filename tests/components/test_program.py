@@ -10,8 +10,7 @@ import pytest
 import yaml
 from pulumi.runtime.mocks import MockCallArgs
 
-from components.ip_masq_agent import AGENT_HEALTH_PORT, DAEMON_SET_NAME
-from components.render import (
+from harness.offline import (
     REPO_ROOT,
     RegisteredResource,
     RenderResult,
@@ -22,8 +21,9 @@ from components.render import (
     run_under_mocks,
     stacks,
 )
-from components.settings import SettingsError
 from ip_masq_agent.config import parse_config
+from pulumi_ip_masq_agent.ip_masq_agent import AGENT_HEALTH_PORT, DAEMON_SET_NAME
+from pulumi_ip_masq_agent.settings import SettingsError
 
 KUBERNETES_VERSION = "1.37.0"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from components.ip_masq_agent import agent_args
+from pulumi_ip_masq_agent.ip_masq_agent import agent_args
 
 ROOT = Path(__file__).resolve().parents[2]
 

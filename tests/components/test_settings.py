@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.settings import DEFAULTS, SettingsError, parse_settings
+from pulumi_ip_masq_agent.settings import DEFAULTS, SettingsError, parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GKE = {

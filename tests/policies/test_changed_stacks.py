@@ -2,7 +2,7 @@
 
 import pytest
 
-from policies.changed_stacks import stack_of, touched_stacks
+from harness.changed_stacks import stack_of, touched_stacks
 
 STACKS = ["dev", "prod"]
 
@@ -15,7 +15,7 @@ STACKS = ["dev", "prod"]
             ["Pulumi.dev.yaml", "Pulumi.prod.yaml"], ["dev", "prod"], id="two-stack-files"
         ),
         pytest.param(["Pulumi.local.yaml"], [], id="excluded-stack"),
-        pytest.param(["components/cidrs.py"], STACKS, id="component"),
+        pytest.param(["src/pulumi_ip_masq_agent/cidrs.py"], STACKS, id="component"),
         pytest.param(["policies/pack.py"], STACKS, id="policy"),
         pytest.param(["Pulumi.yaml"], STACKS, id="project-file"),
         pytest.param(["agent_image/Dockerfile"], STACKS, id="agent"),

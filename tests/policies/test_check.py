@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pulumi_policy import EnforcementLevel
 
-from components.render import load_stack_config, render_stack, stacks
+from harness.offline import load_stack_config, render_stack, stacks
 from policies.check import main, policy_resources
 from policies.offline_check import Finding, Resource, run_policies
 from policies.pack import POLICIES

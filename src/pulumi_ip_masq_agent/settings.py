@@ -9,9 +9,14 @@ from typing import Final, Literal, TypeVar
 import netaddr
 import pulumi
 
-from components.agent_config import AgentConfigValues, ConfigError, render_agent_config
-from components.cidrs import CidrError, RangeSource, derive_non_masquerade_cidrs, parse_range
 from ip_masq_agent.duration import parse_go_duration
+from pulumi_ip_masq_agent.agent_config import AgentConfigValues, ConfigError, render_agent_config
+from pulumi_ip_masq_agent.cidrs import (
+    CidrError,
+    RangeSource,
+    derive_non_masquerade_cidrs,
+    parse_range,
+)
 
 PROJECT: Final = "ip-masq-agent"
 

@@ -14,7 +14,7 @@ STACK_FILE: Final = re.compile(r"Pulumi\.([A-Za-z0-9_-][A-Za-z0-9_.-]*)\.yaml")
 SHARED_PREFIXES: Final = (
     "Pulumi.yaml",
     "__main__.py",
-    "components/",
+    "src/",
     "policies/",
     "agent_image/",
     "requirements.txt",

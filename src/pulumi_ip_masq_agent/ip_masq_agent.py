@@ -6,9 +6,9 @@ from typing import Final, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.agent_config import AgentConfigValues, render_agent_config
-from components.cidrs import RangeSource, derive_non_masquerade_cidrs
 from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS
+from pulumi_ip_masq_agent.agent_config import AgentConfigValues, render_agent_config
+from pulumi_ip_masq_agent.cidrs import RangeSource, derive_non_masquerade_cidrs
 
 NAMESPACE: Final = "kube-system"
 # Upstream's name and key: the agent (and GKE Dataplane V2) read exactly this ConfigMap.

@@ -17,10 +17,10 @@ import pulumi
 import yaml
 from pulumi.runtime import mocks
 
-from components.cidrs import CidrError
-from components.gke_network import SubnetRangeError
-from components.settings import PROJECT, SettingsError
 from ip_masq_agent.config import ConfigError
+from pulumi_ip_masq_agent.cidrs import CidrError
+from pulumi_ip_masq_agent.gke_network import SubnetRangeError
+from pulumi_ip_masq_agent.settings import PROJECT, SettingsError
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 # In place of any value the engine only learns by deploying (digests, endpoints, ids).
