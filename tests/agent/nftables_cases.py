@@ -51,6 +51,14 @@ CASES = (
         " fd00:0:0:2::/64]\n",
         enable_ipv6=True,
     ),
+    Case(
+        # Upstream's PR #68 lists, and an IPv6 exception with a kept range inside it.
+        "force-masquerade-overlapping-dual-stack",
+        "nonMasqueradeCIDRs: [10.0.0.0/8, 10.0.0.0/20, 172.16.0.0/12, fd00::/8,"
+        " fd00:1:5::/48]\n"
+        "forceMasqueradeCIDRs: [10.0.0.0/16, 10.0.0.0/24, fd00:1::/32]\n",
+        enable_ipv6=True,
+    ),
     Case("empty-v4-no-link-local", "nonMasqueradeCIDRs: []\nmasqLinkLocal: true\n"),
     Case(
         "to-ports-three-ranges-not-random",

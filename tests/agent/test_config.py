@@ -86,3 +86,102 @@ def test_a_document_larger_than_a_config_map_is_refused_before_parsing() -> None
     text = "nonMasqueradeCIDRs:\n" + line * (5_000_000 // len(line))
     with pytest.raises(ConfigError, match=r"^config: 5000\d+ bytes, more than a ConfigMap"):
         parse_config(text, enable_ipv6=False)
+
+
+@pytest.mark.parametrize(
+    "key", ["forceMasqueradeCIDRs", "ForceMasqueradeCidrs", "FORCEMASQUERADECIDRS"]
+)
+def test_force_masquerade_key_in_any_case_spelling(key: str) -> None:
+    config = parse_config(
+        f"nonMasqueradeCIDRs: [10.0.0.0/8, fd00::/8]\n{key}: [10.1.0.0/16, fd00:1::/32]\n",
+        enable_ipv6=True,
+    )
+    assert config.force_masquerade_cidrs == (
+        ipaddress.ip_network("10.1.0.0/16"),
+        ipaddress.ip_network("fd00:1::/32"),
+    )
+    assert config.warnings == ()
+
+
+def test_force_masquerade_applies_to_the_default_ranges() -> None:
+    config = parse_config("forceMasqueradeCIDRs: [10.1.0.0/16]\n", enable_ipv6=False)
+    assert config.non_masquerade_cidrs == default_config().non_masquerade_cidrs
+    assert [str(c) for c in config.force_masquerade_cidrs] == ["10.1.0.0/16"]
+
+
+def test_empty_or_null_force_masquerade_is_no_exception() -> None:
+    for value in ("[]", "null"):
+        config = parse_config(f"forceMasqueradeCIDRs: {value}\n", enable_ipv6=False)
+        assert config == default_config()
+
+
+def test_an_exception_inside_no_kept_range_is_a_warning() -> None:
+    config = parse_config(
+        "nonMasqueradeCIDRs: [10.0.0.0/8]\nforceMasqueradeCIDRs: [10.1.0.0/16, 192.0.2.0/24]\n",
+        enable_ipv6=False,
+    )
+    assert config.warnings == (
+        "config: forceMasqueradeCIDRs[1] 192.0.2.0/24 lies inside no nonMasqueradeCIDRs entry,"
+        " so it changes nothing (it is masqueraded anyway)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        pytest.param(
+            "nonMasqueradeCIDRs: [10.0.0.0/8, 10.1.0.0/16]\nforceMasqueradeCIDRs: [10.1.0.0/16]",
+            "forceMasqueradeCIDRs[0]: 10.1.0.0/16 is also in nonMasqueradeCIDRs[1]; a CIDR is"
+            " either kept or masqueraded, remove it from one list",
+            id="in-both-lists",
+        ),
+        pytest.param(
+            "forceMasqueradeCIDRs: [10.1.0.0/16, 172.16.0.0/12]",
+            "forceMasqueradeCIDRs[1]: 172.16.0.0/12 is also in the default nonMasqueradeCIDRs",
+            id="in-both-with-defaults",
+        ),
+        pytest.param(
+            "forceMasqueradeCIDRs: [10.1.0.1/16]",
+            "forceMasqueradeCIDRs[0]: '10.1.0.1/16' has host bits set",
+            id="exception-host-bits",
+        ),
+        pytest.param(
+            "forceMasqueradeCIDRs: ['10.1.0.0/16 -j ACCEPT']",
+            "forceMasqueradeCIDRs[0]: '10.1.0.0/16 -j ACCEPT' is not a CIDR",
+            id="exception-smuggled-args",
+        ),
+        pytest.param(
+            "forceMasqueradeCIDRs: [fd00::/48]",
+            "forceMasqueradeCIDRs[0]: 'fd00::/48' is IPv6 but the agent runs without --enable-ipv6",
+            id="exception-ipv6-disabled",
+        ),
+        pytest.param(
+            "forceMasqueradeCIDRs: 10.1.0.0/16",
+            "forceMasqueradeCIDRs must be a list",
+            id="exception-not-a-list",
+        ),
+        pytest.param(
+            "forceMasqueradeCIDRs: [[10.1.0.0/16]]",
+            "forceMasqueradeCIDRs[0] must be a string",
+            id="exception-not-a-string",
+        ),
+        pytest.param(
+            "cidrLimit: 4\nforceMasqueradeCIDRs: [10.1.0.0/16, 10.2.0.0/16]",
+            "nonMasqueradeCIDRs and forceMasqueradeCIDRs have 3 + 2 CIDRs, more than cidrLimit 4",
+            id="exceptions-count-toward-the-limit",
+        ),
+    ],
+)
+def test_force_masquerade_rejections_name_the_value(document: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document, enable_ipv6=False, source="/etc/config/ip-masq-agent")
+    text = str(caught.value)
+    assert "\n" not in text
+    assert text.startswith(f"/etc/config/ip-masq-agent: {message}")
+
+
+def test_exactly_at_the_limit_with_exceptions_is_accepted() -> None:
+    config = parse_config(
+        "cidrLimit: 5\nforceMasqueradeCIDRs: [10.1.0.0/16, 10.2.0.0/16]", enable_ipv6=False
+    )
+    assert len(config.non_masquerade_cidrs) + len(config.force_masquerade_cidrs) == 5

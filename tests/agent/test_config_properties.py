@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from ip_masq_agent.config import ConfigError, parse_config
 
-KEYS = ["nonMasqueradeCIDRs", "cidrLimit", "masqLinkLocal", "masqLinkLocalIPv6", "resyncInterval"]
+KEYS = [
+    "nonMasqueradeCIDRs",
+    "forceMasqueradeCIDRs",
+    "cidrLimit",
+    "masqLinkLocal",
+    "masqLinkLocalIPv6",
+    "resyncInterval",
+]
 _scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -34,9 +41,11 @@ def _check(text: str, enable_ipv6: bool) -> None:
     except ConfigError as err:
         assert str(err) and "\n" not in str(err)
         return
-    assert len(config.non_masquerade_cidrs) <= config.cidr_limit
+    kept, forced = config.non_masquerade_cidrs, config.force_masquerade_cidrs
+    assert len(kept) + len(forced) <= config.cidr_limit
+    assert not set(kept) & set(forced)
     assert config.resync_interval > 0
-    for network in config.non_masquerade_cidrs:
+    for network in kept + forced:
         assert network == ipaddress.ip_network(network.with_prefixlen)  # strict: no host bits
         assert enable_ipv6 or network.version == 4
 

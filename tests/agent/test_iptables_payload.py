@@ -125,6 +125,47 @@ TWO_PORTS = "\n".join(
     ]
 )
 
+# The overlapping lists of upstream's PR #68 review: disjoint RETURNs in address order.
+FORCE_CONFIG = (
+    "nonMasqueradeCIDRs: [10.0.0.0/8, 10.0.0.0/20, 172.16.0.0/12]\n"
+    "forceMasqueradeCIDRs: [10.0.0.0/16, 10.0.0.0/24]\n"
+)
+FORCE = "\n".join(
+    [
+        "*nat",
+        ":IP-MASQ-AGENT - [0:0]",
+        f"{NM} -d 169.254.0.0/16 -j RETURN",
+        *(
+            f"{NM} -d {cidr} -j RETURN"
+            for cidr in (
+                "10.0.1.0/24",
+                "10.0.2.0/23",
+                "10.0.4.0/22",
+                "10.0.8.0/21",
+                "10.1.0.0/16",
+                "10.2.0.0/15",
+                "10.4.0.0/14",
+                "10.8.0.0/13",
+                "10.16.0.0/12",
+                "10.32.0.0/11",
+                "10.64.0.0/10",
+                "10.128.0.0/9",
+                "172.16.0.0/12",
+            )
+        ),
+        f"{MQ} --random-fully",
+        "COMMIT\n",
+    ]
+)
+FORCE_IPV6 = f"""*nat
+:IP-MASQ-AGENT - [0:0]
+{NM} -d fd00::/32 -j RETURN
+{NM} -d fd00:1:5::/48 -j RETURN
+{NM} -d fd00:2::/31 -j RETURN
+{MQ} --random-fully
+COMMIT
+"""
+
 V6_CONFIG = "nonMasqueradeCIDRs: [fd00:10::/64]\n"
 PORTS = (PortRange(1024, 29999), PortRange(32768, 65535))
 
@@ -170,6 +211,17 @@ GOLDENS = pytest.mark.parametrize(
             True,
             TWO_PORTS.replace(f"{NM} -d 169.254.0.0/16 -j RETURN\n", ""),
             id="single-ports",
+        ),
+        pytest.param(FORCE_CONFIG, False, "ipv4", Masquerade(), True, FORCE, id="force-masq"),
+        pytest.param(
+            "nonMasqueradeCIDRs: [fd00::/30, fd00:1:5::/48, 10.0.0.0/8]\n"
+            "forceMasqueradeCIDRs: [fd00:1::/32]\nmasqLinkLocalIPv6: true\n",
+            False,
+            "ipv6",
+            Masquerade(),
+            True,
+            FORCE_IPV6,
+            id="force-masq-ipv6",
         ),
     ],
 )

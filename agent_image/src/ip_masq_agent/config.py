@@ -34,6 +34,8 @@ MAX_CONFIG_BYTES: Final = 1024 * 1024
 # Upstream decodes with Go's encoding/json, which matches keys case-insensitively.
 _KEYS: Final = {
     "nonmasqueradecidrs": "nonMasqueradeCIDRs",
+    # Not upstream's (its PR #206 spelling): exceptions masqueraded inside kept ranges.
+    "forcemasqueradecidrs": "forceMasqueradeCIDRs",
     "cidrlimit": "cidrLimit",
     "masqlinklocal": "masqLinkLocal",
     "masqlinklocalipv6": "masqLinkLocalIPv6",
@@ -53,6 +55,8 @@ class AgentConfig:
     """A validated config: every CIDR parsed, aligned and within the limit."""
 
     non_masquerade_cidrs: tuple[Network, ...]
+    # Masqueraded although inside a kept range; the most specific CIDR of both lists decides.
+    force_masquerade_cidrs: tuple[Network, ...] = ()
     cidr_limit: int = DEFAULT_CIDR_LIMIT
     masq_link_local: bool = False
     masq_link_local_ipv6: bool = False
@@ -114,6 +118,50 @@ def _expect(value: Any, kind: type, key: str, source: str) -> Any:
     return value
 
 
+def _parse_cidr_list(entries: Any, key: str, source: str, enable_ipv6: bool) -> tuple[Network, ...]:
+    if entries is None:
+        entries = []
+    _expect(entries, list, key, source)
+    parsed = []
+    for index, entry in enumerate(entries):
+        where = f"{source}: {key}[{index}]"
+        if not isinstance(entry, str):
+            raise ConfigError(f"{where} must be a string, got {entry!r}")
+        parsed.append(parse_cidr(entry, where=where, enable_ipv6=enable_ipv6))
+    return tuple(parsed)
+
+
+def _reject_cidrs_in_both(
+    kept: tuple[Network, ...], forced: tuple[Network, ...], source: str, *, defaults: bool
+) -> None:
+    # Equal prefixes leave the longest-prefix rule without an answer: the user must choose.
+    for index, cidr in enumerate(forced):
+        if cidr in kept:
+            where = (
+                "the default nonMasqueradeCIDRs"
+                if defaults
+                else f"nonMasqueradeCIDRs[{kept.index(cidr)}]"
+            )
+            raise ConfigError(
+                f"{source}: forceMasqueradeCIDRs[{index}]: {cidr.with_prefixlen} is also in "
+                f"{where}; a CIDR is either kept or masqueraded, remove it from one list"
+            )
+
+
+def _ineffective_exceptions(
+    kept: tuple[Network, ...], forced: tuple[Network, ...], source: str
+) -> list[str]:
+    """Exceptions inside no kept CIDR: masqueraded anyway, so most likely a mistake."""
+    kept_set = set(kept)
+    # At most 128 look-ups per exception, whatever the size of the lists.
+    return [
+        f"{source}: forceMasqueradeCIDRs[{index}] {cidr.with_prefixlen} lies inside no "
+        "nonMasqueradeCIDRs entry, so it changes nothing (it is masqueraded anyway)"
+        for index, cidr in enumerate(forced)
+        if not any(cidr.supernet(new_prefix=p) in kept_set for p in range(cidr.prefixlen))
+    ]
+
+
 def parse_config(
     text: str,
     *,
@@ -140,25 +188,29 @@ def parse_config(
 
     cidrs = base.non_masquerade_cidrs
     if "nonMasqueradeCIDRs" in values:
-        entries = values["nonMasqueradeCIDRs"]
-        if entries is None:
-            entries = []
-        _expect(entries, list, "nonMasqueradeCIDRs", source)
-        parsed = []
-        for index, entry in enumerate(entries):
-            where = f"{source}: nonMasqueradeCIDRs[{index}]"
-            if not isinstance(entry, str):
-                raise ConfigError(f"{where} must be a string, got {entry!r}")
-            parsed.append(parse_cidr(entry, where=where, enable_ipv6=enable_ipv6))
-        cidrs = tuple(parsed)
+        cidrs = _parse_cidr_list(
+            values["nonMasqueradeCIDRs"], "nonMasqueradeCIDRs", source, enable_ipv6
+        )
+    forced: tuple[Network, ...] = ()
+    if "forceMasqueradeCIDRs" in values:
+        forced = _parse_cidr_list(
+            values["forceMasqueradeCIDRs"], "forceMasqueradeCIDRs", source, enable_ipv6
+        )
+    _reject_cidrs_in_both(cidrs, forced, source, defaults="nonMasqueradeCIDRs" not in values)
 
     cidr_limit = _expect(values.get("cidrLimit", base.cidr_limit), int, "cidrLimit", source)
     if cidr_limit < 0:
         raise ConfigError(f"{source}: cidrLimit must not be negative, got {cidr_limit}")
-    if len(cidrs) > cidr_limit:
+    if len(cidrs) > cidr_limit and not forced:
         raise ConfigError(
             f"{source}: nonMasqueradeCIDRs has {len(cidrs)} CIDRs, more than cidrLimit {cidr_limit}"
         )
+    if len(cidrs) + len(forced) > cidr_limit:
+        raise ConfigError(
+            f"{source}: nonMasqueradeCIDRs and forceMasqueradeCIDRs have {len(cidrs)} + "
+            f"{len(forced)} CIDRs, more than cidrLimit {cidr_limit}"
+        )
+    warnings.extend(_ineffective_exceptions(cidrs, forced, source))
     masq_link_local = _expect(
         values.get("masqLinkLocal", base.masq_link_local), bool, "masqLinkLocal", source
     )
@@ -181,6 +233,7 @@ def parse_config(
             raise ConfigError(f"{source}: resyncInterval must be positive, got {raw!r}")
     return AgentConfig(
         non_masquerade_cidrs=cidrs,
+        force_masquerade_cidrs=forced,
         cidr_limit=cidr_limit,
         masq_link_local=masq_link_local,
         masq_link_local_ipv6=masq_link_local_ipv6,

@@ -24,6 +24,11 @@ def format_probability(probability: float) -> str:
 def render_chain_payload(rules: FamilyRules, *, chain: str, random_fully: bool) -> str:
     """Upstream's iptables-restore input for one family (`random_fully`: asked and supported)."""
     lines = ["*nat", f":{chain} - [0:0]"]
+    # iptables takes the first matching rule, so the RETURNs must give the longest-prefix
+    # answer. With forceMasqueradeCIDRs the plan's CIDRs are disjoint: a destination matches
+    # at most one of them, and it does exactly when its most specific CIDR across both lists
+    # is a kept one; any other destination reaches MASQUERADE. Link-local stays first, as
+    # upstream's, and decides on its own flag before any exception.
     for network in rules.non_masquerade:
         lines.append(
             f'-A {chain} -m comment --comment "{NON_MASQ_COMMENT}"'

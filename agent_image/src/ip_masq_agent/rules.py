@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from ip_masq_agent.config import AgentConfig, Network
+from ip_masq_agent.prefix_decision import effective_non_masquerade
 
 Family = Literal["ipv4", "ipv6"]
 FAMILIES: Final[tuple[Family, ...]] = ("ipv4", "ipv6")
@@ -37,7 +38,11 @@ class Masquerade:
 
 @dataclass(frozen=True)
 class FamilyRules:
-    """Destinations that keep the pod source (in rule order), for one address family."""
+    """Destinations that keep the pod source (in rule order), for one address family.
+
+    Without exceptions: link-local, then the config's CIDRs as written (upstream's rules).
+    With exceptions: link-local, then the disjoint CIDRs of the longest-prefix answer.
+    """
 
     family: Family
     non_masquerade: tuple[Network, ...]
@@ -62,12 +67,21 @@ def plan_rules(
     enable_ipv6: bool,
     masquerade: Masquerade,
 ) -> DesiredRules:
-    """Upstream's order: link-local first (unless masqueraded), then the config's CIDRs."""
+    """Upstream's order: link-local first (unless masqueraded), then the config's CIDRs.
+
+    A family with forceMasqueradeCIDRs gets, in place of its CIDRs, the destinations whose
+    most specific matching CIDR across both lists is a kept one, as disjoint CIDRs: no rule
+    order can then change the answer, and each backend just lists them. A family without
+    exceptions keeps its CIDRs as written, so its rules stay byte-identical to upstream's.
+    """
     families: list[FamilyRules] = []
     for family in FAMILIES if enable_ipv6 else ("ipv4",):
         version = 4 if family == "ipv4" else 6
         masq_link_local = config.masq_link_local if version == 4 else config.masq_link_local_ipv6
         link_local = () if masq_link_local else (LINK_LOCAL[family],)
         cidrs = tuple(c for c in config.non_masquerade_cidrs if c.version == version)
+        excepted = tuple(c for c in config.force_masquerade_cidrs if c.version == version)
+        if excepted:
+            cidrs = effective_non_masquerade(cidrs, excepted)
         families.append(FamilyRules(family, link_local + cidrs, masquerade))
     return DesiredRules(chain=chain, families=tuple(families))
