@@ -4,8 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # iptables/nftables/iproute2 drive the kernel tests; python3-yaml and python3-prometheus-client
-# let the agent be tested on Debian's own /usr/bin/python3, as it runs in the image.
-debian_packages=(iptables nftables iproute2 conntrack python3-yaml python3-prometheus-client python3-venv)
+# let the agent be tested on Debian's own /usr/bin/python3, as it runs in the image; prometheus
+# ships promtool, which checks and unit-tests the alert rules and the dashboard's queries.
+debian_packages=(iptables nftables iproute2 conntrack python3-yaml python3-prometheus-client python3-venv prometheus)
 missing=()
 for pkg in "${debian_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -22,8 +23,20 @@ if ((${#missing[@]})); then
     exit 1
   fi
   echo "setup: installing Debian packages: ${missing[*]}"
+  # We want promtool, not a Prometheus server listening on :9090: while installing, tell
+  # invoke-rc.d to start no service (policy-rc.d exit 101), unless the machine has a policy.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ $(trap -p EXIT) ]]; then rm -f "$policy"; trap - EXIT; fi
+  # ... nor one at the next boot.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --quiet prometheus.service 2>/dev/null || true
+  fi
 fi
 
 # Reinstall Python deps only when the pins change.
