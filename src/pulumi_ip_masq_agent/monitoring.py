@@ -1,0 +1,214 @@
+"""What Prometheus needs to watch the agent: its alert rules, its PodMonitor and their labels."""
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import yaml
+
+from ip_masq_agent.config import DEFAULT_RESYNC_SECONDS
+
+# The stack key `monitoring` and the component argument take one of these.
+MONITORING_MODES: Final = ("none", "podmonitor")
+# kube-prometheus-stack's Prometheus selects PodMonitors and PrometheusRules in every namespace
+# whose label `release` is its Helm release name (podMonitorSelectorNilUsesHelmValues and
+# ruleSelectorNilUsesHelmValues default to true); `kube-prometheus-stack` is the release name
+# its own install instructions use.
+DEFAULT_SELECTOR_LABELS: Final = {"release": "kube-prometheus-stack"}
+RULE_GROUP: Final = "ip-masq-agent"
+# The named container port the PodMonitor scrapes (the DaemonSet declares it only then).
+METRICS_PORT_NAME: Final = "metrics"
+METRICS_PATH: Final = "/metrics"
+# The PodMonitor's scrape interval; the stale bound below counts it.
+SCRAPE_INTERVAL_SECONDS: Final = 30
+# The window and the hold of the two rules whose contract says "for 5 minutes".
+FIVE_MINUTES: Final = 300
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One alerting rule; its name, severity and the `pod` label it keeps are the contract."""
+
+    alert: str
+    expr: str
+    for_seconds: int
+    severity: str
+    summary: str
+    description: str
+
+    def as_rule(self) -> dict[str, Any]:
+        """The rule as Prometheus rule files and PrometheusRule objects spell it."""
+        return {
+            "alert": self.alert,
+            "expr": self.expr,
+            "for": prometheus_duration(self.for_seconds),
+            "labels": {"severity": self.severity},
+            "annotations": {"summary": self.summary, "description": self.description},
+        }
+
+
+def prometheus_duration(seconds: float) -> str:
+    """Whole seconds in Prometheus' duration syntax: 240 -> `4m`, 3660 -> `1h1m`, 0 -> `0s`."""
+    remaining = math.ceil(seconds)
+    parts = []
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        count, remaining = divmod(remaining, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def stale_after_seconds(resync_interval_seconds: float) -> int:
+    """How old the last successful sync may get before IpMasqAgentSyncStale is pending.
+
+    A healthy agent completes a sync at least once every resyncInterval (the runner's maximum
+    period; config changes only add syncs), so the age of its last success climbs to one
+    resyncInterval and falls back. Three intervals leave room for one late sync (a failed one
+    is retried within 30 s) and still catch the third missed one; two scrape intervals cover
+    the age of the sample Prometheus evaluates (up to one scrape) and the rule's own
+    evaluation lag (up to one more). 60s -> 4m, 5m -> 16m, 1h -> 3h1m.
+    """
+    return math.ceil(3 * resync_interval_seconds + 2 * SCRAPE_INTERVAL_SECONDS)
+
+
+def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tuple[AlertRule, ...]:
+    """The agent's alerts, for a fleet whose ConfigMap says this resyncInterval."""
+    stale_after = stale_after_seconds(resync_interval_seconds)
+    where = "{{ $labels.pod }} ({{ $labels.instance }})"
+    return (
+        AlertRule(
+            alert="IpMasqAgentConfigRejected",
+            expr="ip_masq_agent_config_current == 0",
+            for_seconds=FIVE_MINUTES,
+            severity="warning",
+            summary="ip-masq-agent {{ $labels.pod }} keeps its last good config, "
+            "not the ConfigMap's",
+            description=(
+                f"For 5 minutes the config file of {where} has been invalid, unreadable or "
+                "missing, so that node's NAT rules follow the last config that was good, not "
+                "what ConfigMap kube-system/ip-masq-agent says now. Its 'config not used' log "
+                "line names the key and the bad value: fix the ConfigMap (every node alerting) "
+                "or the node's volume (one node alerting). "
+                "Runbook: README, 'Runbook: IpMasqAgentConfigRejected'."
+            ),
+        ),
+        AlertRule(
+            alert="IpMasqAgentSyncFailing",
+            # True while the last 2 minutes hold failures and no success, held 5 minutes: a new
+            # pod failing from its start pages after 5 minutes, a running one 2 minutes later
+            # (its last success must leave the window first). One failure retried successfully
+            # 0.5 s later breaks the hold. Two minutes hold two scrapes even at a 1m interval
+            # (the plain rules file's Prometheus may scrape slower than the PodMonitor does),
+            # and failed syncs are retried every 30 s at most, so a failing agent fills each.
+            expr=(
+                'sum without (result) (increase(ip_masq_agent_syncs_total{result!="ok"}[2m])) > 0'
+                "\nunless\n"
+                'sum without (result) (increase(ip_masq_agent_syncs_total{result="ok"}[2m])) > 0'
+            ),
+            for_seconds=FIVE_MINUTES,
+            severity="critical",
+            summary="ip-masq-agent {{ $labels.pod }}: syncs fail and none succeeds",
+            description=(
+                f"{where} has completed no sync for 5 minutes while its syncs fail "
+                '({{ $value | printf "%.0f" }} failures in the last 2 minutes). The kernel keeps '
+                "the rules of its last successful sync (every write is one transaction), so "
+                "ConfigMap changes are not applied and drift is not repaired on that node. Its "
+                "'sync failed' log lines carry the error; `no_config` means there never was a "
+                "valid config. Runbook: README, 'Runbook: IpMasqAgentSyncFailing'."
+            ),
+        ),
+        AlertRule(
+            alert="IpMasqAgentSyncStale",
+            expr=(f"time() - ip_masq_agent_last_successful_sync_timestamp_seconds > {stale_after}"),
+            # A new pod's first scrape can precede its first sync (timestamp 0); the hold
+            # outlasts that one sample.
+            for_seconds=120,
+            severity="critical",
+            summary="ip-masq-agent {{ $labels.pod }} has completed no sync for "
+            "{{ $value | humanizeDuration }}",
+            description=(
+                f"A healthy agent completes a sync at least every resyncInterval "
+                f"({prometheus_duration(resync_interval_seconds)}); {where} has gone "
+                "{{ $value | humanizeDuration }} without one (bound: "
+                f"{prometheus_duration(stale_after)}). Its loop is stuck or every sync fails: "
+                "ConfigMap changes are not applied and drift is not repaired on that node. "
+                "Runbook: README, 'Runbook: IpMasqAgentSyncStale'."
+            ),
+        ),
+    )
+
+
+def rule_groups(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> list[dict[str, Any]]:
+    """`groups` of a rules file, the same list a PrometheusRule's spec holds."""
+    rules = [rule.as_rule() for rule in alert_rules(resync_interval_seconds)]
+    return [{"name": RULE_GROUP, "rules": rules}]
+
+
+RULES_FILE_HEADER: Final = (
+    "# Generated from src/pulumi_ip_masq_agent/monitoring.py for the default resyncInterval\n"
+    "# ({resync}) by `python -m pulumi_ip_masq_agent.monitoring`; a test keeps it equal.\n"
+    "# For Prometheus without the Operator: list it in rule_files. The component's PrometheusRule\n"
+    "# holds the same groups, its stale bound derived from the stack's own resyncInterval.\n"
+)
+
+
+class _RulesDumper(yaml.SafeDumper):
+    """Multi-line expressions as literal blocks, as a person writes a rules file."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar(
+        "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None
+    )
+
+
+_RulesDumper.add_representer(str, _represent_text)
+
+
+def rules_file_text(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> str:
+    """The plain Prometheus rules file."""
+    body = yaml.dump(
+        {"groups": rule_groups(resync_interval_seconds)},
+        Dumper=_RulesDumper,
+        sort_keys=False,
+        # One annotation a line: a wrapped one would split `{{ $value }}` across lines.
+        width=1_000_000,
+    )
+    header = RULES_FILE_HEADER.format(resync=prometheus_duration(resync_interval_seconds))
+    return header + body
+
+
+def pod_monitor_spec(pod_labels: Mapping[str, str]) -> dict[str, Any]:
+    """Scrape the named metrics port of the pods matching `pod_labels`, in kube-system only.
+
+    The node's name becomes the `node` label: the agent is one per node, and a node is what
+    an operator looks for. `pod` (and `namespace`, `instance`) the Operator adds itself.
+    """
+    return {
+        "selector": {"matchLabels": dict(pod_labels)},
+        "namespaceSelector": {"matchNames": ["kube-system"]},
+        "podMetricsEndpoints": [
+            {
+                "port": METRICS_PORT_NAME,
+                "path": METRICS_PATH,
+                "interval": prometheus_duration(SCRAPE_INTERVAL_SECONDS),
+                "relabelings": [
+                    {
+                        "action": "replace",
+                        "sourceLabels": ["__meta_kubernetes_pod_node_name"],
+                        "targetLabel": "node",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def main() -> None:
+    """Print the plain rules file (how monitoring/ip-masq-agent-rules.yaml is made)."""
+    print(rules_file_text(), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Tests of what Prometheus and Grafana get: rules, PodMonitor, dashboard."""
