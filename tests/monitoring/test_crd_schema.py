@@ -1,0 +1,132 @@
+"""The offline CRD-schema check itself: it accepts valid objects and refuses broken ones."""
+
+import copy
+from typing import Any
+
+import pytest
+
+from pulumi_ip_masq_agent.monitoring import DEFAULT_SELECTOR_LABELS, pod_monitor_spec, rule_groups
+from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
+
+SCHEMAS = load_crd_schemas()
+
+
+def pod_monitor() -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {
+            "name": "ip-masq-agent",
+            "namespace": "kube-system",
+            "labels": dict(DEFAULT_SELECTOR_LABELS),
+        },
+        "spec": pod_monitor_spec({"app.kubernetes.io/name": "ip-masq-agent"}),
+    }
+
+
+def prometheus_rule() -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": "ip-masq-agent",
+            "namespace": "kube-system",
+            "labels": dict(DEFAULT_SELECTOR_LABELS),
+        },
+        "spec": {"groups": rule_groups()},
+    }
+
+
+def test_the_schemas_are_the_operators_v1_crds() -> None:
+    assert set(SCHEMAS) == {
+        ("monitoring.coreos.com/v1", "PodMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+    }
+
+
+@pytest.mark.parametrize("make", [pod_monitor, prometheus_rule], ids=["podmonitor", "rule"])
+def test_the_monitoring_objects_are_valid(make: Any) -> None:
+    assert validation_errors(make(), SCHEMAS) == []
+
+
+def _broken(make: Any, path: list[Any], value: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = copy.deepcopy(make())
+    target: Any = obj
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("make", "path", "value", "message"),
+    [
+        (pod_monitor, ["spec", "selector"], KeyError, "spec: 'selector' is a required property"),
+        (
+            pod_monitor,
+            ["spec", "podMetricsEndpoints", 0, "port"],
+            10262,
+            "spec.podMetricsEndpoints.0.port: 10262 is not of type 'string'",
+        ),
+        (
+            pod_monitor,
+            ["spec", "podMetricsEndpoints", 0, "interval"],
+            "30 seconds",
+            "spec.podMetricsEndpoints.0.interval: '30 seconds' does not match",
+        ),
+        (
+            pod_monitor,
+            ["spec", "podMetricEndpoints"],
+            [],
+            "Additional properties are not allowed ('podMetricEndpoints' was unexpected)",
+        ),
+        (
+            prometheus_rule,
+            ["spec", "groups", 0, "rules", 0, "for"],
+            "5 minutes",
+            "spec.groups.0.rules.0.for: '5 minutes' does not match",
+        ),
+        (
+            prometheus_rule,
+            ["spec", "groups", 0, "rules", 0, "labels", "severity"],
+            2,
+            "spec.groups.0.rules.0.labels.severity: 2 is not of type 'string'",
+        ),
+        (
+            prometheus_rule,
+            ["metadata", "labels", "release"],
+            "kube prometheus",
+            "metadata.labels.release: 'kube prometheus' is not a label value",
+        ),
+        (
+            prometheus_rule,
+            ["metadata", "name"],
+            "IpMasqAgent",
+            "metadata.name: 'IpMasqAgent' is not a DNS-1123 subdomain",
+        ),
+    ],
+    ids=[
+        "no-selector",
+        "numeric-port",
+        "bad-interval",
+        "misspelt-field",
+        "bad-for",
+        "numeric-label",
+        "bad-label-value",
+        "bad-name",
+    ],
+)
+def test_broken_objects_are_refused(make: Any, path: list[Any], value: Any, message: str) -> None:
+    errors = validation_errors(_broken(make, path, value), SCHEMAS)
+    assert any(message in error for error in errors), errors
+
+
+def test_an_unknown_kind_is_refused() -> None:
+    obj = pod_monitor() | {"kind": "ServiceMonitor"}
+    assert validation_errors(obj, SCHEMAS) == [
+        "ServiceMonitor kube-system/ip-masq-agent: no CRD schema for "
+        "monitoring.coreos.com/v1 ServiceMonitor in crds/"
+    ]
