@@ -12,6 +12,7 @@ from pulumi_policy import (
 
 from policies import (
     config_valid,
+    force_masquerade_agent,
     image_pinned,
     least_privilege,
     masq_link_local,
@@ -26,9 +27,20 @@ POLICIES: Final[list[Policy]] = [
         description=(
             "The kube-system/ip-masq-agent ConfigMap's nonMasqueradeCIDRs covers every pod range "
             "(cluster, additional and node-pool pod ranges) and the services range of every GKE "
-            "cluster and subnet in the stack, so pod-to-pod traffic is never SNATed."
+            "cluster and subnet in the stack, and no forceMasqueradeCIDRs entry cuts into one, "
+            "so pod-to-pod traffic is never SNATed."
         ),
         validate=pod_range_coverage.validate_pod_ranges_covered,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name=force_masquerade_agent.NAME,
+        description=(
+            "A kube-system/ip-masq-agent ConfigMap with forceMasqueradeCIDRs is read by this "
+            "project's agent: the stack deploys its DaemonSet and runs no Dataplane V2 cluster "
+            "(agents that do not know the key ignore it and keep pod IPs towards the ranges)."
+        ),
+        validate=force_masquerade_agent.validate_force_masquerade_agent,
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
     ResourceValidationPolicy(

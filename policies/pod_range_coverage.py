@@ -6,6 +6,8 @@ from typing import Final
 
 from pulumi_policy import ReportViolation, StackValidationArgs
 
+from ip_masq_agent.config import AgentConfig
+from ip_masq_agent.prefix_decision import effective_non_masquerade
 from policies.config_document import ConfigError, config_text, parse_configmap
 from policies.gke_ranges import Network, RequiredRange, StackResource, required_ranges
 from policies.kubernetes_objects import CONFIGMAP_PATCH, describe, is_agent_configmap
@@ -31,6 +33,29 @@ def uncovered_parts(required: Network, covering: Sequence[Network]) -> list[Netw
         remaining = next_remaining
     # One address family here (the loop skips the other), which collapse_addresses requires.
     return sorted(ipaddress.collapse_addresses(remaining))  # type: ignore[type-var]
+
+
+def exception_cuts(required: Network, config: AgentConfig) -> list[tuple[Network, list[Network]]]:
+    """(exception, parts of `required` it masquerades) for every forceMasqueradeCIDRs entry
+    that takes addresses of `required` away from the kept ranges: judged on the agent's plan."""
+    version = required.version
+    kept = [c for c in config.non_masquerade_cidrs if c.version == version]
+    excepted = [c for c in config.force_masquerade_cidrs if c.version == version]
+    if not excepted:
+        return []
+    effective = list(effective_non_masquerade(kept, excepted))
+    cuts = []
+    for exception in excepted:
+        if not exception.overlaps(required):
+            continue
+        # CIDRs nest or are apart: the overlap is the smaller of the two.
+        overlap = exception if exception.prefixlen >= required.prefixlen else required
+        # Parts no kept range covers at all are the plain coverage gap, reported on their own.
+        gap = uncovered_parts(overlap, kept)
+        parts = uncovered_parts(overlap, effective + gap)
+        if parts:
+            cuts.append((exception, parts))
+    return cuts
 
 
 def _configmaps(
@@ -73,6 +98,14 @@ def validate_pod_ranges_covered(
                         f"{required.cidr.with_prefixlen} (uncovered: "
                         f"{', '.join(part.with_prefixlen for part in missing)}); pod traffic "
                         "to it would be masqueraded",
+                        resource.urn,
+                    )
+                for exception, parts in exception_cuts(required.cidr, config):
+                    report_violation(
+                        f"{subject}: forceMasqueradeCIDRs entry {exception.with_prefixlen} cuts "
+                        f"into {required.origin} {required.cidr.with_prefixlen} (masqueraded: "
+                        f"{', '.join(part.with_prefixlen for part in parts)}); pod traffic to "
+                        "it would be masqueraded",
                         resource.urn,
                     )
     unknowns.raise_if_any()

@@ -49,6 +49,7 @@ def test_pack_declares_every_policy_with_its_enforcement(
     levels = {p.name: analyzer_pb2.EnforcementLevel.Name(p.enforcementLevel) for p in info.policies}
     assert levels == {
         "non-masquerade-covers-pod-ranges": "MANDATORY",
+        "force-masquerade-needs-our-agent": "MANDATORY",
         "ip-masq-config-valid": "MANDATORY",
         "ip-masq-agent-least-privilege": "MANDATORY",
         "agent-image-pinned": "ADVISORY",

@@ -268,3 +268,44 @@ def test_uncovered_parts_lose_and_invent_no_address(
         )
     )
     assert sum(p.num_addresses for p in parts) == required.num_addresses - covered
+
+
+def with_exceptions(*exceptions: str, kept: tuple[str, ...] = ("10.0.0.0/8",)) -> Stack:
+    document = agent_config(nonMasqueradeCIDRs=list(kept), forceMasqueradeCIDRs=list(exceptions))
+    return replace(gke_stack(), CONFIGMAP, configmap(document))
+
+
+def test_an_exception_outside_the_pod_and_services_ranges_passes() -> None:
+    assert check(with_exceptions("10.200.0.0/16", "10.0.0.0/24")) == []
+
+
+def test_an_exception_cutting_into_a_pod_range_names_both() -> None:
+    [violation] = check(with_exceptions("10.5.0.0/16"))
+    assert violation.startswith(
+        "ConfigMap kube-system/ip-masq-agent (ip-masq-config): forceMasqueradeCIDRs entry"
+        " 10.5.0.0/16 cuts into pod range of cluster 'dev-gke'"
+    )
+    assert "10.4.0.0/14 (masqueraded: 10.5.0.0/16); pod traffic to it" in violation
+
+
+def test_an_exception_swallowing_the_services_range_names_the_part_it_masquerades() -> None:
+    # 10.8.0.0/14 holds the services /20; a kept /24 inside the exception is added back.
+    [violation] = check(with_exceptions("10.8.0.0/14", kept=("10.0.0.0/8", "10.8.0.0/24")))
+    assert "entry 10.8.0.0/14 cuts into services range of cluster 'dev-gke'" in violation
+    assert "10.8.0.0/20 (masqueraded: 10.8.1.0/24, 10.8.2.0/23, 10.8.4.0/22, 10.8.8.0/21)" in (
+        violation
+    )
+
+
+def test_an_exception_fully_kept_again_inside_does_not_cut() -> None:
+    kept = ("10.0.0.0/8", "10.12.0.0/16")
+    assert check(with_exceptions("10.12.0.0/15", kept=kept)) == []
+
+
+def test_a_plain_gap_and_an_exception_are_reported_apart() -> None:
+    kept = ("10.0.0.0/20", "10.4.0.0/15", "10.8.0.0/20", "10.12.0.0/16")
+    violations = check(with_exceptions("10.4.0.0/16", kept=kept))
+    assert len(violations) == 2
+    assert "does not cover pod range" in violations[0] and "uncovered: 10.6.0.0/15" in violations[0]
+    assert "entry 10.4.0.0/16 cuts into pod range" in violations[1]
+    assert "(masqueraded: 10.4.0.0/16)" in violations[1]

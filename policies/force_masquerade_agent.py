@@ -1,0 +1,101 @@
+"""force-masquerade-needs-our-agent: only this project's agent honours forceMasqueradeCIDRs."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from pulumi_policy import ReportViolation, StackValidationArgs
+
+from policies.config_document import ConfigError, config_text, parse_configmap
+from policies.gke_ranges import CLUSTER, StackResource
+from policies.kubernetes_objects import (
+    describe,
+    is_agent_configmap,
+    is_agent_daemonset,
+    pod_containers,
+)
+from policies.preview_unknowns import PreviewUnknowns
+from policies.props import as_list, as_text
+
+NAME: Final = "force-masquerade-needs-our-agent"
+# A flag only this project's agent has: upstream's refuses unknown flags, so a DaemonSet
+# passing it runs ours. The component always passes it.
+OUR_AGENT_FLAG: Final = "--backend"
+DATAPLANE_V2: Final = "ADVANCED_DATAPATH"
+WHY: Final = (
+    "an agent that does not know the key (upstream's, GKE's managed one, Dataplane V2) "
+    "silently ignores it and keeps pod IPs towards these ranges"
+)
+
+
+def runs_our_agent(props: Mapping[str, Any]) -> bool:
+    """Some container of this agent DaemonSet passes our agent's own flag."""
+    return any(
+        (as_text(arg) or "").partition("=")[0] == OUR_AGENT_FLAG
+        for container in pod_containers(props)
+        for arg in as_list(container.get("args"))
+    )
+
+
+def _dataplane_v2_clusters(
+    resources: Sequence[StackResource], unknowns: PreviewUnknowns
+) -> list[str]:
+    found = []
+    for resource in resources:
+        if resource.resource_type != CLUSTER:
+            continue
+        with unknowns.guard(f"{resource.name}."):
+            if as_text(resource.props.get("datapathProvider")) == DATAPLANE_V2:
+                found.append(as_text(resource.props.get("name")) or resource.name)
+    return found
+
+
+def _our_daemonsets(resources: Sequence[StackResource], unknowns: PreviewUnknowns) -> list[str]:
+    found = []
+    for resource in resources:
+        if not is_agent_daemonset(resource.resource_type, resource.props):
+            continue
+        with unknowns.guard(f"{resource.name}."):
+            if runs_our_agent(resource.props):
+                found.append(resource.name)
+    return found
+
+
+def validate_force_masquerade_agent(
+    args: StackValidationArgs, report_violation: ReportViolation
+) -> None:
+    """A ConfigMap with forceMasqueradeCIDRs needs our DaemonSet, and no Dataplane V2 cluster."""
+    unknowns = PreviewUnknowns("stack")
+    for resource in args.resources:
+        if not is_agent_configmap(resource.resource_type, resource.props):
+            continue
+        subject = describe("ConfigMap", resource.props, resource.name)
+        with unknowns.guard(f"{resource.name}."):
+            if config_text(resource.props) is None:
+                continue
+            try:
+                config = parse_configmap(resource.props, source=f"{subject} data.config")
+            except ConfigError:
+                continue  # ip-masq-config-valid reports the document itself
+            if not config.force_masquerade_cidrs:
+                continue
+            listed = ", ".join(c.with_prefixlen for c in config.force_masquerade_cidrs)
+            head = f"{subject} data.config: forceMasqueradeCIDRs ({listed})"
+            v2 = _dataplane_v2_clusters(args.resources, unknowns)
+            pending = len(unknowns.fields)
+            ours = _our_daemonsets(args.resources, unknowns)
+            # A DaemonSet whose args are unknown in this preview may be ours: advisory only.
+            undecided = len(unknowns.fields) > pending
+            if v2:
+                report_violation(
+                    f"{head} on Dataplane V2 (cluster {', '.join(repr(n) for n in v2)}: "
+                    f"datapathProvider {DATAPLANE_V2}), whose own agent reads this ConfigMap: "
+                    f"{WHY}",
+                    resource.urn,
+                )
+            elif not ours and not undecided:
+                report_violation(
+                    f"{head} but no DaemonSet in this stack runs this project's agent "
+                    f"(deployAgent: false or dataplane: v2): {WHY}",
+                    resource.urn,
+                )
+    unknowns.raise_if_any()
