@@ -5,7 +5,12 @@ from collections.abc import Sequence
 import pytest
 
 from ip_masq_agent.backends.base import ApplyError
-from ip_masq_agent.backends.iptables import IptablesBackend, owned_rules, parse_iptables_version
+from ip_masq_agent.backends.iptables import (
+    IptablesBackend,
+    canonical_rule,
+    owned_rules,
+    parse_iptables_version,
+)
 from ip_masq_agent.backends.registry import (
     BackendSettings,
     UnknownBackendError,
@@ -98,14 +103,15 @@ def test_owned_rules_picks_only_our_chain_and_jumps() -> None:
     assert owned.jumps == (JUMP, f"-A POSTROUTING -d 10.1.0.0/16 -j {CHAIN}", JUMP)
 
 
-def test_apply_keeps_one_exact_jump_and_deletes_the_rest() -> None:
+def test_apply_writes_chain_and_jump_fixes_in_one_transaction() -> None:
     run = ScriptedRunner(saved=SAVED)
     backend = IptablesBackend(flavor="iptables-legacy", chain=CHAIN, families=("ipv4",), run=run)
     backend.apply(_desired())
-    chain_payload, jump_fix = run.restores()
-    assert chain_payload is not None and chain_payload.startswith(f"*nat\n:{CHAIN} - [0:0]\n")
-    assert jump_fix == (
-        f"*nat\n-D POSTROUTING -d 10.1.0.0/16 -j {CHAIN}\n-D{JUMP.removeprefix('-A')}\nCOMMIT\n"
+    (payload,) = run.restores()
+    chain_payload = backend.render(_desired()).removesuffix("COMMIT\n")
+    assert payload == (
+        f"{chain_payload}-D POSTROUTING -d 10.1.0.0/16 -j {CHAIN}\n-D{JUMP.removeprefix('-A')}\n"
+        "COMMIT\n"
     )
     assert {args[0] for args, _ in run.calls} == {
         "iptables-legacy",
@@ -117,12 +123,31 @@ def test_apply_keeps_one_exact_jump_and_deletes_the_rest() -> None:
 def test_apply_adds_the_jump_when_missing_and_nothing_when_present() -> None:
     run = ScriptedRunner(saved=f"*nat\n:{CHAIN} - [0:0]\nCOMMIT\n")
     backend = IptablesBackend(flavor="iptables", chain=CHAIN, families=("ipv4",), run=run)
+    chain_payload = backend.render(_desired()).removesuffix("COMMIT\n")
     backend.apply(_desired())
-    assert run.restores()[1] == f"*nat\n{JUMP}\nCOMMIT\n"
+    assert run.restores() == [f"{chain_payload}{JUMP}\nCOMMIT\n"]
     run.calls.clear()
     run.saved = f"*nat\n:{CHAIN} - [0:0]\n{JUMP}\nCOMMIT\n"
     backend.apply(_desired())
-    assert len(run.restores()) == 1  # just the chain payload
+    assert run.restores() == [f"{chain_payload}COMMIT\n"]  # just the chain payload
+
+
+def test_canonical_rules_iron_out_option_order_and_rounding_only() -> None:
+    written = (
+        f'-A {CHAIN} -m comment --comment "a b" -j MASQUERADE --random-fully -p tcp'
+        " -m statistic --mode random --probability 0.49393326592517695 --to-ports 1024-2000"
+    )
+    saved = (
+        f'-A {CHAIN} -p tcp -m comment --comment "a b" -m statistic --mode random'
+        " --probability 0.49393326603 -j MASQUERADE --to-ports 1024-2000 --random-fully"
+    )
+    assert canonical_rule(written) == canonical_rule(saved)
+    assert canonical_rule(written) != canonical_rule(saved.replace("1024-2000", "1024-2001"))
+    assert canonical_rule(written) != canonical_rule(saved.replace("0.4939", "0.4940"))
+    assert canonical_rule(f":{CHAIN} - [0:0]") == canonical_rule(f":{CHAIN} - [5:300]")
+    assert canonical_rule(f"-A {CHAIN} -d ::ffff:1.2.3.4/128 -j RETURN") == canonical_rule(
+        f"-A {CHAIN} -d ::ffff:102:304/128 -j RETURN"
+    )
 
 
 def test_a_refused_payload_is_an_apply_error_naming_the_tool() -> None:

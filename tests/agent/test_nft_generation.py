@@ -2,6 +2,7 @@
 
 import struct
 
+from ip_masq_agent.backends.generation_cache import GenerationCachedBackend
 from ip_masq_agent.nft_generation import (
     NFNL_SUBSYS_NFTABLES,
     NFT_MSG_GETGEN,
@@ -9,6 +10,7 @@ from ip_masq_agent.nft_generation import (
     generation_request,
     parse_generation,
 )
+from ip_masq_agent.rules import DesiredRules
 
 
 def _reply(*attributes: tuple[int, bytes], kind: int = NFNL_SUBSYS_NFTABLES << 8) -> bytes:
@@ -35,3 +37,42 @@ def test_errors_and_garbage_give_none() -> None:
     assert parse_generation(b"\x00" * 8) is None
     assert parse_generation(_reply((2, struct.pack("!I", 1)))) is None
     assert parse_generation(_reply((0, b""))[:-1]) is None
+
+
+class _ListingBackend:
+    """A backend whose 'kernel' is a string; apply writes it, observe lists it."""
+
+    name = "nftables"
+
+    def __init__(self) -> None:
+        self.kernel = ""
+        self.listings = 0
+
+    def render(self, desired: DesiredRules) -> str:
+        return repr(desired)
+
+    def expected(self, desired: DesiredRules) -> str:
+        return self.render(desired)
+
+    def apply(self, desired: DesiredRules) -> None:
+        self.kernel = self.render(desired)
+
+    def observe(self) -> str:
+        self.listings += 1
+        return self.kernel
+
+    def cleanup(self) -> None:
+        self.kernel = ""
+
+
+def test_the_cache_never_outlives_our_own_write() -> None:
+    inner = _ListingBackend()
+    generations = iter([7, 7, 7, 7])  # a number that did not move (or moved and came back)
+    cached = GenerationCachedBackend(inner, lambda: next(generations))
+    assert cached.observe() == ""
+    assert cached.observe() == "" and inner.listings == 1  # unchanged generation: no listing
+    desired = DesiredRules(chain="IP-MASQ-AGENT", families=())
+    cached.apply(desired)
+    # After our write the kernel is listed again, never taken from before it.
+    assert cached.observe() == cached.expected(desired)
+    assert inner.listings == 2

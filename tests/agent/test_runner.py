@@ -35,15 +35,22 @@ class FakeBackend:
         self.applied: list[DesiredRules] = []
         self.observes = 0
         self.fail: str | None = None
+        self.racing_writes = 0  # another writer flushes our rules right after this many writes
 
     def render(self, desired: DesiredRules) -> str:
         return repr(desired)
+
+    def expected(self, desired: DesiredRules) -> str:
+        return self.render(desired)
 
     def apply(self, desired: DesiredRules) -> None:
         if self.fail:
             raise ApplyError(self.fail)
         self.applied.append(desired)
         self.kernel = self.render(desired)
+        if self.racing_writes:
+            self.racing_writes -= 1
+            self.kernel = "flushed by another writer"
 
     def observe(self) -> str:
         self.observes += 1
@@ -154,6 +161,39 @@ def test_tampering_is_repaired_at_next_resync() -> None:
     h.advance(5)
     assert len(h.backend.applied) == 2
     assert h.metric("ip_masq_agent_rules_rewritten_total", reason="drift") == 1
+
+
+def test_a_writer_racing_the_write_is_never_taken_for_the_reference() -> None:
+    h = Harness(CONFIG)
+    h.backend.racing_writes = 1  # flushed between our write and our look
+    h.runner.step()
+    assert h.backend.kernel == h.backend.render(h.backend.applied[-1])
+    assert len(h.backend.applied) == 2  # verified, rewritten at once
+    # And a flush between two resyncs is repaired at the next one, every time.
+    for _ in range(3):
+        h.backend.kernel = "flushed by another writer"
+        h.advance(10)
+        assert h.backend.kernel == h.backend.render(h.backend.applied[-1])
+    assert h.metric("ip_masq_agent_rules_rewritten_total", reason="drift") == 3
+
+
+def test_a_writer_racing_for_a_while_fails_syncs_then_is_repaired_within_a_resync(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness(CONFIG)
+    h.runner.step()
+    h.backend.racing_writes = 7  # two whole syncs of three writes each, then one more
+    h.backend.kernel = "flushed by another writer"
+    with caplog.at_level(logging.ERROR, logger="test-runner"):
+        h.advance(10)
+        assert h.backend.kernel == "flushed by another writer"
+        assert "still shows other rules than written" in str(h.runner.last_error)
+        h.advance(0.5)  # the retry
+        assert h.runner.last_error is not None
+        h.advance(1.0)
+    assert h.runner.last_error is None
+    assert h.backend.kernel == h.backend.render(h.backend.applied[-1])
+    assert h.metric("ip_masq_agent_syncs_total", result="error") == 2
 
 
 def test_burst_of_requests_coalesces_into_one_sync_after_min_gap() -> None:

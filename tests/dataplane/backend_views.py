@@ -18,6 +18,7 @@ class BackendView:
     state: Callable[[Namespace], str]  # our rules as the kernel tools print them; "" if none
     holds: Callable[[Namespace, str], bool]  # is this CIDR among our non-masquerade ranges?
     tampers: dict[str, Tamper] = field(default_factory=dict)
+    flush: tuple[str, ...] = ()  # one command emptying our chain, as another writer would
 
 
 def _nft_state(ns: Namespace) -> str:
@@ -47,6 +48,7 @@ NFTABLES = BackendView(
         "element": _nft("delete", "element", "inet", TABLE, "nomasq_ipv4", "{ 10.0.0.0/8 }"),
         "hook": _nft("delete", "chain", "inet", TABLE, "postrouting"),
     },
+    ("nft", "flush", "chain", "inet", TABLE, "postrouting"),
 )
 
 
@@ -83,6 +85,7 @@ def _iptables_view(name: str, tool: str) -> BackendView:
             "element": lambda ns: restore(ns, f"-D {CHAIN} 2"),  # the first configured CIDR
             "hook": lambda ns: restore(ns, "-D" + jump(ns)[2:]),
         },
+        (tool, "-w", "-t", "nat", "-F", CHAIN),
     )
 
 

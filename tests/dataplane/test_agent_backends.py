@@ -145,6 +145,35 @@ def test_running_agent_reloads_keeps_good_config_and_repairs_tampering(
     assert topo.seen_from_pod("internet", proto="tcp") == {"internet": a.pod}
 
 
+def test_a_writer_racing_the_agent_is_repaired_within_a_resync_after_it_stops(
+    lab: Lab, tmp_path: Path, view: BackendView
+) -> None:
+    node = lab.namespace("node")
+    config = tmp_path / "config"
+    config.write_text("nonMasqueradeCIDRs: [10.0.0.0/8]\nresyncInterval: 1s\n")
+    lab.spawn(
+        node,
+        *agent_argv(f"--backend={view.name}", f"--config={config}", "--health-address="),
+        output=tmp_path / "agent.log",
+    )
+    assert wait_until(lambda: view.holds(node, "10.0.0.0/8"), 10) is not None
+    good = view.state(node)
+    # Another writer flushes our chain in a tight loop for 2 s: some flushes land between
+    # the agent's write and its look at the result (bounded: 2 s, at most 2000 rounds).
+    flush = " ".join(view.flush)
+    loop = (
+        "end=$(($(date +%s) + 2)); i=0;"
+        f' while [ "$(date +%s)" -lt "$end" ] && [ $i -lt 2000 ]; do {flush}; i=$((i+1)); done'
+    )
+    node.run("sh", "-c", loop, timeout=15)
+    # Once it stops, the next resync (1 s; a loaded machine gets 5) repairs, and it stays.
+    assert wait_until(lambda: view.state(node) == good, 5) is not None, (
+        tmp_path / "agent.log"
+    ).read_text()[-2000:]
+    time.sleep(1.5)
+    assert view.state(node) == good
+
+
 def test_foreign_rules_with_non_utf8_comments_do_not_stop_the_agent(
     lab: Lab, tmp_path: Path, view: BackendView
 ) -> None:

@@ -96,6 +96,43 @@ def _masquerade_rules(family: Family, masquerade: Masquerade) -> list[str]:
     return lines
 
 
+def canonical_network(text: str) -> str:
+    """An address or CIDR as Python prints it (tools differ, e.g. on IPv4-mapped IPv6)."""
+    try:
+        return ipaddress.ip_network(text, strict=False).with_prefixlen
+    except ValueError:
+        return text
+
+
+def _canonical_element(token: str) -> str:
+    body, comma = (token[:-1], ",") if token.endswith(",") else (token, "")
+    if not body or not (body[0].isdigit() or body[0] in ":abcdef"):
+        return token
+    first, dash, last = body.partition("-")
+    try:
+        if dash:
+            return f"{ipaddress.ip_address(first)}-{ipaddress.ip_address(last)}{comma}"
+        network = ipaddress.ip_network(body, strict=False)
+    except ValueError:
+        return token
+    single = network.prefixlen == network.max_prefixlen
+    return f"{network.network_address if single else network.with_prefixlen}{comma}"
+
+
+def canonical_listing(text: str) -> str:
+    """`nft list table` output or our table definition, as one comparable line.
+
+    nft re-wraps long element lists, indents with its own mix of tabs and spaces and prints
+    a one-address interval without `/32`; none of that is a difference in the rules.
+    """
+    return " ".join(_canonical_element(token) for token in text.split())
+
+
+def render_table_definition(desired: DesiredRules, *, table: str = DEFAULT_TABLE) -> str:
+    """Just the `table inet ... { ... }` block: what `nft list table` shows once it is in."""
+    return render_nftables_payload(desired, table=table).split("\n", 2)[2]
+
+
 def render_nftables_payload(desired: DesiredRules, *, table: str = DEFAULT_TABLE) -> str:
     """The `nft -f` script: create-if-missing, delete, redefine the table, all one transaction.
 

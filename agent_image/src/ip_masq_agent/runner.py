@@ -5,13 +5,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from ip_masq_agent.backends.base import ApplyError, Backend
 from ip_masq_agent.config import AgentConfig
 from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.logs import log_event
 from ip_masq_agent.metrics import AgentMetrics
+from ip_masq_agent.quoting import quoted
 from ip_masq_agent.rules import DesiredRules
 
 
@@ -54,6 +55,18 @@ class HealthReport:
 
 
 Planner = Callable[[AgentConfig], DesiredRules]
+# Writes in one sync before a writer racing ours makes it a failed sync (retried with backoff).
+WRITE_ATTEMPTS: Final = 3
+
+
+def first_difference(expected: str, observed: str) -> str:
+    """Where two views part, briefly: the expected and the observed text from there on."""
+    index = next(
+        (i for i, (a, b) in enumerate(zip(expected, observed, strict=False)) if a != b),
+        min(len(expected), len(observed)),
+    )
+    start = max(0, index - 20)
+    return f"want {quoted(expected[start:])}, kernel has {quoted(observed[start:])}"
 
 
 def rules_summary(desired: DesiredRules) -> str:
@@ -104,7 +117,7 @@ class SyncRunner:
         self._backoff = timing.initial_backoff
 
         self._applied: DesiredRules | None = None
-        self._applied_view: str | None = None
+        self._expected: tuple[DesiredRules, str] | None = None  # the plan and its kernel view
         self._force = True
         self._summary: str | None = None
         self._plan_memo: tuple[AgentConfig, DesiredRules] | None = None
@@ -179,11 +192,10 @@ class SyncRunner:
             memo = self._plan_memo = (config, self._plan(config))
         desired = memo[1]
         try:
-            reason = self._rewrite_reason(desired)
+            expected = self._expected_view(desired)
+            reason = self._rewrite_reason(desired, expected)
             if reason is not None:
-                self._backend.apply(desired)
-                self._applied = desired
-                self._applied_view = self._backend.observe()
+                self._write(desired, expected)
                 self._metrics.rules_rewritten.labels(reason=reason).inc()
                 log_event(
                     self._log,
@@ -197,14 +209,34 @@ class SyncRunner:
         self._succeeded(started, desired)
         return True
 
-    def _rewrite_reason(self, desired: DesiredRules) -> str | None:
+    def _expected_view(self, desired: DesiredRules) -> str:
+        memo = self._expected
+        if memo is None or memo[0] is not desired:
+            memo = self._expected = (desired, self._backend.expected(desired))
+        return memo[1]
+
+    def _write(self, desired: DesiredRules, expected: str) -> None:
+        """Apply until the kernel shows exactly `expected`; ApplyError when it never does."""
+        for _ in range(WRITE_ATTEMPTS):
+            self._backend.apply(desired)
+            self._applied = desired
+            observed = self._backend.observe()
+            if observed == expected:
+                return
+        difference = first_difference(expected, observed)
+        raise ApplyError(
+            f"after {WRITE_ATTEMPTS} writes the kernel still shows other rules than written"
+            f" (another writer changing them?); first difference: {difference}"
+        )
+
+    def _rewrite_reason(self, desired: DesiredRules, expected: str) -> str | None:
         if self._applied is None:
             return "initial"
         if self._force:
             return "retry"
         if desired != self._applied:
             return "config"
-        if self._backend.observe() != self._applied_view:
+        if self._backend.observe() != expected:
             return "drift"
         return None
 

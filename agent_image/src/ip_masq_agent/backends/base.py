@@ -12,9 +12,10 @@ class ApplyError(RuntimeError):
 class Backend(Protocol):
     """A way to put a DesiredRules plan into the kernel and to look at what is there.
 
-    The sync loop applies when the plan changed, or when `observe()` no longer returns what it
-    returned right after the last apply (someone tampered with our rules): drift repair without
-    rewriting unchanged rules, and no restore process when nothing changed.
+    Drift is judged against the desired state, never against a snapshot: the sync loop
+    rewrites whenever `observe()` differs from `expected(desired)`, and after each write it
+    checks that the kernel shows exactly `expected(desired)`. A writer racing ours (a CNI, an
+    old agent flushing the chain) can then never make its result the reference.
     """
 
     @property
@@ -30,12 +31,16 @@ class Backend(Protocol):
         """Replace everything this backend owns with `desired`, atomically; raise ApplyError."""
         ...
 
+    def expected(self, desired: DesiredRules) -> str:
+        """What `observe()` returns when the kernel holds exactly `desired` (pure)."""
+        ...
+
     def observe(self) -> str:
         """Canonical text of everything this backend owns in the kernel right now.
 
         Must not write anything (an idle resync only observes); raises ApplyError when the
-        kernel cannot be read. Compared only with its own earlier output, so any stable text
-        works.
+        kernel cannot be read. The canonical form irons out only how the tools print (rule
+        option order, line wrapping, rounding), so any change to what the rules do shows.
         """
         ...
 

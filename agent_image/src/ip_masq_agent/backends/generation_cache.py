@@ -28,10 +28,16 @@ class GenerationCachedBackend:
         return self._backend.render(desired)
 
     def apply(self, desired: DesiredRules) -> None:
+        self._listed = None  # our own write is a change like any other: look again
         self._backend.apply(desired)
+
+    def expected(self, desired: DesiredRules) -> str:
+        return self._backend.expected(desired)
 
     def observe(self) -> str:
         # Read before listing: a change racing the listing moves the number past the cache.
+        # Never the number after our own write: another writer may have committed between
+        # our transaction and that read, and its result would pass for ours.
         generation = self._generation()
         if generation is not None and self._listed is not None and self._listed[0] == generation:
             return self._listed[1]

@@ -8,6 +8,7 @@ from typing import Final
 from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.iptables_payload import jump_rule_line, render_chain_payload
+from ip_masq_agent.nftables_payload import canonical_network
 from ip_masq_agent.rules import DesiredRules, Family, FamilyRules
 
 # Binary per family for each flavour; `-restore`/`-save` are suffixed to these names.
@@ -19,6 +20,9 @@ FLAVORS: Final[Mapping[str, Mapping[Family, str]]] = {
 # `MASQUERADE --random-fully` exists from iptables 1.6.2 on.
 RANDOM_FULLY_SINCE: Final = (1, 6, 2)
 _VERSION: Final = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
+_TOKEN: Final = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
+# xt_statistic keeps a probability as a fraction of 2**31 and iptables-save prints it %.11f.
+_STATISTIC_SCALE: Final = 0x80000000
 
 
 def parse_iptables_version(text: str) -> tuple[int, int, int] | None:
@@ -39,6 +43,39 @@ def _jump_target(line: str, chain: str) -> bool:
     return len(words) >= 4 and words[:2] == ["-A", "POSTROUTING"] and words[-2:] == ["-j", chain]
 
 
+def _probability(text: str) -> str:
+    try:
+        scaled = round(float(text) * _STATISTIC_SCALE)
+    except ValueError:
+        return text
+    return f"{scaled / _STATISTIC_SCALE:.11f}"
+
+
+def canonical_rule(line: str) -> str:
+    """One rule as a fingerprint of what it does, not of how a tool prints it.
+
+    iptables-save prints the options of a rule in the kernel's order (`-d` and `-p` first,
+    target options last) and the statistic probability as the kernel rounded it; the restore
+    payload says the same in upstream's order. Sorting the option groups and rounding the
+    probability as the kernel does makes both read alike; any other change still shows.
+    """
+    if line.startswith(":"):
+        return " ".join(line.split()[:2])  # `:CHAIN -`: the packet counters are no rule
+    tokens = _TOKEN.findall(line)
+    groups: list[list[str]] = []
+    for token in tokens[2:]:
+        if token.startswith("-") or not groups:
+            groups.append([token])
+        else:
+            groups[-1].append(token)
+    for group in groups:
+        if group[0] == "--probability" and len(group) == 2:
+            group[1] = _probability(group[1])
+        elif group[0] in ("-d", "-s") and len(group) == 2:
+            group[1] = canonical_network(group[1])
+    return " ".join([*tokens[:2], *sorted(" ".join(group) for group in groups)])
+
+
 @dataclass(frozen=True)
 class OwnedRules:
     """Our part of one family's nat table, as iptables-save prints it."""
@@ -47,7 +84,8 @@ class OwnedRules:
     jumps: tuple[str, ...]  # every POSTROUTING rule that jumps to our chain
 
     def text(self) -> str:
-        return "\n".join((*self.chain_lines, *self.jumps))
+        """The canonical form: what `IptablesBackend.expected` predicts for one family."""
+        return "\n".join(canonical_rule(line) for line in (*self.chain_lines, *self.jumps))
 
 
 def owned_rules(save_output: str, chain: str) -> OwnedRules:
@@ -66,7 +104,8 @@ class IptablesBackend:
     """One flavour of iptables (`iptables`, `iptables-legacy`, `iptables-nft`) for each family.
 
     Writes upstream's payload with `iptables-restore -w --noflush` (the chain declaration
-    flushes only our chain), then makes sure POSTROUTING holds exactly one jump to it.
+    flushes only our chain) and, in the same transaction, makes POSTROUTING hold exactly one
+    jump to it.
     """
 
     def __init__(
@@ -130,9 +169,8 @@ class IptablesBackend:
         if result.returncode != 0:
             raise ApplyError(f"{tool} -w --noflush: {result.error_line}")
 
-    def _ensure_jump(self, family: Family) -> None:
+    def _jump_fixes(self, jumps: tuple[str, ...]) -> list[str]:
         wanted = jump_rule_line(self._chain)
-        jumps = self._save(family).jumps
         # Keep the first exact jump; any other rule jumping to our chain (a duplicate, an
         # older variant) is ours too and goes, so the chain is entered exactly once.
         keep = wanted if wanted in jumps else None
@@ -142,13 +180,29 @@ class IptablesBackend:
         lines = [_delete(line) for line in extra]
         if keep is None:
             lines.append(wanted)
-        if lines:
-            self._restore(family, "*nat\n" + "\n".join(lines) + "\nCOMMIT\n")
+        return lines
 
     def apply(self, desired: DesiredRules) -> None:
         for rules in desired.families:
-            self._restore(rules.family, self.render_family(rules))
-            self._ensure_jump(rules.family)
+            # Chain and jump in one transaction: a kill between two restores would leave
+            # the chain unhooked, or a jump to a half-written chain.
+            payload = self.render_family(rules).removesuffix("COMMIT\n")
+            fixes = self._jump_fixes(self._save(rules.family).jumps)
+            self._restore(
+                rules.family, payload + "".join(f"{line}\n" for line in fixes) + "COMMIT\n"
+            )
+
+    def expected(self, desired: DesiredRules) -> str:
+        parts = []
+        for family in self._families:
+            rules = desired.family(family)
+            lines: list[str] = []
+            if rules is not None:
+                payload = self.render_family(rules).splitlines()
+                lines = [canonical_rule(line) for line in payload if line.startswith((":", "-A "))]
+                lines.append(canonical_rule(jump_rule_line(self._chain)))
+            parts.append(f"# {family}\n" + "\n".join(lines))
+        return "\n".join(parts)
 
     def observe(self) -> str:
         return "\n".join(f"# {family}\n{self._save(family).text()}" for family in self._families)

@@ -4,8 +4,10 @@ from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.nftables_payload import (
     DEFAULT_TABLE,
+    canonical_listing,
     render_nftables_cleanup,
     render_nftables_payload,
+    render_table_definition,
 )
 from ip_masq_agent.rules import DesiredRules
 
@@ -29,15 +31,18 @@ class NftablesBackend:
         if result.returncode != 0:
             raise ApplyError(f"nft -f (table inet {self._table}): {result.error_line}")
 
+    def expected(self, desired: DesiredRules) -> str:
+        return canonical_listing(render_table_definition(desired, table=self._table))
+
     def observe(self) -> str:
-        """`nft list table`: the kernel's own rendering, so any tampering changes the text."""
+        """`nft list table`, canonical: the kernel's own rendering, so any tampering shows."""
         result = self._run(["nft", "list", "table", "inet", self._table])
         if result.returncode != 0:
             # A missing table is a legitimate state (first start, after cleanup, after tampering).
             if "No such file or directory" in result.stderr:
                 return ""
             raise ApplyError(f"nft list table inet {self._table}: {result.error_line}")
-        return result.stdout
+        return canonical_listing(result.stdout)
 
     def cleanup(self) -> None:
         result = self._run(["nft", "-f", "-"], stdin=render_nftables_cleanup(table=self._table))
