@@ -369,3 +369,30 @@ def test_masquerade_is_last_and_only_cidrs_reach_the_payload(
         # MASQUERADE lines (the port-restricted ones and the catch-all) all come after them.
         assert all(f'"{MASQ_COMMENT}"' in line for line in body[len(returns) :])
         assert len(body) == len(returns) + 1 + 3 * len(to_ports)
+
+
+@pytest.mark.parametrize(
+    "exceptions",
+    [
+        pytest.param("forceMasqueradeCIDRs: []\n", id="empty-list"),
+        pytest.param("forceMasqueradeCIDRs: null\n", id="null"),
+        pytest.param("forceMasqueradeCIDRs: [fd00:1::/32]\n", id="other-family-only"),
+    ],
+)
+def test_without_exceptions_in_a_family_its_payload_stays_upstreams(exceptions: str) -> None:
+    kept = "nonMasqueradeCIDRs: [10.0.0.0/8, 10.1.0.0/16, 172.16.0.0/12, fd00::/8]\n"
+    plain, excepted = (
+        plan_rules(
+            parse_config(text, enable_ipv6=True),
+            chain=CHAIN,
+            enable_ipv6=True,
+            masquerade=Masquerade(),
+        ).family("ipv4")
+        for text in (kept, kept + exceptions)
+    )
+    assert plain is not None and excepted is not None
+    # Overlapping 10.1.0.0/16 stays listed as written, as upstream lists it.
+    assert render_chain_payload(excepted, chain=CHAIN, random_fully=True) == render_chain_payload(
+        plain, chain=CHAIN, random_fully=True
+    )
+    assert "-d 10.1.0.0/16 -j RETURN" in render_chain_payload(plain, chain=CHAIN, random_fully=True)
