@@ -1,11 +1,12 @@
 """The agent's config document: upstream-compatible parsing and all-or-nothing validation."""
 
+import functools
 import ipaddress
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import yaml
 
@@ -70,28 +71,116 @@ def default_config(*, nomasq_all_reserved_ranges: bool = False) -> AgentConfig:
     return AgentConfig(non_masquerade_cidrs=tuple(ipaddress.ip_network(c) for c in cidrs))
 
 
-def parse_cidr(text: str, *, where: str, enable_ipv6: bool) -> Network:
-    """Parse one CIDR strictly: no host bits, no IPv6 unless enabled, nothing but a CIDR."""
+@functools.lru_cache(maxsize=1 << 16)
+def _network(text: str) -> Network | str:
+    """`text` as a network, or what is wrong with it (a message to prefix with its place).
+
+    Memoised: after an edit of a 10,000-CIDR list only the changed entries are parsed again
+    (ipaddress takes ~20 µs per CIDR). Networks are immutable, so sharing them is safe.
+    """
     # Only address characters and one "/prefix": nothing else can reach a rule payload.
     if not _CIDR_SHAPE.fullmatch(text):
-        raise ConfigError(f"{where}: {text!r} is not a CIDR (want e.g. 10.0.0.0/8)")
+        return f"{text!r} is not a CIDR (want e.g. 10.0.0.0/8)"
     address, _ = text.split("/", 1)
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise ConfigError(f"{where}: {text!r} is not a CIDR (want e.g. 10.0.0.0/8)") from None
+        return f"{text!r} is not a CIDR (want e.g. 10.0.0.0/8)"
     if network.network_address != ipaddress.ip_address(address):
-        raise ConfigError(
-            f"{where}: {text!r} has host bits set (the network is {network.with_prefixlen})"
-        )
+        return f"{text!r} has host bits set (the network is {network.with_prefixlen})"
+    return network
+
+
+def parse_cidr(text: str, *, where: str, enable_ipv6: bool) -> Network:
+    """Parse one CIDR strictly: no host bits, no IPv6 unless enabled, nothing but a CIDR."""
+    network = _network(text)
+    if isinstance(network, str):
+        raise ConfigError(f"{where}: {network}")
     if network.version == 6 and not enable_ipv6:
         raise ConfigError(f"{where}: {text!r} is IPv6 but the agent runs without --enable-ipv6")
     return network
 
 
-def _load_document(text: str, source: str) -> Mapping[str, Any]:
+class _Yaml11Booleans:
+    """YAML 1.1's one-letter booleans, which upstream's YAML library (go-yaml v2) resolves too.
+
+    PyYAML knows yes/no/on/off/true/false but not y/Y/n/N; `masqLinkLocal: y` is true upstream.
+    """
+
+    bool_values: ClassVar[dict[str, bool]] = {
+        **yaml.SafeLoader.bool_values,
+        "y": True,
+        "n": False,
+    }
+
+
+class PureYamlLoader(_Yaml11Booleans, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader: the reference for acceptance and error messages."""
+
+
+_C_SAFE_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
+LibYamlLoader: type | None = (
+    None if _C_SAFE_LOADER is None else type("LibYamlLoader", (_Yaml11Booleans, _C_SAFE_LOADER), {})
+)
+for _loader in (PureYamlLoader, LibYamlLoader):
+    if _loader is not None:
+        _loader.add_implicit_resolver(  # type: ignore[attr-defined]
+            "tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN")
+        )
+# libyaml's composer recurses in C without Python's recursion check: a few thousand levels of
+# `[` crash the process. Deeper documents go to the pure loader, which refuses them cleanly.
+_LIBYAML_MAX_DEPTH: Final = 100
+# The characters configs are written in. libyaml and PyYAML disagree at the edges (a BOM past
+# the start, NEL line breaks, tabs, tags, block scalars ending in a comment); a document with
+# any other character goes to the reference loader, at pure-Python speed.
+_LIBYAML_TEXT: Final = re.compile(r"[A-Za-z0-9 \n.:/,_\-\[\]{}'\"#]*")
+
+
+def _libyaml_safe(text: str, loader: type) -> bool:
+    """Whether libyaml loads `text` exactly as the pure loader would (else: use the pure one)."""
+    if not _LIBYAML_TEXT.fullmatch(text):
+        return False
+    depth = documents = 0
     try:
-        document = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+        # libyaml's event parser is a loop over a heap stack: safe at any depth.
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > _LIBYAML_MAX_DEPTH:
+                    return False
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                return False  # rare in a config: the reference loader decides
+            elif isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1 or event.version is not None or event.tags:
+                    return False  # several documents, directives: the reference's message
+    except yaml.YAMLError:
+        return False  # the pure loader produces the (reference) error message
+    return True
+
+
+def yaml_loader_for(text: str) -> type:
+    """libyaml when it reads `text` exactly as the pure loader would, else the pure loader."""
+    fast = LibYamlLoader
+    return fast if fast is not None and _libyaml_safe(text, fast) else PureYamlLoader
+
+
+def load_yaml(text: str, loader: type | None = None) -> Any:
+    """YAML 1.1 as upstream reads it: libyaml's speed where it is safe, else pure Python.
+
+    Acceptance and error messages are always the pure loader's: anything libyaml might read
+    differently (a parse error, non-printable characters, deep nesting, aliases, directives)
+    is loaded by the pure loader. `loader` forces one (tests compare the two).
+    """
+    return yaml.load(text, Loader=loader or yaml_loader_for(text))
+
+
+def _load_document(text: str, source: str, loader: type | None = None) -> Mapping[str, Any]:
+    is_json = text.lstrip().startswith("{")
+    try:
+        document = json.loads(text) if is_json else load_yaml(text, loader)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"{source}: not valid JSON/YAML: {first_line}") from None
@@ -107,6 +196,11 @@ def _load_document(text: str, source: str) -> Mapping[str, Any]:
         raise ConfigError(
             f"{source}: config must be a mapping of keys, got {type(document).__name__}"
         )
+    if not is_json:
+        # Upstream turns YAML into JSON through a Go map, which sorts the keys; the last of
+        # two spellings of one key (`nonMasqueradeCIDRs`, `NONMASQUERADECIDRS`) wins in that
+        # order. JSON documents reach its decoder as written, so theirs keep document order.
+        document = dict(sorted(document.items(), key=lambda item: str(item[0])))
     return document
 
 
@@ -168,14 +262,18 @@ def parse_config(
     enable_ipv6: bool,
     nomasq_all_reserved_ranges: bool = False,
     source: str = "config",
+    yaml_loader: type | None = None,
 ) -> AgentConfig:
-    """Parse a config document on top of the defaults; raise ConfigError naming the bad value."""
+    """Parse a config document on top of the defaults; raise ConfigError naming the bad value.
+
+    `yaml_loader` forces one YAML loader (tests run both over the same documents).
+    """
     size = len(text.encode("utf-8", errors="replace"))
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(
             f"{source}: {size} bytes, more than a ConfigMap can hold ({MAX_CONFIG_BYTES} bytes)"
         )
-    document = _load_document(text, source)
+    document = _load_document(text, source, yaml_loader)
     base = default_config(nomasq_all_reserved_ranges=nomasq_all_reserved_ranges)
     values: dict[str, Any] = {}
     warnings: list[str] = []
