@@ -79,6 +79,8 @@ agent_args: IpMasqAgentArgs = {
     "resync_interval": settings.resync_interval,
     "deploy_daemon_set": settings.runs_daemon_set,
     "backend": settings.agent_backend,
+    "monitoring": settings.monitoring,
+    "monitoring_labels": settings.monitoring_label_map(),
 }
 image: pulumi.Input[str] | None = settings.agent_image
 if settings.runs_daemon_set and image is None:

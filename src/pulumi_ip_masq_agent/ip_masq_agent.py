@@ -9,6 +9,15 @@ import pulumi_kubernetes as k8s
 from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS
 from pulumi_ip_masq_agent.agent_config import AgentConfigValues, render_agent_config
 from pulumi_ip_masq_agent.cidrs import RangeSource, derive_non_masquerade_cidrs
+from pulumi_ip_masq_agent.monitoring import (
+    DEFAULT_SELECTOR_LABELS,
+    METRICS_PORT,
+    METRICS_PORT_NAME,
+    NODE_IP_ENV,
+    NODE_METRICS_ADDRESS,
+    Monitoring,
+)
+from pulumi_ip_masq_agent.monitoring_resources import register_monitoring
 
 NAMESPACE: Final = "kube-system"
 # Upstream's name and key: the agent (and GKE Dataplane V2) read exactly this ConfigMap.
@@ -48,6 +57,12 @@ class IpMasqAgentArgs(TypedDict):
     """The agent image reference (required when deploy_daemon_set is True)."""
     backend: NotRequired[pulumi.Input[str]]
     """The agent's --backend: auto, iptables or nftables."""
+    monitoring: NotRequired[Monitoring]
+    """`none` (default) or `podmonitor`: a PodMonitor and a PrometheusRule next to the DaemonSet,
+    whose agents then serve /metrics on the node's address (plain: decides what is created)."""
+    monitoring_labels: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
+    """Labels of the PodMonitor and PrometheusRule, for the Prometheus' selectors to match
+    (default `release: kube-prometheus-stack`, what kube-prometheus-stack selects by default)."""
 
 
 class IpMasqAgent(pulumi.ComponentResource):
@@ -60,6 +75,18 @@ class IpMasqAgent(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: IpMasqAgentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        monitoring = args.get("monitoring", Monitoring.NONE)
+        if monitoring not in set(Monitoring):
+            raise ValueError(
+                f"IpMasqAgent {name}: monitoring {monitoring!r} is not one of "
+                + ", ".join(Monitoring)
+            )
+        scraped = Monitoring(monitoring) == Monitoring.PODMONITOR
+        if scraped and not args["deploy_daemon_set"]:
+            raise ValueError(
+                f"IpMasqAgent {name}: monitoring podmonitor scrapes our agent's DaemonSet, "
+                "which deploy_daemon_set false leaves out"
+            )
         super().__init__("ip-masq-agent:index:IpMasqAgent", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -108,11 +135,25 @@ class IpMasqAgent(pulumi.ComponentResource):
                     image=args["image"],
                     container_args=pulumi.Output.all(
                         args["enable_ipv6"], args.get("backend", "auto")
-                    ).apply(lambda v: agent_args(enable_ipv6=v[0], backend=v[1])),
+                    ).apply(
+                        lambda v: agent_args(enable_ipv6=v[0], backend=v[1], serve_metrics=scraped)
+                    ),
+                    serve_metrics=scraped,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
             )
             daemon_set_name = daemon_set.metadata.apply(lambda m: m.name)
+            if scraped:
+                register_monitoring(
+                    name,
+                    namespace=NAMESPACE,
+                    object_name=DAEMON_SET_NAME,
+                    pod_labels=_selector(),
+                    labels=args.get("monitoring_labels", DEFAULT_SELECTOR_LABELS),
+                    resync_interval=args["resync_interval"],
+                    parent=self,
+                    depends_on=[daemon_set],
+                )
         self.daemon_set_name = daemon_set_name
 
         self.register_outputs(
@@ -129,6 +170,13 @@ def _derive(ranges: Mapping[str, str], *, enable_ipv6: bool, cidr_limit: int) ->
     return derive_non_masquerade_cidrs(sources, ipv6_enabled=enable_ipv6, cidr_limit=cidr_limit)
 
 
+def _selector() -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "ip-masq-agent",
+        "app.kubernetes.io/instance": DAEMON_SET_NAME,
+    }
+
+
 def _labels() -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "ip-masq-agent",
@@ -137,23 +185,52 @@ def _labels() -> dict[str, str]:
     }
 
 
-def agent_args(*, enable_ipv6: bool, backend: str) -> list[str]:
-    """The agent's command line: upstream's flags plus ours (--backend, --health-address)."""
+def agent_args(*, enable_ipv6: bool, backend: str, serve_metrics: bool = False) -> list[str]:
+    """The agent's command line: upstream's flags plus ours (--backend, --health-address, and
+    --metrics-address on the node's address when Prometheus scrapes it; else the agent's
+    loopback default)."""
     args = [f"--masq-chain={MASQ_CHAIN}", f"--backend={backend}"]
     if enable_ipv6:
         args.append("--enable-ipv6")
-    args += [f"--health-address={AGENT_HEALTH_ADDRESS}", "--v=2"]
+    args.append(f"--health-address={AGENT_HEALTH_ADDRESS}")
+    if serve_metrics:
+        args.append(f"--metrics-address={NODE_METRICS_ADDRESS}")
+    args.append("--v=2")
     return args
 
 
 def daemon_set_spec(
-    *, image: pulumi.Input[str], container_args: pulumi.Input[list[str]]
+    *,
+    image: pulumi.Input[str],
+    container_args: pulumi.Input[list[str]],
+    serve_metrics: bool = False,
 ) -> k8s.apps.v1.DaemonSetSpecArgs:
-    """Least privilege for a node NAT agent: host network, NET_ADMIN + NET_RAW, nothing more."""
-    selector = {
-        "app.kubernetes.io/name": "ip-masq-agent",
-        "app.kubernetes.io/instance": DAEMON_SET_NAME,
-    }
+    """Least privilege for a node NAT agent: host network, NET_ADMIN + NET_RAW, nothing more.
+
+    `serve_metrics` adds the named `metrics` port the PodMonitor selects and the node's
+    address (downward API) that the args' `$(NODE_IP)` expands to.
+    """
+    selector = _selector()
+    ports = [
+        k8s.core.v1.ContainerPortArgs(
+            name="health", container_port=AGENT_HEALTH_PORT, protocol="TCP"
+        )
+    ]
+    env = []
+    if serve_metrics:
+        ports.append(
+            k8s.core.v1.ContainerPortArgs(
+                name=METRICS_PORT_NAME, container_port=METRICS_PORT, protocol="TCP"
+            )
+        )
+        env.append(
+            k8s.core.v1.EnvVarArgs(
+                name=NODE_IP_ENV,
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="status.hostIP")
+                ),
+            )
+        )
 
     def probe(path: str) -> k8s.core.v1.ProbeArgs:
         return k8s.core.v1.ProbeArgs(
@@ -167,11 +244,8 @@ def daemon_set_spec(
         name="ip-masq-agent",
         image=image,
         args=container_args,
-        ports=[
-            k8s.core.v1.ContainerPortArgs(
-                name="health", container_port=AGENT_HEALTH_PORT, protocol="TCP"
-            )
-        ],
+        env=env or None,
+        ports=ports,
         security_context=k8s.core.v1.SecurityContextArgs(
             privileged=False,
             allow_privilege_escalation=False,

@@ -1,25 +1,48 @@
 """What Prometheus needs to watch the agent: its alert rules, its PodMonitor and their labels."""
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 
 import yaml
 
 from ip_masq_agent.config import DEFAULT_RESYNC_SECONDS
+from ip_masq_agent.flags import DEFAULT_METRICS_ADDRESS
 
-# The stack key `monitoring` and the component argument take one of these.
-MONITORING_MODES: Final = ("none", "podmonitor")
+
+class Monitoring(StrEnum):
+    """How Prometheus finds the agent (stack key `monitoring`, component arg `monitoring`)."""
+
+    NONE = "none"
+    """Nothing for Prometheus; /metrics stays on the node's loopback (the agent's default)."""
+    PODMONITOR = "podmonitor"
+    """A PodMonitor and a PrometheusRule (Prometheus Operator); /metrics on the node's address."""
+
+
 # kube-prometheus-stack's Prometheus selects PodMonitors and PrometheusRules in every namespace
 # whose label `release` is its Helm release name (podMonitorSelectorNilUsesHelmValues and
 # ruleSelectorNilUsesHelmValues default to true); `kube-prometheus-stack` is the release name
 # its own install instructions use.
 DEFAULT_SELECTOR_LABELS: Final = {"release": "kube-prometheus-stack"}
 RULE_GROUP: Final = "ip-masq-agent"
-# The named container port the PodMonitor scrapes (the DaemonSet declares it only then).
+# The named container port the PodMonitor scrapes (the DaemonSet declares it only then), on
+# the agent's own metrics port; the node's address comes from the downward API (status.hostIP:
+# the pod is hostNetwork, so that is where it listens), expanded by kubelet in the args.
 METRICS_PORT_NAME: Final = "metrics"
+METRICS_PORT: Final = int(DEFAULT_METRICS_ADDRESS.rpartition(":")[2])
 METRICS_PATH: Final = "/metrics"
+NODE_IP_ENV: Final = "NODE_IP"
+NODE_METRICS_ADDRESS: Final = f"$({NODE_IP_ENV}):{METRICS_PORT}"
+# Kubernetes label syntax: an optional DNS-subdomain prefix and `/`, a name of up to 63
+# characters; values up to 63 characters, possibly empty.
+_LABEL_NAME: Final = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+_LABEL_VALUE: Final = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 # The PodMonitor's scrape interval; the stale bound below counts it.
 SCRAPE_INTERVAL_SECONDS: Final = 30
 # The window and the hold of the two rules whose contract says "for 5 minutes".
@@ -179,15 +202,24 @@ def rules_file_text(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> 
     return header + body
 
 
-def pod_monitor_spec(pod_labels: Mapping[str, str]) -> dict[str, Any]:
-    """Scrape the named metrics port of the pods matching `pod_labels`, in kube-system only.
+def label_problem(name: str, value: str) -> str | None:
+    """Why `name: value` is no Kubernetes label, or None when it is one."""
+    if not _LABEL_NAME.fullmatch(name):
+        return f"{name!r} is not a label name"
+    if not _LABEL_VALUE.fullmatch(value):
+        return f"{value!r} is not a label value"
+    return None
+
+
+def pod_monitor_spec(pod_labels: Mapping[str, str], *, namespace: str) -> dict[str, Any]:
+    """Scrape the named metrics port of the pods matching `pod_labels`, in their namespace only.
 
     The node's name becomes the `node` label: the agent is one per node, and a node is what
     an operator looks for. `pod` (and `namespace`, `instance`) the Operator adds itself.
     """
     return {
         "selector": {"matchLabels": dict(pod_labels)},
-        "namespaceSelector": {"matchNames": ["kube-system"]},
+        "namespaceSelector": {"matchNames": [namespace]},
         "podMetricsEndpoints": [
             {
                 "port": METRICS_PORT_NAME,

@@ -17,6 +17,7 @@ from pulumi_ip_masq_agent.cidrs import (
     derive_non_masquerade_cidrs,
     parse_range,
 )
+from pulumi_ip_masq_agent.monitoring import DEFAULT_SELECTOR_LABELS, Monitoring, label_problem
 
 PROJECT: Final = "ip-masq-agent"
 
@@ -43,6 +44,8 @@ DEFAULTS: Final[Mapping[str, str | bool | int | list[str] | None]] = {
     "deployAgent": True,
     "agentImage": "",
     "agentBackend": "auto",
+    "monitoring": "none",
+    "monitoringLabels": [f"{name}={value}" for name, value in DEFAULT_SELECTOR_LABELS.items()],
 }
 
 _SUBNET_PATH: Final = re.compile(r"projects/([^/]+)/regions/([^/]+)/subnetworks/([^/]+)")
@@ -92,6 +95,8 @@ class Settings:
     deploy_agent: bool
     agent_image: str | None
     agent_backend: Literal["auto", "iptables", "nftables"]
+    monitoring: Monitoring
+    monitoring_labels: tuple[tuple[str, str], ...]
     gcp_project: str | None
     gcp_region: str | None
 
@@ -104,6 +109,10 @@ class Settings:
     def runs_daemon_set(self) -> bool:
         """Dataplane V2 reads the ConfigMap itself; otherwise our agent runs unless switched off."""
         return self.deploy_agent and self.dataplane == "legacy"
+
+    def monitoring_label_map(self) -> dict[str, str]:
+        """The PodMonitor's and PrometheusRule's labels."""
+        return dict(self.monitoring_labels)
 
     def ipv4_ranges(self) -> list[RangeSource]:
         """The cluster's own ranges from config: GKE allocates these from IPv4 only."""
@@ -198,7 +207,9 @@ class _Reader:
     def strings(self, name: str) -> tuple[str, ...]:
         value = self._raw.get(name)
         if value is None:
-            return ()
+            default = DEFAULTS[name]
+            assert isinstance(default, list)
+            return tuple(default)
         try:
             decoded = json.loads(value)
         except json.JSONDecodeError:
@@ -235,11 +246,29 @@ def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = No
         deploy_agent=read.flag("deployAgent"),
         agent_image=read.optional("agentImage"),
         agent_backend=read.choice("agentBackend", ("auto", "iptables", "nftables")),  # type: ignore[arg-type]
+        monitoring=Monitoring(read.choice("monitoring", tuple(Monitoring))),
+        monitoring_labels=_monitoring_labels(read.strings("monitoringLabels")),
         gcp_project=gcp.get("project") or None,
         gcp_region=gcp.get("region") or None,
     )
     _check(settings)
     return settings
+
+
+def _monitoring_labels(entries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    labels: dict[str, str] = {}
+    for index, entry in enumerate(entries):
+        name, equals, value = entry.partition("=")
+        where = f"{_key('monitoringLabels')}[{index}]"
+        if not equals:
+            raise SettingsError(f"{where}: {entry!r} is not name=value")
+        problem = label_problem(name, value)
+        if problem is not None:
+            raise SettingsError(f"{where}: {problem}")
+        if name in labels:
+            raise SettingsError(f"{where}: label {name!r} given twice")
+        labels[name] = value
+    return tuple(labels.items())
 
 
 def _subnet_path(text: str | None) -> SubnetPath | None:
@@ -308,6 +337,11 @@ def _check_values(settings: Settings) -> None:
         raise SettingsError(
             f"{_key('resyncInterval')}: {settings.resync_interval!r} is not a positive duration "
             "(want e.g. 60s, 5m, 1h30m)"
+        )
+    if settings.monitoring == Monitoring.PODMONITOR and not settings.runs_daemon_set:
+        raise SettingsError(
+            f"{_key('monitoring')}: 'podmonitor' scrapes our agent's DaemonSet, which this stack "
+            "does not deploy (deployAgent false or dataplane v2)"
         )
     if settings.cidr_limit < 1:
         raise SettingsError(f"{_key('cidrLimit')}: {settings.cidr_limit} must be at least 1")

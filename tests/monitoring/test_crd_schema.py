@@ -20,7 +20,9 @@ def pod_monitor() -> dict[str, Any]:
             "namespace": "kube-system",
             "labels": dict(DEFAULT_SELECTOR_LABELS),
         },
-        "spec": pod_monitor_spec({"app.kubernetes.io/name": "ip-masq-agent"}),
+        "spec": pod_monitor_spec(
+            {"app.kubernetes.io/name": "ip-masq-agent"}, namespace="kube-system"
+        ),
     }
 
 
