@@ -81,6 +81,7 @@ agent_args: IpMasqAgentArgs = {
     "backend": settings.agent_backend,
     "monitoring": settings.monitoring,
     "monitoring_labels": settings.monitoring_label_map(),
+    "force_masquerade_cidrs": list(settings.force_masquerade_cidrs),
 }
 image: pulumi.Input[str] | None = settings.agent_image
 if settings.runs_daemon_set and image is None:

@@ -1,6 +1,6 @@
 """The IpMasqAgent component: the agent's ConfigMap, derived from the network, and its DaemonSet."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final, NotRequired, TypedDict
 
 import pulumi
@@ -63,6 +63,9 @@ class IpMasqAgentArgs(TypedDict):
     monitoring_labels: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
     """Labels of the PodMonitor and PrometheusRule, for the Prometheus' selectors to match
     (default `release: kube-prometheus-stack`, what kube-prometheus-stack selects by default)."""
+    force_masquerade_cidrs: NotRequired[pulumi.Input[Sequence[pulumi.Input[str]]]]
+    """Destinations masqueraded although inside a kept range (the config's forceMasqueradeCIDRs;
+    the most specific CIDR of both lists decides). Only this project's agent knows the key."""
 
 
 class IpMasqAgent(pulumi.ComponentResource):
@@ -100,6 +103,7 @@ class IpMasqAgent(pulumi.ComponentResource):
             args["resync_interval"],
             args["cidr_limit"],
             args["enable_ipv6"],
+            args.get("force_masquerade_cidrs", []),
         ).apply(
             lambda v: render_agent_config(
                 AgentConfigValues(
@@ -108,6 +112,7 @@ class IpMasqAgent(pulumi.ComponentResource):
                     masq_link_local_ipv6=v[2],
                     resync_interval=v[3],
                     cidr_limit=v[4],
+                    force_masquerade_cidrs=tuple(v[6]),
                 ),
                 enable_ipv6=v[5],
             )

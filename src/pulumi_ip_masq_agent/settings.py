@@ -9,6 +9,7 @@ from typing import Final, Literal, TypeVar
 import netaddr
 import pulumi
 
+from ip_masq_agent.config import parse_cidr
 from ip_masq_agent.duration import parse_go_duration
 from pulumi_ip_masq_agent.agent_config import AgentConfigValues, ConfigError, render_agent_config
 from pulumi_ip_masq_agent.cidrs import (
@@ -37,6 +38,7 @@ DEFAULTS: Final[Mapping[str, str | bool | int | list[str] | None]] = {
     "controlPlaneCidr": "",
     "privateNodes": True,
     "extraNonMasqueradeCidrs": [],
+    "forceMasqueradeCidrs": [],
     "masqLinkLocal": False,
     "masqLinkLocalIPv6": False,
     "resyncInterval": "60s",
@@ -88,6 +90,7 @@ class Settings:
     control_plane_cidr: str | None
     private_nodes: bool
     extra_non_masquerade_cidrs: tuple[str, ...]
+    force_masquerade_cidrs: tuple[str, ...]
     masq_link_local: bool
     masq_link_local_ipv6: bool
     resync_interval: str
@@ -150,6 +153,7 @@ class Settings:
             masq_link_local_ipv6=self.masq_link_local_ipv6,
             resync_interval=self.resync_interval,
             cidr_limit=self.cidr_limit,
+            force_masquerade_cidrs=self.force_masquerade_cidrs,
         )
 
 
@@ -239,6 +243,7 @@ def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = No
         control_plane_cidr=read.optional("controlPlaneCidr"),
         private_nodes=read.flag("privateNodes"),
         extra_non_masquerade_cidrs=read.strings("extraNonMasqueradeCidrs"),
+        force_masquerade_cidrs=read.strings("forceMasqueradeCidrs"),
         masq_link_local=read.flag("masqLinkLocal"),
         masq_link_local_ipv6=read.flag("masqLinkLocalIPv6"),
         resync_interval=read.text("resyncInterval"),
@@ -287,6 +292,7 @@ def _check(settings: Settings) -> None:
     """Cross-key rules, then the whole derivation when every range is known from config."""
     _check_values(settings)
     _check_families(settings)
+    _check_exceptions(settings)
     _check_platform(settings)
     if settings.existing_subnet is None:
         # Every range is in config: derive now so a bad stack fails before any resource exists.
@@ -409,6 +415,20 @@ def _check_platform(settings: Settings) -> None:
         if prefix != "28":
             raise SettingsError(
                 f"{_key('controlPlaneCidr')}: {settings.control_plane_cidr!r} must be a /28 on GKE"
+            )
+
+
+def _check_exceptions(settings: Settings) -> None:
+    """Each exception is a CIDR the agent accepts, named by its stack key (the agent's parser)."""
+    for index, text in enumerate(settings.force_masquerade_cidrs):
+        where = f"{_key('forceMasqueradeCidrs')}[{index}]"
+        try:
+            network = parse_cidr(text, where=where, enable_ipv6=True)
+        except ConfigError as err:
+            raise SettingsError(str(err)) from None
+        if network.version == 6 and not settings.dual_stack:
+            raise SettingsError(
+                f"{where}: {text!r} is IPv6 but the stack is not dual-stack (no ipv6UlaRange)"
             )
 
 

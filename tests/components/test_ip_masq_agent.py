@@ -9,7 +9,7 @@ import yaml
 
 from harness.offline import RenderError, RenderResult, run_under_mocks
 from ip_masq_agent.backends.registry import default_backend_registry
-from ip_masq_agent.config import parse_config
+from ip_masq_agent.config import ConfigError, parse_config
 from ip_masq_agent.flags import parse_flags
 from pulumi_ip_masq_agent.cidrs import CidrError
 from pulumi_ip_masq_agent.ip_masq_agent import (
@@ -116,3 +116,36 @@ def test_the_agent_accepts_the_container_args(backend: str, enable_ipv6: bool) -
     assert options.health_address == f"0.0.0.0:{AGENT_HEALTH_PORT}"
     assert options.config_path == f"{CONFIG_DIR}/ip-masq-agent"
     assert backend in default_backend_registry().names()
+
+
+def test_configmap_carries_force_masquerade_cidrs_given_as_outputs() -> None:
+    def make_args() -> IpMasqAgentArgs:
+        exceptions = pulumi.Output.from_input(["10.4.0.0/24"]).apply(
+            lambda cidrs: [*cidrs, "10.0.16.128/25"]
+        )
+        return args(force_masquerade_cidrs=exceptions)
+
+    result = run(make_args)
+    (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
+    text = configmap.inputs["data"]["config"]
+    assert yaml.safe_load(text)["forceMasqueradeCIDRs"] == ["10.4.0.0/24", "10.0.16.128/25"]
+    parsed = parse_config(text, enable_ipv6=False)
+    assert [str(c) for c in parsed.force_masquerade_cidrs] == ["10.4.0.0/24", "10.0.16.128/25"]
+    assert parsed.warnings == ()
+
+
+@pytest.mark.parametrize("exceptions", [None, []], ids=["absent", "empty"])
+def test_without_exceptions_the_document_has_no_force_masquerade_key(
+    exceptions: list[str] | None,
+) -> None:
+    extra = {} if exceptions is None else {"force_masquerade_cidrs": exceptions}
+    result = run(lambda: args(**extra))
+    (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
+    assert "forceMasqueradeCIDRs" not in yaml.safe_load(configmap.inputs["data"]["config"])
+
+
+def test_an_exception_equal_to_a_kept_cidr_fails_the_preview_naming_it() -> None:
+    with pytest.raises(
+        (ConfigError, RenderError), match=r"forceMasqueradeCIDRs\[0\]: 10\.4\.0\.0/14 is also in"
+    ):
+        run(lambda: args(force_masquerade_cidrs=["10.4.0.0/14"]))

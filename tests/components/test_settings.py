@@ -185,3 +185,49 @@ def test_existing_platform_needs_image_and_pods() -> None:
 
 def test_dataplane_v2_runs_no_daemon_set() -> None:
     assert not parse_settings({**GKE, "dataplane": "v2"}, gcp=REGION).runs_daemon_set
+
+
+def test_force_masquerade_cidrs_reach_the_agent_document() -> None:
+    raw = {
+        **GKE,
+        "extraNonMasqueradeCidrs": '["10.0.0.0/8"]',
+        "forceMasqueradeCidrs": '["10.200.0.0/16", "10.200.5.0/24"]',
+    }
+    settings = parse_settings(raw, gcp=REGION)
+    assert settings.force_masquerade_cidrs == ("10.200.0.0/16", "10.200.5.0/24")
+    values = settings.agent_config_values(("10.0.0.0/8",))
+    assert values.force_masquerade_cidrs == ("10.200.0.0/16", "10.200.5.0/24")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(
+            '["10.200.0.1/16"]',
+            "ip-masq-agent:forceMasqueradeCidrs[0]: '10.200.0.1/16' has host bits set",
+            id="host-bits",
+        ),
+        pytest.param(
+            '["10.200.0.0/16", "fd00::/32"]',
+            "ip-masq-agent:forceMasqueradeCidrs[1]: 'fd00::/32' is IPv6 but the stack is not"
+            " dual-stack (no ipv6UlaRange)",
+            id="ipv6-single-stack",
+        ),
+        pytest.param(
+            "10.200.0.0/16",
+            "ip-masq-agent:forceMasqueradeCidrs: '10.200.0.0/16' is not a list of strings",
+            id="not-a-list",
+        ),
+        pytest.param(
+            '["10.4.0.0/14"]',
+            "ConfigMap kube-system/ip-masq-agent: forceMasqueradeCIDRs[0]: 10.4.0.0/14 is also"
+            " in nonMasqueradeCIDRs[2]",
+            id="same-cidr-kept",
+        ),
+    ],
+)
+def test_force_masquerade_rejections(value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({**GKE, "forceMasqueradeCidrs": value}, gcp=REGION)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)

@@ -212,3 +212,63 @@ def test_policy_config_file_changes_enforcement(tmp_path: Path) -> None:
 def test_unrenderable_stack_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--stack", "no-such-stack"]) == 2
     assert "no such stack file" in capsys.readouterr().err
+
+
+@functools.cache
+def _render_with(stack: str, overrides: tuple[tuple[str, str], ...]) -> tuple[Resource, ...]:
+    config = load_stack_config(stack)
+    config.update({f"ip-masq-agent:{key}": value for key, value in overrides})
+    return tuple(policy_resources(render_stack(stack, config=config)))
+
+
+def rendered_with(stack: str, **overrides: str) -> list[Resource]:
+    """The stack rendered by the real program with these ip-masq-agent:* keys set on top."""
+    return copy.deepcopy(list(_render_with(stack, tuple(sorted(overrides.items())))))
+
+
+PARTNER = '["10.200.7.0/24"]'  # inside dev's peered 10.200.0.0/16
+
+
+def test_force_masquerade_in_a_stack_that_runs_our_agent_passes() -> None:
+    resources = rendered_with("dev", forceMasqueradeCidrs=PARTNER)
+    document = yaml.safe_load(configmap(resources).props["data"]["config"])
+    assert document["forceMasqueradeCIDRs"] == ["10.200.7.0/24"]
+    assert not mandatory(findings("dev", resources))
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "expected"),
+    [
+        pytest.param(
+            "dev",
+            {"dataplane": "v2"},
+            "forceMasqueradeCIDRs (10.200.7.0/24) on Dataplane V2 (cluster 'ip-masq-dev'",
+            id="dataplane-v2",
+        ),
+        pytest.param(
+            "local",
+            {"deployAgent": "false", "extraNonMasqueradeCidrs": '["10.200.0.0/16"]'},
+            "forceMasqueradeCIDRs (10.200.7.0/24) but no DaemonSet in this stack runs this"
+            " project's agent (deployAgent: false or dataplane: v2)",
+            id="configmap-only",
+        ),
+    ],
+)
+def test_force_masquerade_without_our_agent_is_mandatory(
+    stack: str, overrides: dict[str, str], expected: str
+) -> None:
+    found = findings(stack, rendered_with(stack, forceMasqueradeCidrs=PARTNER, **overrides))
+    finding = only(found, "force-masquerade-needs-our-agent")
+    assert expected in finding.message
+    assert "silently ignores it" in finding.message
+
+
+def test_an_exception_cutting_into_the_pod_range_is_mandatory_naming_both() -> None:
+    found = findings("dev", rendered_with("dev", forceMasqueradeCidrs='["10.12.4.0/22"]'))
+    finding = only(found, "non-masquerade-covers-pod-ranges")
+    assert "forceMasqueradeCIDRs entry 10.12.4.0/22 cuts into pod range of cluster" in (
+        finding.message
+    )
+    assert "'ip-masq-dev'" in finding.message and "10.12.0.0/16 (masqueraded: 10.12.4.0/22)" in (
+        finding.message
+    )
