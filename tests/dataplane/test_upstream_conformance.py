@@ -143,6 +143,17 @@ CASES = [
         difference=Difference("`resyncInterval` of zero is rejected", REJECTED),
     ),
     Case(
+        # Ours lists the disjoint longest-prefix answer, in address order; upstream ignores it.
+        "force-masquerade-cidrs",
+        LIST + "forceMasqueradeCIDRs: [10.1.0.0/16]\n",
+        difference=Difference(
+            "`forceMasqueradeCIDRs` masquerades exceptions inside kept ranges",
+            "nonMasqueradeCIDRs: [10.0.0.0/16, "
+            + ", ".join(f"10.{1 << k}.0.0/{16 - k}" for k in range(1, 8))
+            + ", 192.168.0.0/16]\n",
+        ),
+    ),
+    Case(
         "prefix-with-leading-zero",
         "nonMasqueradeCIDRs: [10.0.0.0/08]\n",
         difference=Difference("written in canonical form", "nonMasqueradeCIDRs: [10.0.0.0/8]\n"),
