@@ -63,7 +63,9 @@ def validate_ip_masq_config(
             report_violation(f"{err} (the agent would reject this config)", None)
             return
         for warning in config.warnings:
-            report_violation(f"{warning}: a misspelt key leaves its default in force", None)
+            # The parser's other warning (an exception inside no kept range) says why itself.
+            why = ": a misspelt key leaves its default in force" if "unknown key" in warning else ""
+            report_violation(f"{warning}{why}", None)
         for cidr in config.non_masquerade_cidrs:
             if cidr.prefixlen == 0:
                 report_violation(

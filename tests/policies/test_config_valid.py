@@ -55,6 +55,22 @@ def test_compliant_config_passes() -> None:
             "ignoring unknown key 'nonMasqCIDRs'",
             id="typo-key",
         ),
+        pytest.param(
+            agent_config(forceMasqueradeCIDRs=["10.12.0.0/16"]),
+            "forceMasqueradeCIDRs[0]: 10.12.0.0/16 is also in nonMasqueradeCIDRs[3]",
+            id="force-masquerade-in-both-lists",
+        ),
+        pytest.param(
+            agent_config(forceMasqueradeCIDRs=["10.4.0.1/30"]),
+            "forceMasqueradeCIDRs[0]: '10.4.0.1/30' has host bits set",
+            id="force-masquerade-host-bits",
+        ),
+        pytest.param(
+            agent_config(forceMasqueradeCIDRs=["192.0.2.0/24"]),
+            "forceMasqueradeCIDRs[0] 192.0.2.0/24 lies inside no nonMasqueradeCIDRs entry, so it"
+            " changes nothing (it is masqueraded anyway)",
+            id="force-masquerade-changes-nothing",
+        ),
     ],
 )
 def test_bad_documents_are_named(config: str, expected: str) -> None:
@@ -62,6 +78,7 @@ def test_bad_documents_are_named(config: str, expected: str) -> None:
     assert len(violations) == 1, violations
     assert "ConfigMap kube-system/ip-masq-agent (cm)" in violations[0]
     assert expected in violations[0]
+    assert ("misspelt" in violations[0]) == ("unknown key" in expected)
 
 
 def test_missing_config_key_is_a_violation() -> None:
