@@ -8,7 +8,8 @@ import pulumi_kubernetes as k8s
 from pulumi_ip_masq_agent.agent_image import AgentImage
 from pulumi_ip_masq_agent.gke_cluster import GkeCluster, GkeClusterArgs
 from pulumi_ip_masq_agent.gke_network import GkeNetwork, GkeNetworkArgs
-from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent, IpMasqAgentArgs, combine_ranges
+from pulumi_ip_masq_agent.ip_masq_agent import Backend, Dataplane, IpMasqAgent, IpMasqAgentArgs
+from pulumi_ip_masq_agent.ranges import concat_ranges
 from pulumi_ip_masq_agent.settings import read_settings
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +48,7 @@ if settings.platform == "gke":
         "pods_range_name": settings.pods_range_name,
         "services_range_name": settings.services_range_name,
         "additional_pod_range_names": network.additional_pod_range_names,
-        "dataplane": settings.dataplane,
+        "dataplane": Dataplane(settings.dataplane),
         "dual_stack": settings.dual_stack,
         "private_nodes": settings.private_nodes,
     }
@@ -57,18 +58,12 @@ if settings.platform == "gke":
 
     provider = cluster.provider
     cluster_name: pulumi.Input[str] = cluster.name
-    ranges = combine_ranges(
-        network.ranges,
-        cluster.control_plane_cidr.apply(
-            lambda cidr: {"ip-masq-agent:controlPlaneCidr": cidr} if cidr else {}
-        ),
-        settings.config_only_ranges(),
-    )
+    ranges = concat_ranges(network.ranges, cluster.ranges, settings.config_only_ranges())
 else:
     # The cluster of the current kubeconfig context; its ranges come from config.
     provider = k8s.Provider("existing", enable_config_map_mutable=True)
     cluster_name = settings.cluster_name or "(current kubeconfig context)"
-    ranges = combine_ranges({source.key: source.cidr for source in settings.config_ranges()})
+    ranges = concat_ranges(settings.config_ranges())
 
 agent_args: IpMasqAgentArgs = {
     "ranges": ranges,
@@ -77,8 +72,9 @@ agent_args: IpMasqAgentArgs = {
     "masq_link_local": settings.masq_link_local,
     "masq_link_local_ipv6": settings.masq_link_local_ipv6,
     "resync_interval": settings.resync_interval,
+    "dataplane": Dataplane(settings.dataplane),
     "deploy_daemon_set": settings.runs_daemon_set,
-    "backend": settings.agent_backend,
+    "backend": Backend(settings.agent_backend),
     "monitoring": settings.monitoring,
     "monitoring_labels": settings.monitoring_label_map(),
     "force_masquerade_cidrs": list(settings.force_masquerade_cidrs),

@@ -1,6 +1,5 @@
 """The pod and services ranges a stack's GKE clusters and subnets route back to pods."""
 
-import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -10,8 +9,8 @@ from pulumi_policy.proxy import UnknownValueError
 
 from policies.preview_unknowns import PreviewUnknowns
 from policies.props import as_list, as_mapping, as_text, dig, last_segment
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from pulumi_ip_masq_agent.cidrs import read_network
+from pulumi_ip_masq_agent.ranges import Range
 
 SUBNETWORK: Final = "gcp:compute/subnetwork:Subnetwork"
 CLUSTER: Final = "gcp:container/cluster:Cluster"
@@ -31,14 +30,6 @@ class StackResource(Protocol):
     def urn(self) -> str: ...
     @property
     def props(self) -> Mapping[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class RequiredRange:
-    """A range pods must reach without SNAT, and where it comes from (for messages)."""
-
-    cidr: Network
-    origin: str
 
 
 @dataclass
@@ -103,18 +94,10 @@ def _pick(
     return next((item for item in candidates if wanted in keys(item)), None)
 
 
-def _cidr(text: str) -> Network | None:
-    # GKE also takes a bare "/14" (size only, GCP picks the range): only known after deployment.
-    try:
-        return ipaddress.ip_network(text, strict=False) if not text.startswith("/") else None
-    except ValueError:
-        return None
-
-
 class _Collector:
     def __init__(self, unknowns: PreviewUnknowns) -> None:
         self.unknowns = unknowns
-        self.ranges: list[RequiredRange] = []
+        self.ranges: list[Range] = []
 
     def text(self, props: Mapping[str, Any], key: str, resource: StackResource) -> str | None:
         """`props[key]` as text; unknown in preview, it is recorded and the other fields of the
@@ -126,11 +109,12 @@ class _Collector:
     def cidr(self, text: str | None, origin: str) -> None:
         if text is None:
             return
-        network = _cidr(text)
+        # A bare "/14" (size only, GCP picks the range) is only known after deployment.
+        network = read_network(text)
         if network is None:
             self.unknowns.note(f"{origin} ({text!r}, chosen by GCP)")
         else:
-            self.ranges.append(RequiredRange(network, origin))
+            self.ranges.append(Range(cidr=str(network), label=origin))
 
     def named(self, subnet: _Subnet | None, range_name: str | None, origin: str) -> None:
         if range_name is None:
@@ -216,9 +200,7 @@ def _ipv6_range(
     collect.unknowns.note(f"{origin} (assigned by GCP at creation)")
 
 
-def required_ranges(
-    resources: Sequence[StackResource], unknowns: PreviewUnknowns
-) -> list[RequiredRange]:
+def required_ranges(resources: Sequence[StackResource], unknowns: PreviewUnknowns) -> list[Range]:
     """Pod, additional pod, node-pool pod and services ranges of every cluster, plus every
     secondary range of subnets no cluster in the stack uses (they exist for pods/services)."""
     collect = _Collector(unknowns)

@@ -1,41 +1,32 @@
 """non-masquerade-covers-pod-ranges: no pod or service range is left to be masqueraded."""
 
-import ipaddress
 from collections.abc import Sequence
 from typing import Final
 
+import netaddr
 from pulumi_policy import ReportViolation, StackValidationArgs
 
 from ip_masq_agent.config import AgentConfig
 from ip_masq_agent.prefix_decision import effective_non_masquerade
 from policies.config_document import ConfigError, config_text, parse_configmap
-from policies.gke_ranges import Network, RequiredRange, StackResource, required_ranges
+from policies.gke_ranges import StackResource, required_ranges
 from policies.kubernetes_objects import CONFIGMAP_PATCH, describe, is_agent_configmap
 from policies.preview_unknowns import PreviewUnknowns
+from pulumi_ip_masq_agent.cidrs import uncovered
+from pulumi_ip_masq_agent.ranges import Range, known_cidr
+from pulumi_ip_masq_agent.ranges import describe as describe_range
 
 NAME: Final = "non-masquerade-covers-pod-ranges"
 
 
-def uncovered_parts(required: Network, covering: Sequence[Network]) -> list[Network]:
-    """The parts of `required` that no CIDR in `covering` contains (empty when covered)."""
-    remaining: list[Network] = [required]
-    for cidr in covering:
-        if cidr.version != required.version:
-            continue
-        next_remaining: list[Network] = []
-        for part in remaining:
-            if part.subnet_of(cidr):  # type: ignore[arg-type]
-                continue
-            if cidr.subnet_of(part):  # type: ignore[arg-type]
-                next_remaining.extend(part.address_exclude(cidr))  # type: ignore[arg-type]
-            else:
-                next_remaining.append(part)
-        remaining = next_remaining
-    # One address family here (the loop skips the other), which collapse_addresses requires.
-    return sorted(ipaddress.collapse_addresses(remaining))  # type: ignore[type-var]
+def _network(cidr: object) -> netaddr.IPNetwork:
+    # The agent's parser hands back its own network type; the comparison is the CIDR module's.
+    return netaddr.IPNetwork(str(cidr))
 
 
-def exception_cuts(required: Network, config: AgentConfig) -> list[tuple[Network, list[Network]]]:
+def exception_cuts(
+    required: netaddr.IPNetwork, config: AgentConfig
+) -> list[tuple[netaddr.IPNetwork, list[netaddr.IPNetwork]]]:
     """(exception, parts of `required` it masquerades) for every forceMasqueradeCIDRs entry
     that takes addresses of `required` away from the kept ranges: judged on the agent's plan."""
     version = required.version
@@ -43,16 +34,20 @@ def exception_cuts(required: Network, config: AgentConfig) -> list[tuple[Network
     excepted = [c for c in config.force_masquerade_cidrs if c.version == version]
     if not excepted:
         return []
-    effective = list(effective_non_masquerade(kept, excepted))
+    effective = [_network(c) for c in effective_non_masquerade(kept, excepted)]
+    kept_networks = [_network(c) for c in kept]
     cuts = []
-    for exception in excepted:
-        if not exception.overlaps(required):
-            continue
+    for exception in map(_network, excepted):
         # CIDRs nest or are apart: the overlap is the smaller of the two.
-        overlap = exception if exception.prefixlen >= required.prefixlen else required
+        if exception in required:
+            overlap = exception
+        elif required in exception:
+            overlap = required
+        else:
+            continue
         # Parts no kept range covers at all are the plain coverage gap, reported on their own.
-        gap = uncovered_parts(overlap, kept)
-        parts = uncovered_parts(overlap, effective + gap)
+        gap = uncovered(overlap, kept_networks)
+        parts = uncovered(overlap, effective + gap)
         if parts:
             cuts.append((exception, parts))
     return cuts
@@ -81,7 +76,7 @@ def validate_pod_ranges_covered(
     if not configmaps:
         unknowns.raise_if_any()
         return
-    ranges: list[RequiredRange] = required_ranges(args.resources, unknowns)
+    ranges: list[Range] = required_ranges(args.resources, unknowns)
     for resource in configmaps:
         subject = describe("ConfigMap", resource.props, resource.name)
         with unknowns.guard(f"{resource.name}."):
@@ -90,21 +85,23 @@ def validate_pod_ranges_covered(
             except ConfigError as err:
                 report_violation(f"{err}: coverage of pod ranges cannot be shown", resource.urn)
                 continue
+            covering = [_network(cidr) for cidr in config.non_masquerade_cidrs]
             for required in ranges:
-                missing = uncovered_parts(required.cidr, config.non_masquerade_cidrs)
+                cidr = netaddr.IPNetwork(known_cidr(required))
+                missing = uncovered(cidr, covering)
                 if missing:
                     report_violation(
-                        f"{subject}: nonMasqueradeCIDRs does not cover {required.origin} "
-                        f"{required.cidr.with_prefixlen} (uncovered: "
-                        f"{', '.join(part.with_prefixlen for part in missing)}); pod traffic "
+                        f"{subject}: nonMasqueradeCIDRs does not cover {describe_range(required)} "
+                        f"{cidr} (uncovered: "
+                        f"{', '.join(str(part) for part in missing)}); pod traffic "
                         "to it would be masqueraded",
                         resource.urn,
                     )
-                for exception, parts in exception_cuts(required.cidr, config):
+                for exception, parts in exception_cuts(cidr, config):
                     report_violation(
-                        f"{subject}: forceMasqueradeCIDRs entry {exception.with_prefixlen} cuts "
-                        f"into {required.origin} {required.cidr.with_prefixlen} (masqueraded: "
-                        f"{', '.join(part.with_prefixlen for part in parts)}); pod traffic to "
+                        f"{subject}: forceMasqueradeCIDRs entry {exception} cuts "
+                        f"into {describe_range(required)} {cidr} (masqueraded: "
+                        f"{', '.join(str(part) for part in parts)}); pod traffic to "
                         "it would be masqueraded",
                         resource.urn,
                     )

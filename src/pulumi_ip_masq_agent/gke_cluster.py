@@ -2,13 +2,20 @@
 
 import json
 from collections.abc import Sequence
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-DATAPATH: dict[str, str] = {"legacy": "LEGACY_DATAPATH", "v2": "ADVANCED_DATAPATH"}
+from pulumi_ip_masq_agent.gke_ranges import cluster_ranges, field
+from pulumi_ip_masq_agent.ip_masq_agent import Dataplane
+from pulumi_ip_masq_agent.ranges import Range
+
+DATAPATH: dict[Dataplane, str] = {
+    Dataplane.LEGACY: "LEGACY_DATAPATH",
+    Dataplane.V2: "ADVANCED_DATAPATH",
+}
 
 
 class GkeClusterArgs(TypedDict):
@@ -28,7 +35,7 @@ class GkeClusterArgs(TypedDict):
     """Secondary range for services."""
     additional_pod_range_names: pulumi.Input[Sequence[pulumi.Input[str]]]
     """More secondary ranges for pods (multi-pod-CIDR)."""
-    dataplane: Literal["legacy", "v2"]
+    dataplane: Dataplane
     """`legacy` (kube-proxy, our agent) or `v2` (GKE Dataplane V2)."""
     dual_stack: bool
     """IPv4 and IPv6 pods and services."""
@@ -46,8 +53,13 @@ class GkeCluster(pulumi.ComponentResource):
     """A GKE Standard cluster on the given ranges, and a provider that deploys into it."""
 
     name: pulumi.Output[str]
+    """Name of the GKE cluster."""
     control_plane_cidr: pulumi.Output[str | None]
+    """The private control plane's /28, read back from the cluster."""
+    ranges: pulumi.Output[list[Range]]
+    """The cluster's own range for IpMasqAgent's `ranges` (its private control plane)."""
     provider: k8s.Provider
+    """A Kubernetes provider for this cluster (ConfigMaps updated in place)."""
 
     def __init__(
         self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -70,7 +82,7 @@ class GkeCluster(pulumi.ComponentResource):
             network=args["network"],
             subnetwork=args["subnetwork"],
             networking_mode="VPC_NATIVE",
-            datapath_provider=DATAPATH[args["dataplane"]],
+            datapath_provider=DATAPATH[Dataplane(args["dataplane"])],
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
                 cluster_secondary_range_name=args["pods_range_name"],
                 services_secondary_range_name=args["services_range_name"],
@@ -105,8 +117,9 @@ class GkeCluster(pulumi.ComponentResource):
         self.name = cluster.name
         # Read back from the cluster, so the list follows what is provisioned.
         self.control_plane_cidr = cluster.private_cluster_config.apply(
-            lambda c: c.master_ipv4_cidr_block if c is not None else None
+            lambda config: field(config, "master_ipv4_cidr_block")
         )
+        self.ranges = cluster_ranges(cluster)
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth).apply(
@@ -116,7 +129,9 @@ class GkeCluster(pulumi.ComponentResource):
             enable_config_map_mutable=True,
             opts=child,
         )
-        self.register_outputs({"name": self.name, "controlPlaneCidr": self.control_plane_cidr})
+        self.register_outputs(
+            {"name": self.name, "controlPlaneCidr": self.control_plane_cidr, "ranges": self.ranges}
+        )
 
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_certificate: str | None) -> str:

@@ -1,10 +1,13 @@
 """The GKE network: VPC and subnet with pod/service secondary ranges (or an adopted subnet), NAT."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
+
+from pulumi_ip_masq_agent.gke_ranges import field, subnet_ranges
+from pulumi_ip_masq_agent.ranges import Range, resource_origin
 
 
 class SubnetRangeError(ValueError):
@@ -44,9 +47,13 @@ class GkeNetwork(pulumi.ComponentResource):
     """The VPC-native network a GKE cluster lives in, and its ranges as labelled Outputs."""
 
     network: pulumi.Output[str]
+    """The VPC (id or self-link)."""
     subnetwork: pulumi.Output[str]
-    ranges: pulumi.Output[dict[str, str]]
+    """The subnet (id or self-link)."""
+    ranges: pulumi.Output[list[Range]]
+    """The subnet's ranges (and the VPC's internal IPv6 range), for IpMasqAgent's `ranges`."""
     additional_pod_range_names: pulumi.Output[list[str]]
+    """Secondary ranges other than the pod and service ranges (multi-pod-CIDR)."""
 
     def __init__(
         self, name: str, args: GkeNetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -129,16 +136,15 @@ class GkeNetwork(pulumi.ComponentResource):
         self.network = network.id
         self.subnetwork = subnet.id
         # Read back from the resources, so the list follows what is provisioned.
+        origin = resource_origin(subnet)
         self.ranges = pulumi.Output.all(
             subnet.ip_cidr_range,
             subnet.secondary_ip_ranges,
-            args["pods_range_name"],
-            args["services_range_name"],
             # Unset, the VPC's IPv6 range is computed and unknown until deployed: leave it out.
             network.internal_ipv6_range if ula is not None else None,
-        ).apply(lambda v: _provisioned_ranges(v[0], v[1], v[2], v[3], v[4]))
+        ).apply(lambda v: subnet_ranges(origin, v[0], v[1], v[2]))
         self.additional_pod_range_names = additional.apply(
-            lambda ranges: [_field(r, "range_name") for r in ranges]
+            lambda ranges: [field(r, "range_name") for r in ranges]
         )
 
     def _adopt(self, args: GkeNetworkArgs) -> None:
@@ -159,52 +165,19 @@ class GkeNetwork(pulumi.ComponentResource):
         self.additional_pod_range_names = adopted.apply(lambda a: a[1])
 
 
-def _field(item: Any, name: str) -> Any:
-    # Outputs of nested types arrive as typed objects or, from mocks and invokes, as dicts.
-    return item[name] if isinstance(item, Mapping) else getattr(item, name)
-
-
-def _provisioned_ranges(
-    primary: str,
-    secondary: Sequence[Any],
-    pods_name: str,
-    services_name: str,
-    ula: str | None,
-) -> dict[str, str]:
-    ranges = {"ip-masq-agent:subnetCidr": primary}
-    additional = 0
-    for item in secondary:
-        range_name, cidr = _field(item, "range_name"), _field(item, "ip_cidr_range")
-        if range_name == pods_name:
-            ranges["ip-masq-agent:podsCidr"] = cidr
-        elif range_name == services_name:
-            ranges["ip-masq-agent:servicesCidr"] = cidr
-        else:
-            ranges[f"ip-masq-agent:additionalPodsCidrs[{additional}]"] = cidr
-            additional += 1
-    if ula:
-        ranges["ip-masq-agent:ipv6UlaRange"] = ula
-    return ranges
-
-
 def _adopted_ranges(
     where: str, subnet: Any, *, pods_name: str, services_name: str
-) -> tuple[dict[str, str], list[str]]:
+) -> tuple[list[Range], list[str]]:
     """Every range of the live subnet; the named pod and service ranges must exist."""
-    label = f"ip-masq-agent:existingSubnet {where}"
-    ranges = {f"{label} primary range": _field(subnet, "ip_cidr_range")}
-    secondary = {
-        _field(item, "range_name"): _field(item, "ip_cidr_range")
-        for item in _field(subnet, "secondary_ip_ranges") or []
-    }
+    secondary = field(subnet, "secondary_ip_ranges") or []
+    names = [str(field(item, "range_name")) for item in secondary]
     for key, wanted in (("podsRangeName", pods_name), ("servicesRangeName", services_name)):
-        if wanted not in secondary:
-            found = ", ".join(sorted(secondary)) or "none"
+        if wanted not in names:
+            found = ", ".join(sorted(names)) or "none"
             raise SubnetRangeError(
                 f"ip-masq-agent:{key}: {where} has no secondary range {wanted!r} (it has: {found})"
             )
+    ranges = subnet_ranges(f"subnet {where}", field(subnet, "ip_cidr_range"), secondary)
     # Any other secondary range of a GKE subnet holds pods (multi-pod-CIDR node pools).
-    additional = sorted(set(secondary) - {pods_name, services_name})
-    for range_name in [pods_name, services_name, *additional]:
-        ranges[f"{label} secondary range {range_name!r}"] = secondary[range_name]
+    additional = sorted(set(names) - {pods_name, services_name})
     return ranges, additional

@@ -1,14 +1,15 @@
 """The IpMasqAgent component: the agent's ConfigMap, derived from the network, and its DaemonSet."""
 
 from collections.abc import Mapping, Sequence
-from typing import Final, NotRequired, TypedDict
+from enum import StrEnum
+from typing import Final, NotRequired, TypedDict, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS
-from pulumi_ip_masq_agent.agent_config import AgentConfigValues, render_agent_config
-from pulumi_ip_masq_agent.cidrs import RangeSource, derive_non_masquerade_cidrs
+from pulumi_ip_masq_agent.agent_config import AgentConfigValues, ConfigError, render_agent_config
+from pulumi_ip_masq_agent.cidrs import CidrError, derive_non_masquerade_cidrs, read_network
 from pulumi_ip_masq_agent.monitoring import (
     DEFAULT_SELECTOR_LABELS,
     METRICS_PORT,
@@ -18,6 +19,7 @@ from pulumi_ip_masq_agent.monitoring import (
     Monitoring,
 )
 from pulumi_ip_masq_agent.monitoring_resources import register_monitoring
+from pulumi_ip_masq_agent.ranges import Range, known_cidr, resolve_ranges
 
 NAMESPACE: Final = "kube-system"
 # Upstream's name and key: the agent (and GKE Dataplane V2) read exactly this ConfigMap.
@@ -36,27 +38,52 @@ CONFIG_DIR: Final = "/etc/config"
 XTABLES_LOCK: Final = "/run/xtables.lock"
 
 
-class IpMasqAgentArgs(TypedDict):
-    """Inputs of the IpMasqAgent component."""
+class Dataplane(StrEnum):
+    """The cluster's dataplane: which agent reads the ConfigMap."""
 
-    ranges: pulumi.Input[Mapping[str, pulumi.Input[str]]]
-    """Every range to leave unmasqueraded, keyed by where it came from (named in errors)."""
-    enable_ipv6: pulumi.Input[bool]
-    """Dual-stack cluster: IPv6 ranges are allowed and the agent runs with --enable-ipv6."""
-    cidr_limit: pulumi.Input[int]
-    """The agent's cidrLimit; deriving more CIDRs than this is an error."""
-    masq_link_local: pulumi.Input[bool]
-    """Masquerade traffic to 169.254.0.0/16 (upstream's masqLinkLocal)."""
-    masq_link_local_ipv6: pulumi.Input[bool]
-    """Masquerade traffic to fe80::/10 (upstream's masqLinkLocalIPv6)."""
-    resync_interval: pulumi.Input[str]
-    """Go-style duration between full resyncs (upstream's resyncInterval)."""
-    deploy_daemon_set: bool
-    """Run our agent as a DaemonSet; False leaves the ConfigMap only (decides what is created)."""
+    LEGACY = "legacy"
+    """kube-proxy dataplane: our agent runs as a DaemonSet on every node."""
+    V2 = "v2"
+    """GKE Dataplane V2: GKE's own dataplane reads the ConfigMap; no DaemonSet."""
+
+
+class Backend(StrEnum):
+    """The agent's --backend."""
+
+    AUTO = "auto"
+    """nftables when the node's kernel and tools have it, else iptables."""
+    IPTABLES = "iptables"
+    """upstream-identical iptables rules."""
+    NFTABLES = "nftables"
+    """one nftables table with sets of CIDRs."""
+
+
+class IpMasqAgentArgs(TypedDict):
+    """Inputs of the IpMasqAgent component; all but `ranges` (and `image` with a DaemonSet)
+    default as upstream's agent does."""
+
+    ranges: pulumi.Input[Sequence[pulumi.Input[Range]]]
+    """Every range pods reach without SNAT (nodes, pods, services, control plane, peers...)."""
     image: NotRequired[pulumi.Input[str]]
-    """The agent image reference (required when deploy_daemon_set is True)."""
-    backend: NotRequired[pulumi.Input[str]]
-    """The agent's --backend: auto, iptables or nftables."""
+    """The agent image (name@sha256:digest); required when a DaemonSet is deployed."""
+    dataplane: NotRequired[Dataplane]
+    """`legacy` (default: our agent's DaemonSet) or `v2` (ConfigMap only); plain, not an Output."""
+    deploy_daemon_set: NotRequired[bool]
+    """Run our agent as a DaemonSet (default: true on the legacy dataplane); plain, not an
+    Output: it decides which resources exist."""
+    enable_ipv6: NotRequired[pulumi.Input[bool]]
+    """Dual-stack: IPv6 ranges allowed, the agent runs with --enable-ipv6 (default: whether any
+    range is IPv6)."""
+    cidr_limit: NotRequired[pulumi.Input[int]]
+    """The agent's cidrLimit (default 64); more merged CIDRs than this is an error."""
+    masq_link_local: NotRequired[pulumi.Input[bool]]
+    """Masquerade traffic to 169.254.0.0/16 (upstream's masqLinkLocal, default false)."""
+    masq_link_local_ipv6: NotRequired[pulumi.Input[bool]]
+    """Masquerade traffic to fe80::/10 (upstream's masqLinkLocalIPv6, default false)."""
+    resync_interval: NotRequired[pulumi.Input[str]]
+    """Go-style duration between full resyncs (upstream's resyncInterval, default 60s)."""
+    backend: NotRequired[pulumi.Input[Backend]]
+    """The agent's --backend (default auto)."""
     monitoring: NotRequired[Monitoring]
     """`none` (default) or `podmonitor`: a PodMonitor and a PrometheusRule next to the DaemonSet,
     whose agents then serve /metrics on the node's address (plain: decides what is created)."""
@@ -68,16 +95,39 @@ class IpMasqAgentArgs(TypedDict):
     the most specific CIDR of both lists decides). Only this project's agent knows the key."""
 
 
+# Upstream's defaults: the ConfigMap this component writes means what upstream's would.
+DEFAULT_CIDR_LIMIT: Final = 64
+DEFAULT_RESYNC_INTERVAL: Final = "60s"
+
+
 class IpMasqAgent(pulumi.ComponentResource):
-    """ConfigMap kube-system/ip-masq-agent with the derived CIDRs, plus the agent DaemonSet."""
+    """ConfigMap kube-system/ip-masq-agent with the merged ranges, plus the agent DaemonSet."""
 
     non_masquerade_cidrs: pulumi.Output[list[str]]
+    """The ConfigMap's nonMasqueradeCIDRs: the ranges merged, IPv4 then IPv6."""
     config_map_name: pulumi.Output[str]
+    """Name of the ConfigMap in kube-system."""
     daemon_set_name: pulumi.Output[str | None]
+    """Name of the agent DaemonSet in kube-system (none when not deployed)."""
 
     def __init__(
         self, name: str, args: IpMasqAgentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        dataplane_text = _plain(name, args, "dataplane", str, Dataplane.LEGACY.value)
+        if dataplane_text not in set(Dataplane):
+            raise ValueError(
+                f"IpMasqAgent {name}: dataplane {dataplane_text!r} is not one of "
+                + ", ".join(Dataplane)
+            )
+        dataplane = Dataplane(dataplane_text)
+        deploy = _plain(name, args, "deploy_daemon_set", bool, dataplane == Dataplane.LEGACY)
+        if deploy and dataplane == Dataplane.V2:
+            raise ValueError(
+                f"IpMasqAgent {name}: deploy_daemon_set is true but dataplane is v2 "
+                "(GKE Dataplane V2 reads the ConfigMap itself: leave deploy_daemon_set unset)"
+            )
+        if deploy and "image" not in args:
+            raise ValueError(f"IpMasqAgent {name}: image is required when a DaemonSet is deployed")
         monitoring = args.get("monitoring", Monitoring.NONE)
         if monitoring not in set(Monitoring):
             raise ValueError(
@@ -85,7 +135,7 @@ class IpMasqAgent(pulumi.ComponentResource):
                 + ", ".join(Monitoring)
             )
         scraped = Monitoring(monitoring) == Monitoring.PODMONITOR
-        if scraped and not args["deploy_daemon_set"]:
+        if scraped and not deploy:
             raise ValueError(
                 f"IpMasqAgent {name}: monitoring podmonitor scrapes our agent's DaemonSet, "
                 "which deploy_daemon_set false leaves out"
@@ -93,25 +143,31 @@ class IpMasqAgent(pulumi.ComponentResource):
         super().__init__("ip-masq-agent:index:IpMasqAgent", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        self.non_masquerade_cidrs = pulumi.Output.all(
-            pulumi.Output.from_input(args["ranges"]), args["enable_ipv6"], args["cidr_limit"]
-        ).apply(lambda v: list(_derive(v[0], enable_ipv6=v[1], cidr_limit=v[2])))
+        ranges = resolve_ranges(args["ranges"], argument=f"IpMasqAgent {name}: ranges")
+        enable_ipv6 = pulumi.Output.all(ranges, args.get("enable_ipv6")).apply(
+            lambda v: _ipv6(v[0]) if v[1] is None else bool(v[1])
+        )
+        cidr_limit = args.get("cidr_limit", DEFAULT_CIDR_LIMIT)
+        self.non_masquerade_cidrs = pulumi.Output.all(ranges, enable_ipv6, cidr_limit).apply(
+            lambda v: list(_derive(name, v[0], enable_ipv6=v[1], cidr_limit=int(v[2])))
+        )
         document = pulumi.Output.all(
             self.non_masquerade_cidrs,
-            args["masq_link_local"],
-            args["masq_link_local_ipv6"],
-            args["resync_interval"],
-            args["cidr_limit"],
-            args["enable_ipv6"],
+            args.get("masq_link_local", False),
+            args.get("masq_link_local_ipv6", False),
+            args.get("resync_interval", DEFAULT_RESYNC_INTERVAL),
+            cidr_limit,
+            enable_ipv6,
             args.get("force_masquerade_cidrs", []),
         ).apply(
-            lambda v: render_agent_config(
+            lambda v: _document(
+                name,
                 AgentConfigValues(
                     non_masquerade_cidrs=v[0],
                     masq_link_local=v[1],
                     masq_link_local_ipv6=v[2],
                     resync_interval=v[3],
-                    cidr_limit=v[4],
+                    cidr_limit=int(v[4]),
                     force_masquerade_cidrs=tuple(v[6]),
                 ),
                 enable_ipv6=v[5],
@@ -128,9 +184,7 @@ class IpMasqAgent(pulumi.ComponentResource):
         self.config_map_name = config_map.metadata.apply(lambda m: m.name or CONFIG_MAP_NAME)
 
         daemon_set_name: pulumi.Output[str | None] = pulumi.Output.from_input(None)
-        if args["deploy_daemon_set"]:
-            if "image" not in args:
-                raise ValueError("IpMasqAgent: image is required when deploy_daemon_set is True")
+        if deploy:
             daemon_set = k8s.apps.v1.DaemonSet(
                 f"{name}-agent",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -139,9 +193,11 @@ class IpMasqAgent(pulumi.ComponentResource):
                 spec=daemon_set_spec(
                     image=args["image"],
                     container_args=pulumi.Output.all(
-                        args["enable_ipv6"], args.get("backend", "auto")
+                        enable_ipv6, args.get("backend", Backend.AUTO)
                     ).apply(
-                        lambda v: agent_args(enable_ipv6=v[0], backend=v[1], serve_metrics=scraped)
+                        lambda v: agent_args(
+                            enable_ipv6=v[0], backend=Backend(v[1]).value, serve_metrics=scraped
+                        )
                     ),
                     serve_metrics=scraped,
                 ),
@@ -155,7 +211,7 @@ class IpMasqAgent(pulumi.ComponentResource):
                     object_name=DAEMON_SET_NAME,
                     pod_labels=_selector(),
                     labels=args.get("monitoring_labels", DEFAULT_SELECTOR_LABELS),
-                    resync_interval=args["resync_interval"],
+                    resync_interval=args.get("resync_interval", DEFAULT_RESYNC_INTERVAL),
                     parent=self,
                     depends_on=[daemon_set],
                 )
@@ -170,9 +226,43 @@ class IpMasqAgent(pulumi.ComponentResource):
         )
 
 
-def _derive(ranges: Mapping[str, str], *, enable_ipv6: bool, cidr_limit: int) -> tuple[str, ...]:
-    sources = [RangeSource(key, cidr) for key, cidr in ranges.items()]
-    return derive_non_masquerade_cidrs(sources, ipv6_enabled=enable_ipv6, cidr_limit=cidr_limit)
+P = TypeVar("P", bool, str)
+
+
+def _plain(name: str, args: IpMasqAgentArgs, key: str, kind: type[P], default: P) -> P:
+    """A plain value: it decides which resources exist, which an Output cannot do in preview
+    (an Output is always truthy)."""
+    value = args.get(key, default)
+    if not isinstance(value, kind):
+        raise TypeError(
+            f"IpMasqAgent {name}: {key} must be a plain {kind.__name__}, not "
+            f"{type(value).__name__} (it decides which resources exist: decide it from config, "
+            "not from an Output)"
+        )
+    return value
+
+
+def _ipv6(ranges: Sequence[Range]) -> bool:
+    return any(
+        (network := read_network(known_cidr(r))) is not None and network.version == 6
+        for r in ranges
+    )
+
+
+def _derive(
+    name: str, ranges: Sequence[Range], *, enable_ipv6: bool, cidr_limit: int
+) -> tuple[str, ...]:
+    try:
+        return derive_non_masquerade_cidrs(ranges, ipv6_enabled=enable_ipv6, cidr_limit=cidr_limit)
+    except CidrError as err:
+        raise CidrError(f"IpMasqAgent {name}: ranges: {err}") from None
+
+
+def _document(name: str, values: AgentConfigValues, *, enable_ipv6: bool) -> str:
+    try:
+        return render_agent_config(values, enable_ipv6=enable_ipv6)
+    except ConfigError as err:
+        raise ConfigError(f"IpMasqAgent {name}: {err}") from None
 
 
 def _selector() -> dict[str, str]:
@@ -315,13 +405,4 @@ def daemon_set_spec(
                 ],
             ),
         ),
-    )
-
-
-def combine_ranges(
-    *groups: pulumi.Input[Mapping[str, pulumi.Input[str]]],
-) -> pulumi.Output[dict[str, str]]:
-    """One labelled mapping from several (network, cluster, config); labels stay unique."""
-    return pulumi.Output.all(*groups).apply(
-        lambda resolved: {key: cidr for group in resolved for key, cidr in group.items()}
     )

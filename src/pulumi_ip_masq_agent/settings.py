@@ -9,16 +9,16 @@ from typing import Final, Literal, TypeVar
 import netaddr
 import pulumi
 
-from ip_masq_agent.config import parse_cidr
+from ip_masq_agent.config import parse_cidr as parse_agent_cidr
 from ip_masq_agent.duration import parse_go_duration
 from pulumi_ip_masq_agent.agent_config import AgentConfigValues, ConfigError, render_agent_config
 from pulumi_ip_masq_agent.cidrs import (
     CidrError,
-    RangeSource,
     derive_non_masquerade_cidrs,
-    parse_range,
+    parse_cidr,
 )
 from pulumi_ip_masq_agent.monitoring import DEFAULT_SELECTOR_LABELS, Monitoring, label_problem
+from pulumi_ip_masq_agent.ranges import Range, describe, known_cidr, stack_range
 
 PROJECT: Final = "ip-masq-agent"
 
@@ -117,10 +117,10 @@ class Settings:
         """The PodMonitor's and PrometheusRule's labels."""
         return dict(self.monitoring_labels)
 
-    def ipv4_ranges(self) -> list[RangeSource]:
+    def ipv4_ranges(self) -> list[Range]:
         """The cluster's own ranges from config: GKE allocates these from IPv4 only."""
         sources = [
-            RangeSource(_key(key), value)
+            stack_range(_key(key), value)
             for key, value in (
                 ("subnetCidr", self.subnet_cidr),
                 ("podsCidr", self.pods_cidr),
@@ -131,19 +131,19 @@ class Settings:
         ]
         return sources + _indexed("additionalPodsCidrs", self.additional_pods_cidrs)
 
-    def config_ranges(self) -> list[RangeSource]:
+    def config_ranges(self) -> list[Range]:
         """The non-masquerade ranges stated in config (an adopted subnet adds its live ranges)."""
         sources = self.ipv4_ranges()
         if self.ipv6_ula_range is not None:
-            sources.append(RangeSource(_key("ipv6UlaRange"), self.ipv6_ula_range))
+            sources.append(stack_range(_key("ipv6UlaRange"), self.ipv6_ula_range))
         return sources + _indexed("extraNonMasqueradeCidrs", self.extra_non_masquerade_cidrs)
 
-    def config_only_ranges(self) -> dict[str, str]:
+    def config_only_ranges(self) -> list[Range]:
         """On GKE, the ranges no provisioned resource carries: extras, and an adopted VPC's ULA."""
         sources = _indexed("extraNonMasqueradeCidrs", self.extra_non_masquerade_cidrs)
         if self.existing_subnet is not None and self.ipv6_ula_range is not None:
-            sources.append(RangeSource(_key("ipv6UlaRange"), self.ipv6_ula_range))
-        return {source.key: source.cidr for source in sources}
+            sources.append(stack_range(_key("ipv6UlaRange"), self.ipv6_ula_range))
+        return sources
 
     def agent_config_values(self, cidrs: tuple[str, ...]) -> AgentConfigValues:
         """The agent's config document for these derived CIDRs."""
@@ -161,8 +161,8 @@ def _key(name: str) -> str:
     return f"{PROJECT}:{name}"
 
 
-def _indexed(name: str, values: tuple[str, ...]) -> list[RangeSource]:
-    return [RangeSource(f"{_key(name)}[{i}]", value) for i, value in enumerate(values)]
+def _indexed(name: str, values: tuple[str, ...]) -> list[Range]:
+    return [stack_range(f"{_key(name)}[{i}]", value) for i, value in enumerate(values)]
 
 
 class _Reader:
@@ -302,12 +302,16 @@ def _check(settings: Settings) -> None:
             _parse(source, ipv6_enabled=settings.dual_stack)
 
 
-def check_derivation(settings: Settings, sources: list[RangeSource]) -> tuple[str, ...]:
+def check_derivation(settings: Settings, sources: list[Range]) -> tuple[str, ...]:
     """Derive the CIDRs and render the agent document; SettingsError names what is wrong."""
 
     def derive() -> tuple[str, ...]:
         cidrs = derive_non_masquerade_cidrs(
-            sources, ipv6_enabled=settings.dual_stack, cidr_limit=settings.cidr_limit
+            sources,
+            ipv6_enabled=settings.dual_stack,
+            cidr_limit=settings.cidr_limit,
+            ipv6_switch="ipv6UlaRange",
+            limit_name="cidrLimit",
         )
         render_agent_config(settings.agent_config_values(cidrs), enable_ipv6=settings.dual_stack)
         return cidrs
@@ -315,9 +319,14 @@ def check_derivation(settings: Settings, sources: list[RangeSource]) -> tuple[st
     return _wrap(derive)
 
 
-def _parse(source: RangeSource, *, ipv6_enabled: bool) -> netaddr.IPNetwork:
+def _parse(source: Range, *, ipv6_enabled: bool) -> netaddr.IPNetwork:
     try:
-        return parse_range(source, ipv6_enabled=ipv6_enabled)
+        return parse_cidr(
+            known_cidr(source),
+            where=describe(source),
+            ipv6_enabled=ipv6_enabled,
+            ipv6_switch="ipv6UlaRange",
+        )
     except CidrError as err:
         raise SettingsError(str(err)) from None
 
@@ -423,7 +432,7 @@ def _check_exceptions(settings: Settings) -> None:
     for index, text in enumerate(settings.force_masquerade_cidrs):
         where = f"{_key('forceMasqueradeCidrs')}[{index}]"
         try:
-            network = parse_cidr(text, where=where, enable_ipv6=True)
+            network = parse_agent_cidr(text, where=where, enable_ipv6=True)
         except ConfigError as err:
             raise SettingsError(str(err)) from None
         if network.version == 6 and not settings.dual_stack:
@@ -438,19 +447,20 @@ def _check_families(settings: Settings) -> None:
         network = _parse(source, ipv6_enabled=True)
         if network.version != 4:
             raise SettingsError(
-                f"{source.key}: {source.cidr!r} must be IPv4 "
+                f"{describe(source)}: {source['cidr']!r} must be IPv4 "
                 "(IPv6 ranges go in ipv6UlaRange or extraNonMasqueradeCidrs)"
             )
     if settings.ipv6_ula_range is not None:
-        source = RangeSource(_key("ipv6UlaRange"), settings.ipv6_ula_range)
+        source = stack_range(_key("ipv6UlaRange"), settings.ipv6_ula_range)
         network = _parse(source, ipv6_enabled=True)
         if network.version != 6:
-            raise SettingsError(f"{source.key}: {source.cidr!r} must be an IPv6 range")
+            raise SettingsError(f"{describe(source)}: {source['cidr']!r} must be an IPv6 range")
         if settings.platform == "gke" and (
             network.prefixlen != 48 or network not in netaddr.IPNetwork(_GCP_ULA_POOL)
         ):
             raise SettingsError(
-                f"{source.key}: {source.cidr!r} must be a /48 inside {_GCP_ULA_POOL} on GKE"
+                f"{describe(source)}: {source['cidr']!r} "
+                f"must be a /48 inside {_GCP_ULA_POOL} on GKE"
             )
 
 

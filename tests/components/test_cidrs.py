@@ -8,12 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pulumi_ip_masq_agent.cidrs import CidrError, RangeSource, derive_non_masquerade_cidrs
+from pulumi_ip_masq_agent.cidrs import CidrError, derive_non_masquerade_cidrs
+from pulumi_ip_masq_agent.ranges import stack_range
 
 
 def derive(*cidrs: str, ipv6: bool = True, limit: int = 64) -> tuple[str, ...]:
-    sources = [RangeSource(f"key{i}", c) for i, c in enumerate(cidrs)]
-    return derive_non_masquerade_cidrs(sources, ipv6_enabled=ipv6, cidr_limit=limit)
+    sources = [stack_range(f"key{i}", c) for i, c in enumerate(cidrs)]
+    return derive_non_masquerade_cidrs(
+        sources, ipv6_enabled=ipv6, cidr_limit=limit, ipv6_switch="ipv6UlaRange"
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,7 +115,7 @@ def test_rejections_name_key_and_value(cidr: str, ipv6: bool, message: str) -> N
 
 def test_over_limit_says_how_many() -> None:
     with pytest.raises(
-        CidrError, match=r"merge into 3 nonMasqueradeCIDRs, 1 more than cidrLimit 2"
+        CidrError, match=r"merge into 3 nonMasqueradeCIDRs, 1 more than cidr_limit 2"
     ):
         derive("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", limit=2)
     # Merging happens before the limit: four adjacent /10s are one CIDR.

@@ -17,24 +17,26 @@ from pulumi_ip_masq_agent.ip_masq_agent import (
     CONFIG_DIR,
     CONFIG_MAP_NAME,
     DAEMON_SET_NAME,
+    Dataplane,
     IpMasqAgent,
     IpMasqAgentArgs,
     agent_args,
-    combine_ranges,
 )
+from pulumi_ip_masq_agent.ranges import Range, concat_ranges
+
+
+def three_ranges() -> list[Range]:
+    return [
+        Range(cidr="10.0.0.0/20", label="nodes"),
+        Range(cidr="10.4.0.0/14", label="pods"),
+        Range(cidr="10.0.16.0/20", label="services"),
+    ]
 
 
 def args(**overrides: Any) -> IpMasqAgentArgs:
     base: IpMasqAgentArgs = {
-        "ranges": {"nodes": "10.0.0.0/20", "pods": "10.4.0.0/14", "services": "10.0.16.0/20"},
-        "enable_ipv6": False,
-        "cidr_limit": 64,
-        "masq_link_local": False,
-        "masq_link_local_ipv6": False,
-        "resync_interval": "60s",
-        "deploy_daemon_set": True,
+        "ranges": three_ranges(),
         "image": "registry.example/ip-masq-agent:1",
-        "backend": "auto",
     }
     base.update(overrides)  # type: ignore[typeddict-item]
     return base
@@ -51,12 +53,19 @@ def run(make_args: Callable[[], IpMasqAgentArgs]) -> RenderResult:
     return run_under_mocks(program, stack="test", config={})
 
 
+def document(result: RenderResult) -> dict[str, Any]:
+    (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
+    loaded: dict[str, Any] = yaml.safe_load(configmap.inputs["data"]["config"])
+    return loaded
+
+
 def test_configmap_document_from_output_ranges() -> None:
     # Ranges given as Outputs, as the network component hands them over.
     def make_args() -> IpMasqAgentArgs:
-        ranges = combine_ranges(
-            pulumi.Output.from_input({"nodes": "10.0.0.0/20"}),
-            {"pods": "10.4.0.0/14", "services": "10.0.16.0/20"},
+        ranges = concat_ranges(
+            pulumi.Output.from_input([Range(cidr="10.0.0.0/20", label="nodes")]),
+            [Range(cidr=pulumi.Output.from_input("10.4.0.0/14"), label="pods")],
+            [Range(cidr="10.0.16.0/20", label="services")],
         )
         return args(ranges=ranges, masq_link_local=True, resync_interval="5m", cidr_limit=10)
 
@@ -81,16 +90,99 @@ def test_configmap_document_from_output_ranges() -> None:
     assert component.name == "agent"
 
 
-def test_no_daemon_set_when_not_deployed() -> None:
-    result = run(lambda: args(deploy_daemon_set=False))
-    assert not result.of_type("kubernetes:apps/v1:DaemonSet")
-    assert result.outputs["daemonSetName"] is None
+def test_only_ranges_and_image_given_means_upstream_defaults() -> None:
+    result = run(args)
+    assert document(result) == {
+        "nonMasqueradeCIDRs": ["10.0.0.0/19", "10.4.0.0/14"],
+        "masqLinkLocal": False,
+        "masqLinkLocalIPv6": False,
+        "resyncInterval": "60s",
+        "cidrLimit": 64,
+    }
+    (daemon_set,) = result.of_type("kubernetes:apps/v1:DaemonSet")
+    (container,) = daemon_set.inputs["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == agent_args(enable_ipv6=False, backend="auto")
+
+
+def test_ipv6_is_inferred_from_the_ranges() -> None:
+    ranges = [*three_ranges(), Range(cidr="fd20:a:b::/48", label="VPC ULA")]
+    result = run(lambda: args(ranges=ranges))
+    assert document(result)["nonMasqueradeCIDRs"][-1] == "fd20:a:b::/48"
+    (daemon_set,) = result.of_type("kubernetes:apps/v1:DaemonSet")
+    (container,) = daemon_set.inputs["spec"]["template"]["spec"]["containers"]
+    assert "--enable-ipv6" in container["args"]
+
+
+def test_ipv6_range_with_ipv6_switched_off_names_the_argument_and_the_label() -> None:
+    ranges = [Range(cidr="fd20:a:b::/48", label="VPC ULA", origin="Network vpc")]
+    with pytest.raises(
+        (CidrError, RenderError),
+        match=r"^IpMasqAgent agent: ranges: VPC ULA of Network vpc: 'fd20:a:b::/48' is IPv6 "
+        r"but the cluster is not dual-stack \(enable_ipv6\)$",
+    ):
+        run(lambda: args(ranges=ranges, enable_ipv6=False))
+
+
+def test_two_ranges_with_one_label_are_both_kept() -> None:
+    # Concatenated, never keyed: a repeated label cannot drop a range.
+    ranges = [Range(cidr="10.0.0.0/20", label="pods"), Range(cidr="10.8.0.0/14", label="pods")]
+    result = run(lambda: args(ranges=ranges))
+    assert document(result)["nonMasqueradeCIDRs"] == ["10.0.0.0/20", "10.8.0.0/14"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "daemon_sets"),
+    [
+        pytest.param({"deploy_daemon_set": False}, 0, id="configmap-only"),
+        pytest.param({"dataplane": Dataplane.V2}, 0, id="dataplane-v2"),
+        pytest.param({"dataplane": "v2"}, 0, id="dataplane-v2-text"),
+        pytest.param({"dataplane": "legacy"}, 1, id="dataplane-legacy"),
+    ],
+)
+def test_what_is_deployed(overrides: dict[str, Any], daemon_sets: int) -> None:
+    result = run(lambda: args(**overrides))
+    assert len(result.of_type("kubernetes:apps/v1:DaemonSet")) == daemon_sets
     assert len(result.of_type("kubernetes:core/v1:ConfigMap")) == 1
+    if not daemon_sets:
+        assert result.outputs["daemonSetName"] is None
 
 
-def test_bad_range_inside_the_component_names_its_source() -> None:
-    with pytest.raises((CidrError, RenderError), match=r"^pods: '10.4.0.1/14' has host bits set"):
-        run(lambda: args(ranges={"pods": "10.4.0.1/14"}))
+def test_configmap_only_needs_no_image() -> None:
+    result = run(lambda: {"ranges": three_ranges(), "dataplane": Dataplane.V2})
+    assert document(result)["nonMasqueradeCIDRs"] == ["10.0.0.0/19", "10.4.0.0/14"]
+
+
+@pytest.mark.parametrize("key", ["deploy_daemon_set", "dataplane"])
+def test_an_output_for_a_deciding_argument_is_a_type_error(key: str) -> None:
+    value = {"deploy_daemon_set": True, "dataplane": "legacy"}[key]
+    with pytest.raises(TypeError, match=rf"^IpMasqAgent agent: {key} must be a plain .*Output"):
+        run(lambda: args(**{key: pulumi.Output.from_input(value)}))
+
+
+def test_daemon_set_on_dataplane_v2_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"deploy_daemon_set is true but dataplane is v2"):
+        run(lambda: args(dataplane="v2", deploy_daemon_set=True))
+
+
+def test_missing_image_names_the_argument() -> None:
+    with pytest.raises(ValueError, match=r"^IpMasqAgent agent: image is required"):
+        run(lambda: {"ranges": three_ranges()})
+
+
+def test_bad_range_inside_the_component_names_the_argument_and_label() -> None:
+    ranges = [Range(cidr="10.4.0.1/14", label="pods", origin="Subnetwork net")]
+    with pytest.raises(
+        (CidrError, RenderError),
+        match=r"^IpMasqAgent agent: ranges: pods of Subnetwork net: '10.4.0.1/14' has host bits",
+    ):
+        run(lambda: args(ranges=ranges))
+
+
+def test_not_a_range_names_its_index() -> None:
+    with pytest.raises(
+        (TypeError, RenderError), match=r"^IpMasqAgent agent: ranges\[1\]: '10.0.0.0/8' is not"
+    ):
+        run(lambda: args(ranges=[three_ranges()[0], "10.0.0.0/8"]))
 
 
 def test_agent_args() -> None:

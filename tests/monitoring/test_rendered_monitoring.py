@@ -180,12 +180,7 @@ def test_the_component_refuses_a_podmonitor_without_its_daemon_set() -> None:
         IpMasqAgent(
             "agent",
             {
-                "ranges": {"pods": "10.0.0.0/16"},
-                "enable_ipv6": False,
-                "cidr_limit": 64,
-                "masq_link_local": False,
-                "masq_link_local_ipv6": False,
-                "resync_interval": "60s",
+                "ranges": [{"cidr": "10.0.0.0/16", "label": "pods"}],
                 "deploy_daemon_set": False,
                 "monitoring": "podmonitor",  # type: ignore[typeddict-item]
             },

@@ -1,0 +1,76 @@
+"""The ranges a GKE subnet and cluster give pods, as typed Ranges read from their Outputs."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+from pulumi_ip_masq_agent.ranges import Range, concat_ranges, resource_origin, secondary_range_label
+
+PRIMARY_LABEL = "primary range"
+INTERNAL_IPV6_LABEL = "internal IPv6 range"
+CONTROL_PLANE_LABEL = "control-plane range"
+
+
+def field(item: Any, name: str) -> Any:
+    """A field of a nested output: typed objects in real runs, dicts from mocks and invokes
+    (the one place that difference is handled)."""
+    if item is None:
+        return None
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
+def subnet_ranges(
+    origin: str, primary: str, secondary: Sequence[Any] | None, ipv6: str | None = None
+) -> list[Range]:
+    """The primary range, every secondary range in the subnet's order, and an IPv6 range."""
+    ranges = [Range(cidr=primary, label=PRIMARY_LABEL, origin=origin)]
+    for item in secondary or []:
+        label = secondary_range_label(str(field(item, "range_name")))
+        ranges.append(Range(cidr=field(item, "ip_cidr_range"), label=label, origin=origin))
+    if ipv6:
+        ranges.append(Range(cidr=ipv6, label=INTERNAL_IPV6_LABEL, origin=origin))
+    return ranges
+
+
+def subnetwork_ranges(subnetwork: gcp.compute.Subnetwork) -> pulumi.Output[list[Range]]:
+    """A Subnetwork's primary and secondary ranges, and its internal IPv6 range when the
+    subnet is dual-stack with internal IPv6 access."""
+    origin = resource_origin(subnetwork)
+    dual_stack = pulumi.Output.all(subnetwork.stack_type, subnetwork.ipv6_access_type).apply(
+        lambda v: v[0] == "IPV4_IPV6" and v[1] == "INTERNAL"
+    )
+
+    # Only a dual-stack subnet waits for its IPv6 prefix (computed, unknown in a first preview).
+    def prefix(on: bool) -> pulumi.Output[str | None]:
+        return subnetwork.internal_ipv6_prefix if on else pulumi.Output.from_input(None)
+
+    ipv6: pulumi.Output[str | None] = dual_stack.apply(prefix)
+    return pulumi.Output.all(subnetwork.ip_cidr_range, subnetwork.secondary_ip_ranges, ipv6).apply(
+        lambda v: subnet_ranges(origin, v[0], v[1], v[2])
+    )
+
+
+def cluster_ranges(cluster: gcp.container.Cluster) -> pulumi.Output[list[Range]]:
+    """A private cluster's control-plane /28 (none for a public cluster)."""
+    origin = resource_origin(cluster)
+    return cluster.private_cluster_config.apply(
+        lambda config: [
+            Range(cidr=cidr, label=CONTROL_PLANE_LABEL, origin=origin)
+            for cidr in [field(config, "master_ipv4_cidr_block")]
+            if cidr
+        ]
+    )
+
+
+def gke_ranges(
+    subnetwork: gcp.compute.Subnetwork, cluster: gcp.container.Cluster | None = None
+) -> pulumi.Output[list[Range]]:
+    """IpMasqAgent's `ranges` for a GKE cluster on this subnet: the subnet's primary range
+    (nodes), every secondary range (pods, services), its internal IPv6 range when dual-stack,
+    and, given the cluster, its private control-plane range."""
+    groups = [subnetwork_ranges(subnetwork)]
+    if cluster is not None:
+        groups.append(cluster_ranges(cluster))
+    return concat_ranges(*groups)
