@@ -2,7 +2,7 @@
 STACK ?= local
 PY := .venv/bin/python
 
-.PHONY: setup test lint pytest render check demo bench bench-quick clean
+.PHONY: setup test lint pytest render check demo bench bench-quick schema clean
 
 setup:
 	@bash scripts/setup.sh
@@ -37,6 +37,10 @@ bench: setup
 # The reduced set, under a minute, written to rendered/bench-quick/ (the committed report stays).
 bench-quick: setup
 	$(PY) -m bench.run --quick
+
+# The component package's schema, committed: tests/components/test_provider.py fails on a difference.
+schema: setup
+	$(PY) -m pulumi_ip_masq_agent.provider --schema > provider/schema.json
 
 clean:
 	rm -rf rendered .pytest_cache .mypy_cache .ruff_cache

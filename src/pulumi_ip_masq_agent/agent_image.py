@@ -24,6 +24,7 @@ class AgentImage(pulumi.ComponentResource):
     """Builds and pushes the agent; `ref` pins the pushed digest: nodes run exactly this build."""
 
     ref: pulumi.Output[str]
+    """The pushed image, name@sha256:digest: what the DaemonSet runs."""
 
     def __init__(
         self, name: str, args: AgentImageArgs, opts: pulumi.ResourceOptions | None = None
