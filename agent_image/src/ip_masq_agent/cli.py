@@ -108,6 +108,8 @@ def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
         print(f"ip-masq-agent: {err}", file=sys.stderr)
         return 1
     watcher = ConfigWatcher(options.config_path, lambda: runner.request_sync("config file changed"))
+    # `poll` only when inotify cannot watch the config's directory (e.g. it does not exist).
+    log_event(logger, logging.INFO, "watching config", path=options.config_path, mode=watcher.mode)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         # Rules stay: removing them would send pod traffic out un-NATed while we restart.
