@@ -9,6 +9,7 @@ A complete request goes to a small, fixed pool of workers that answer and close;
 request is `GET` of a path, so nothing but the request line is ever looked at.
 """
 
+import contextlib
 import queue
 import selectors
 import socket
@@ -132,6 +133,9 @@ class BoundedHttpServer:
             maxsize=max_pending
         )
         self._stopping = threading.Event()
+        # `stop` writes here: the selector sleeps without a timeout while nothing is pending,
+        # so an idle agent's server takes no CPU at all.
+        self._wake_reader, self._wake_writer = socket.socketpair()
         self._threads = [threading.Thread(target=self._serve, name=name, daemon=True)] + [
             threading.Thread(target=self._work, name=f"{name}-worker", daemon=True)
             for _ in range(workers)
@@ -147,6 +151,8 @@ class BoundedHttpServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        with contextlib.suppress(OSError):  # already closed: the selector thread is gone
+            self._wake_writer.send(b"x")
         for _ in self._threads[1:]:
             try:
                 self._requests.put(None, timeout=1.0)
@@ -156,14 +162,19 @@ class BoundedHttpServer:
             if thread.is_alive():
                 thread.join(timeout=2.0)
         self._listener.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     # --- the selector thread: accept, read heads, enforce deadlines ----------------------
 
     def _serve(self) -> None:
         self._selector.register(self._listener, selectors.EVENT_READ)
+        self._selector.register(self._wake_reader, selectors.EVENT_READ)
         try:
             while not self._stopping.is_set():
-                for key, _ in self._selector.select(timeout=0.2):
+                for key, _ in self._selector.select(timeout=self._next_deadline()):
+                    if key.fileobj is self._wake_reader:
+                        continue
                     if key.fileobj is self._listener:
                         self._accept()
                     else:
@@ -173,6 +184,12 @@ class BoundedHttpServer:
             for pending in list(self._pending.values()):
                 self._drop(pending)
             self._selector.close()
+
+    def _next_deadline(self) -> float | None:
+        """Seconds until the oldest pending head expires; None (no timeout) when none is."""
+        if not self._pending:
+            return None
+        return max(0.0, next(iter(self._pending.values())).deadline - time.monotonic())
 
     def _accept(self) -> None:
         for _ in range(64):  # a bounded batch per wake-up, then the other sockets get a turn
