@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Final
 import yaml
 
 from ip_masq_agent.duration import parse_go_duration
+from ip_masq_agent.quoting import clipped, quoted
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -31,6 +32,12 @@ DEFAULT_RESYNC_SECONDS: Final = 60.0
 # A ConfigMap holds at most 1 MiB of data. Anything larger is not a ConfigMap the agent should
 # trust, and pure-Python YAML would spend many seconds on it while the sync loop waits.
 MAX_CONFIG_BYTES: Final = 1024 * 1024
+# What a document may build, whatever its size in bytes: a few hundred bytes of nested YAML
+# aliases expand to hundreds of millions of nodes, and a 1 MiB list of one-character items
+# costs PyYAML ~150 MiB. 50,000 nodes hold a list of 10,000 CIDRs five times over.
+MAX_YAML_NODES: Final = 50_000
+# Deeper than any config; the pure loader's own recursion gives out a little further down.
+MAX_YAML_DEPTH: Final = 200
 
 # Upstream decodes with Go's encoding/json, which matches keys case-insensitively.
 _KEYS: Final = {
@@ -80,14 +87,14 @@ def _network(text: str) -> Network | str:
     """
     # Only address characters and one "/prefix": nothing else can reach a rule payload.
     if not _CIDR_SHAPE.fullmatch(text):
-        return f"{text!r} is not a CIDR (want e.g. 10.0.0.0/8)"
+        return f"{quoted(text)} is not a CIDR (want e.g. 10.0.0.0/8)"
     address, _ = text.split("/", 1)
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        return f"{text!r} is not a CIDR (want e.g. 10.0.0.0/8)"
+        return f"{quoted(text)} is not a CIDR (want e.g. 10.0.0.0/8)"
     if network.network_address != ipaddress.ip_address(address):
-        return f"{text!r} has host bits set (the network is {network.with_prefixlen})"
+        return f"{quoted(text)} has host bits set (the network is {network.with_prefixlen})"
     return network
 
 
@@ -97,7 +104,9 @@ def parse_cidr(text: str, *, where: str, enable_ipv6: bool) -> Network:
     if isinstance(network, str):
         raise ConfigError(f"{where}: {network}")
     if network.version == 6 and not enable_ipv6:
-        raise ConfigError(f"{where}: {text!r} is IPv6 but the agent runs without --enable-ipv6")
+        raise ConfigError(
+            f"{where}: {quoted(text)} is IPv6 but the agent runs without --enable-ipv6"
+        )
     return network
 
 
@@ -177,19 +186,61 @@ def load_yaml(text: str, loader: type | None = None) -> Any:
     return yaml.load(text, Loader=loader or yaml_loader_for(text))
 
 
+def check_yaml_shape(text: str, source: str, loader: type | None = None) -> None:
+    """Refuse anchors and aliases, and more values or nesting than any config has.
+
+    Walks the parser's events (constant memory, stops at the first excess) before anything
+    is built: libyaml's event parser for text in the characters it reads as the pure loader
+    does (fast), else the pure one. No ConfigMap needs an alias, and refusing them is the only
+    way an expanded alias bomb is never built, iterated or quoted. A syntax error ends the walk
+    quietly: the load that follows reports it in the reference loader's words.
+    """
+    if loader is None:
+        fast = LibYamlLoader is not None and _LIBYAML_TEXT.fullmatch(text)
+        loader = LibYamlLoader if fast else PureYamlLoader
+    nodes = depth = 0
+    try:
+        for event in yaml.parse(text, Loader=loader):  # type: ignore[arg-type]
+            anchor = getattr(event, "anchor", None)
+            if isinstance(event, yaml.AliasEvent) or anchor is not None:
+                what = "alias *" if isinstance(event, yaml.AliasEvent) else "anchor &"
+                line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+                raise ConfigError(
+                    f"{source}: YAML {what}{clipped(str(anchor), 40)} at line {line}:"
+                    " anchors and aliases are not accepted in a config; write the values out"
+                )
+            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+                nodes += 1
+                if nodes > MAX_YAML_NODES:
+                    raise ConfigError(
+                        f"{source}: more than {MAX_YAML_NODES} YAML values;"
+                        " no config needs that many"
+                    )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise ConfigError(f"{source}: nested too deeply to be a config")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+
+
 def _load_document(text: str, source: str, loader: type | None = None) -> Mapping[str, Any]:
     is_json = text.lstrip().startswith("{")
+    if not is_json:
+        check_yaml_shape(text, source, loader)
     try:
         document = json.loads(text) if is_json else load_yaml(text, loader)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"{source}: not valid JSON/YAML: {first_line}") from None
+        raise ConfigError(f"{source}: not valid JSON/YAML: {clipped(first_line)}") from None
     except RecursionError:
         # `[[[[...` a hundred thousand deep fits in a ConfigMap; no config nests like that.
         raise ConfigError(f"{source}: nested too deeply to be a config") from None
     except ValueError as err:
         # Python's own limits, e.g. an integer of more than 4300 digits.
-        raise ConfigError(f"{source}: not a usable document: {err}") from None
+        raise ConfigError(f"{source}: not a usable document: {clipped(str(err))}") from None
     if document is None:
         raise ConfigError(f"{source}: empty config document (delete the file to use defaults)")
     if not isinstance(document, dict):
@@ -208,7 +259,7 @@ def _expect(value: Any, kind: type, key: str, source: str) -> Any:
     # bool is an int in Python; Go's json would refuse it for an int field and vice versa.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         want = {bool: "true or false", int: "an integer", str: "a string", list: "a list"}[kind]
-        raise ConfigError(f"{source}: {key} must be {want}, got {value!r}")
+        raise ConfigError(f"{source}: {key} must be {want}, got {quoted(value)}")
     return value
 
 
@@ -220,7 +271,7 @@ def _parse_cidr_list(entries: Any, key: str, source: str, enable_ipv6: bool) -> 
     for index, entry in enumerate(entries):
         where = f"{source}: {key}[{index}]"
         if not isinstance(entry, str):
-            raise ConfigError(f"{where} must be a string, got {entry!r}")
+            raise ConfigError(f"{where} must be a string, got {quoted(entry)}")
         parsed.append(parse_cidr(entry, where=where, enable_ipv6=enable_ipv6))
     return tuple(parsed)
 
@@ -280,7 +331,7 @@ def parse_config(
     for raw_key, value in document.items():
         key = _KEYS.get(str(raw_key).lower())
         if key is None:
-            warnings.append(f"{source}: ignoring unknown key {raw_key!r}")
+            warnings.append(f"{source}: ignoring unknown key {quoted(raw_key)}")
             continue
         values[key] = value
 
@@ -325,10 +376,11 @@ def parse_config(
             resync = parse_go_duration(raw)
         except ValueError:
             raise ConfigError(
-                f"{source}: resyncInterval {raw!r} is not a duration (want e.g. 60s, 5m, 1h30m)"
+                f"{source}: resyncInterval {quoted(raw)} is not a duration"
+                " (want e.g. 60s, 5m, 1h30m)"
             ) from None
         if resync <= 0:
-            raise ConfigError(f"{source}: resyncInterval must be positive, got {raw!r}")
+            raise ConfigError(f"{source}: resyncInterval must be positive, got {quoted(raw)}")
     return AgentConfig(
         non_masquerade_cidrs=cidrs,
         force_masquerade_cidrs=forced,

@@ -1,11 +1,13 @@
 """The config's lifecycle: defaults when there is no file, the last good config when it breaks."""
 
 import logging
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from ip_masq_agent.config import AgentConfig, ConfigError
+from ip_masq_agent.config import MAX_CONFIG_BYTES, AgentConfig, ConfigError
 from ip_masq_agent.logs import log_event
 from ip_masq_agent.metrics import AgentMetrics
 
@@ -22,7 +24,13 @@ class ConfigSource(Protocol):
 
 
 class FileConfigSource:
-    """The mounted ConfigMap file (a missing file is not an error: upstream uses defaults)."""
+    """The mounted ConfigMap file (a missing file is not an error: upstream uses defaults).
+
+    Only a regular file is read, and at most one byte more than a ConfigMap can hold: a FIFO
+    at the path would block the sync loop in `open` or `read`, a symlink to `/dev/zero` would
+    be read without end. The open does not block, and the type is checked on the opened
+    descriptor, so a swap between a check and the open changes nothing.
+    """
 
     def __init__(self, path: str) -> None:
         self._path = Path(path)
@@ -33,9 +41,32 @@ class FileConfigSource:
 
     def read(self) -> str | None:
         try:
-            return self._path.read_text(encoding="utf-8")
+            fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
+        with os.fdopen(fd, "rb") as file:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise ConfigError(f"{self.name}: not a regular file ({_file_type(mode)})")
+            data = file.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{self.name}: more than {MAX_CONFIG_BYTES} bytes, more than a ConfigMap can hold"
+            )
+        return data.decode("utf-8")
+
+
+def _file_type(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 class ConfigKeeper:
@@ -85,6 +116,14 @@ class ConfigKeeper:
         """The config to use now: the file's, the defaults, the last good one, or None."""
         try:
             text = self._source.read()
+        except ConfigError as err:
+            # Not a document at all (a FIFO, a device, too large): rejected like an invalid one.
+            problem = f"{err}; {self._keeping()}"
+            if problem != self._problem:
+                self._metrics.config_reloads.labels(result="invalid").inc()
+            self._seen = False
+            self._report(problem, "invalid")
+            return self._config
         except OSError as err:
             problem = f"{self._source.name}: cannot read ({err.strerror}); {self._keeping()}"
             if problem != self._problem:

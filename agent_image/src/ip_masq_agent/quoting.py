@@ -34,3 +34,8 @@ def _small(value: list[Any] | tuple[Any, ...] | dict[Any, Any] | set[Any] | froz
         isinstance(v, (str, int, float, bool, type(None))) and len(str(v)) <= QUOTE_LIMIT
         for v in flat
     )
+
+
+def clipped(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """Free text (a parser's message) cut to `limit` characters with an ellipsis."""
+    return text if len(text) <= limit else text[:limit] + "..."
