@@ -28,10 +28,12 @@ CONFIG_MAP_KEY: Final = "config"
 # GKE manages a DaemonSet called `ip-masq-agent` itself; ours must never be mistaken for it.
 DAEMON_SET_NAME: Final = "ip-masq-agent-derived"
 MASQ_CHAIN: Final = "IP-MASQ-AGENT"
-# The agent's own default (one constant, in ip_masq_agent.flags); passed explicitly so the
-# manifest states it. hostNetwork: kubelet probes the node's address, so listen on all of them.
-AGENT_HEALTH_ADDRESS: Final = DEFAULT_HEALTH_ADDRESS
+# The agent's own port (one constant, in ip_masq_agent.flags) on the node's loopback only:
+# kubelet, on the node, probes 127.0.0.1 (the probes' `host`); nothing off the node needs
+# /healthz, and with hostNetwork any other address would be the node's, open to the network.
 AGENT_HEALTH_PORT: Final = int(DEFAULT_HEALTH_ADDRESS.rpartition(":")[2])
+AGENT_HEALTH_HOST: Final = "127.0.0.1"
+AGENT_HEALTH_ADDRESS: Final = f"{AGENT_HEALTH_HOST}:{AGENT_HEALTH_PORT}"
 LIVENESS_PATH: Final = "/healthz"  # fails only when syncs are stuck or keep failing
 READINESS_PATH: Final = "/readyz"  # ready after the first successful sync
 CONFIG_DIR: Final = "/etc/config"
@@ -329,7 +331,9 @@ def daemon_set_spec(
 
     def probe(path: str) -> k8s.core.v1.ProbeArgs:
         return k8s.core.v1.ProbeArgs(
-            http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=AGENT_HEALTH_PORT),
+            http_get=k8s.core.v1.HTTPGetActionArgs(
+                host=AGENT_HEALTH_HOST, path=path, port=AGENT_HEALTH_PORT
+            ),
             period_seconds=10,
             timeout_seconds=2,
             failure_threshold=3,

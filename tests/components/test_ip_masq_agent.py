@@ -190,7 +190,7 @@ def test_agent_args() -> None:
         "--masq-chain=IP-MASQ-AGENT",
         "--backend=nftables",
         "--enable-ipv6",
-        f"--health-address=0.0.0.0:{AGENT_HEALTH_PORT}",
+        f"--health-address=127.0.0.1:{AGENT_HEALTH_PORT}",
         "--v=2",
     ]
     assert "--enable-ipv6" not in agent_args(enable_ipv6=False, backend="auto")
@@ -205,7 +205,7 @@ def test_the_agent_accepts_the_container_args(backend: str, enable_ipv6: bool) -
     assert options.masq_chain == "IP-MASQ-AGENT"
     assert options.enable_ipv6 is enable_ipv6
     assert options.backend == backend
-    assert options.health_address == f"0.0.0.0:{AGENT_HEALTH_PORT}"
+    assert options.health_address == f"127.0.0.1:{AGENT_HEALTH_PORT}"
     assert options.config_path == f"{CONFIG_DIR}/ip-masq-agent"
     assert backend in default_backend_registry().names()
 

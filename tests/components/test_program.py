@@ -140,10 +140,14 @@ def test_daemon_set_mounts_and_probes(rendered: dict[str, RenderResult]) -> None
         "path": "/run/xtables.lock",
         "type": "FileOrCreate",
     }
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": AGENT_HEALTH_PORT}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": AGENT_HEALTH_PORT}
-    # The probes reach the port the agent is told to listen on, on every address (hostNetwork).
-    assert f"--health-address=0.0.0.0:{AGENT_HEALTH_PORT}" in container["args"]
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"] == {
+            "host": "127.0.0.1",
+            "path": path,
+            "port": AGENT_HEALTH_PORT,
+        }
+    # The probes reach the address the agent is told to listen on: the node's loopback only.
+    assert f"--health-address=127.0.0.1:{AGENT_HEALTH_PORT}" in container["args"]
 
 
 def test_agent_args_follow_the_stack(rendered: dict[str, RenderResult]) -> None:
