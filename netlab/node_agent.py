@@ -1,9 +1,10 @@
 """The agent as a lab process: run in a node namespace from a ConfigMap volume, as kubelet would."""
 
+import re
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from netlab.configmap_volume import ConfigMapVolume
@@ -11,10 +12,12 @@ from netlab.fetch import fetch
 from netlab.lab import REPO_ROOT, Lab, LabError, Namespace
 
 DEBIAN_PYTHON = "/usr/bin/python3"
-HEALTH_ADDRESS = "127.0.0.1:10261"  # each node namespace has its own loopback: one port fits all
+# Where the agent answers when the DaemonSet does not say (each node namespace has its own
+# loopback: one port fits all); the DaemonSet's own addresses are kept, as kubelet runs them.
+HEALTH_ADDRESS = "127.0.0.1:10261"
 METRICS_ADDRESS = "127.0.0.1:10262"  # the agent's default --metrics-address
-# Flags a sandbox must set itself: where the volume is mounted, where health and metrics are.
-_SANDBOX_FLAGS = ("config", "health-address", "metrics-address")
+# The flag a sandbox must set itself: where the volume is mounted.
+_SANDBOX_FLAGS = ("config",)
 
 
 def debian_python_argv(module: str, *args: str) -> list[str]:
@@ -39,28 +42,58 @@ def _flag_name(arg: str) -> str | None:
     return arg.lstrip("-").partition("=")[0]
 
 
+def expand_env(arg: str, env: Mapping[str, str]) -> str:
+    """`$(NAME)` replaced by the container env's value, as kubelet expands args; an unknown
+    name stays as written (kubelet's rule too)."""
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m[1], m[0]), arg)
+
+
 def sandbox_agent_args(
     daemon_set_args: Sequence[str],
     *,
     config_path: str,
-    health_address: str = HEALTH_ADDRESS,
+    health_address: str | None = None,
     backend: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The DaemonSet's container args with only the sandbox's own flags replaced.
+    """The DaemonSet's container args as kubelet runs them, with the sandbox's volume path.
 
     Every flag is given as `--name=value` by the component, so dropping one is dropping one arg.
-    `backend` replaces `--backend` (tests run both backends from the same render).
+    `$(NAME)` is expanded from `env`, the container's environment as kubelet resolves it (e.g.
+    NODE_IP, the node's address). The DaemonSet's `--health-address` and `--metrics-address`
+    stay what it says (HEALTH_ADDRESS and METRICS_ADDRESS when it says nothing), so the sandbox
+    shows where a real node's agent listens; `health_address` and `backend` replace the
+    DaemonSet's (tests run both backends from the same render).
     """
-    replaced = set(_SANDBOX_FLAGS) | ({"backend"} if backend is not None else set())
-    args = [a for a in daemon_set_args if _flag_name(a) not in replaced]
-    args += [
-        f"--config={config_path}",
-        f"--health-address={health_address}",
-        f"--metrics-address={METRICS_ADDRESS}",
-    ]
+    env = env or {}
+    replaced = set(_SANDBOX_FLAGS)
+    replaced |= {"backend"} if backend is not None else set()
+    replaced |= {"health-address"} if health_address is not None else set()
+    args = [expand_env(a, env) for a in daemon_set_args if _flag_name(a) not in replaced]
+    args.append(f"--config={config_path}")
+    if health_address is not None or flag_value(args, "health-address") is None:
+        args.append(f"--health-address={health_address or HEALTH_ADDRESS}")
+    if flag_value(args, "metrics-address") is None:
+        args.append(f"--metrics-address={METRICS_ADDRESS}")
     if backend is not None:
         args.append(f"--backend={backend}")
     return args
+
+
+def local_url(address: str, path: str) -> str:
+    """The URL of `path` at a listen address, as seen from the same namespace (a wildcard
+    address answers on loopback)."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"
+
+
+def flag_value(args: Sequence[str], name: str) -> str | None:
+    """The value of the last `--name=value` in `args`, or None."""
+    values = [a.partition("=")[2] for a in args if _flag_name(a) == name and "=" in a]
+    return values[-1] if values else None
 
 
 class NodeAgent:
@@ -75,14 +108,17 @@ class NodeAgent:
         *,
         log: Path,
         backend: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.lab = lab
         self.ns = ns
         self.volume = volume
         self.log = log
         self.args = sandbox_agent_args(
-            daemon_set_args, config_path=str(volume.path), backend=backend
+            daemon_set_args, config_path=str(volume.path), backend=backend, env=env
         )
+        self.health_address = flag_value(self.args, "health-address") or HEALTH_ADDRESS
+        self.metrics_address = flag_value(self.args, "metrics-address") or METRICS_ADDRESS
         self.process: subprocess.Popen[str] | None = None
 
     def argv(self, *extra: str) -> list[str]:
@@ -102,17 +138,17 @@ class NodeAgent:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise LabError(f"[{self.ns.name}] agent exited: {self.log_tail()}")
-            status, _ = fetch(self.ns, f"http://{HEALTH_ADDRESS}/readyz", timeout=1.0)
+            status, _ = fetch(self.ns, local_url(self.health_address, "/readyz"), timeout=1.0)
             if status == 200:
                 return
             time.sleep(0.1)
         raise LabError(f"[{self.ns.name}] agent not ready after {timeout}s: {self.log_tail()}")
 
     def healthz(self) -> tuple[int, str]:
-        return fetch(self.ns, f"http://{HEALTH_ADDRESS}/healthz")
+        return fetch(self.ns, local_url(self.health_address, "/healthz"))
 
     def metrics(self) -> str:
-        status, body = fetch(self.ns, f"http://{METRICS_ADDRESS}/metrics")
+        status, body = fetch(self.ns, local_url(self.metrics_address, "/metrics"))
         if status != 200:
             raise LabError(f"[{self.ns.name}] /metrics answered {status}: {body[:200]}")
         return body

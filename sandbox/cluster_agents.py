@@ -4,11 +4,25 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from netlab.cluster import Cluster
-from netlab.cluster_plan import plan_cluster
+from netlab.cluster_plan import NodePlan, PlanError, plan_cluster
 from netlab.configmap_volume import ConfigMapVolume
 from netlab.lab import Lab
 from netlab.node_agent import NodeAgent
 from sandbox.stack import SandboxStack
+
+
+def node_env(stack: SandboxStack, node: NodePlan) -> dict[str, str]:
+    """The agent container's downward-API env on this node, as kubelet resolves it."""
+    # hostNetwork: the pod's address is the node's.
+    fields = {"status.hostIP": str(node.ip4), "status.podIP": str(node.ip4)}
+    env = {}
+    for name, field in stack.agent_env:
+        if field not in fields:
+            raise PlanError(
+                f"stack {stack.name}: env {name} from {field}: the sandbox knows no such"
+            )
+        env[name] = fields[field]
+    return env
 
 
 class SandboxCluster:
@@ -40,6 +54,7 @@ class SandboxCluster:
                 stack.agent_args,
                 log=workdir / f"{node.name}-agent.log",
                 backend=backend,
+                env=node_env(stack, node),
             )
 
     def start_agents(self) -> None:

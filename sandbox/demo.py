@@ -18,6 +18,7 @@ from netlab.cluster_plan import PlanError, Probe, plan_probes
 from netlab.lab import Lab, LabError, kernel_lab_unavailable
 from netlab.prober import BackgroundProber
 from sandbox.cluster_agents import SandboxCluster
+from sandbox.endpoints import check_endpoints, format_checks
 from sandbox.stack import render_sandbox_stack
 from sandbox.table import format_table, summary_line
 
@@ -109,11 +110,17 @@ def run_demo(
         results = sandbox.cluster.run_probes(plan_probes(plan))
         for line in format_table(results):
             say(line)
+        say("")
+        say("agent HTTP endpoints, from a pod on another node (as Prometheus) and from the node:")
+        checks = check_endpoints(sandbox)
+        for line in format_checks(checks):
+            say(f"  {line}")
         changed = live_change(sandbox, workdir, say)
         everything = results + changed
-        passed = sum(r.ok for r in everything)
-        say(summary_line(passed, len(everything)))
-        return 0 if passed == len(everything) else 1
+        passed = sum(r.ok for r in everything) + sum(c.ok for c in checks)
+        total = len(everything) + len(checks)
+        say(summary_line(passed, total))
+        return 0 if passed == total else 1
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:

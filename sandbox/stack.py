@@ -25,6 +25,8 @@ class SandboxStack:
     ranges: StackRanges
     non_masquerade_cidrs: tuple[str, ...]  # the program's export, for display
     overrides: tuple[tuple[str, str], ...] = ()  # config keys set on top of the stack file
+    # The container's env from the downward API: (name, fieldPath), resolved per node.
+    agent_env: tuple[tuple[str, str], ...] = ()
 
 
 def _one(result: RenderResult, type_token: str, name: str) -> dict[str, Any]:
@@ -38,7 +40,7 @@ def _one(result: RenderResult, type_token: str, name: str) -> dict[str, Any]:
     return found[0]
 
 
-def _daemon_set_args(result: RenderResult) -> tuple[str, ...]:
+def _agent_container(result: RenderResult) -> dict[str, Any]:
     daemon_sets = result.of_type("kubernetes:apps/v1:DaemonSet")
     if len(daemon_sets) != 1:
         raise PlanError(
@@ -46,8 +48,25 @@ def _daemon_set_args(result: RenderResult) -> tuple[str, ...]:
             f"but the render has {len(daemon_sets)} (deployAgent off or Dataplane V2?)"
         )
     containers = daemon_sets[0].inputs["spec"]["template"]["spec"]["containers"]
-    agent = next(c for c in containers if c["name"] == "ip-masq-agent")
-    return tuple(str(a) for a in agent.get("args") or ())
+    agent: dict[str, Any] = next(c for c in containers if c["name"] == "ip-masq-agent")
+    return agent
+
+
+def _daemon_set_args(result: RenderResult) -> tuple[str, ...]:
+    return tuple(str(a) for a in _agent_container(result).get("args") or ())
+
+
+def _daemon_set_env(result: RenderResult) -> tuple[tuple[str, str], ...]:
+    env = []
+    for variable in _agent_container(result).get("env") or ():
+        field = ((variable.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+        if field is None:
+            raise PlanError(
+                f"stack {result.stack}: env {variable.get('name')!r} is not from the downward "
+                "API, which is all the sandbox resolves"
+            )
+        env.append((str(variable["name"]), str(field)))
+    return tuple(env)
 
 
 def ranges_from_settings(settings: Settings) -> StackRanges:
@@ -104,6 +123,7 @@ def render_sandbox_stack(
         name=stack,
         config_text=str(config_map["data"]["config"]),
         agent_args=_daemon_set_args(result),
+        agent_env=_daemon_set_env(result),
         ranges=ranges_from_settings(parse_settings(raw, gcp=gcp)),
         non_masquerade_cidrs=tuple(str(c) for c in cidrs),
         overrides=tuple(sorted((overrides or {}).items())),
