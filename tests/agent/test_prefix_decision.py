@@ -90,7 +90,7 @@ def _check_intervals_and_cidrs(
         assert len(matching) <= 1
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(lists=overlapping_lists(4), extra=st.lists(st.integers(0, 2**32 - 1), max_size=8))
 def test_ipv4_plan_equals_longest_prefix_reference(
     lists: tuple[list[Network], list[Network]], extra: list[int]
@@ -106,7 +106,7 @@ def test_ipv6_plan_equals_longest_prefix_reference(
     _check_intervals_and_cidrs(*lists, 6, extra)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     version=st.sampled_from([4, 6]),
     data=st.data(),
