@@ -11,11 +11,11 @@ from ip_masq_agent.backends.iptables import (
     owned_rules,
     parse_iptables_version,
 )
+from ip_masq_agent.backends.migration import remove_other_backends
 from ip_masq_agent.backends.registry import (
     BackendSettings,
     UnknownBackendError,
     default_backend_registry,
-    remove_other_backends,
 )
 from ip_masq_agent.commands import CommandResult
 from ip_masq_agent.config import default_config

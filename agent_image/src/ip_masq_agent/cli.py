@@ -10,12 +10,12 @@ from types import FrameType
 from prometheus_client import CollectorRegistry
 
 from ip_masq_agent.backends.base import ApplyError, Backend
+from ip_masq_agent.backends.migration import remove_other_backends
 from ip_masq_agent.backends.registry import (
     BackendRegistry,
     BackendSettings,
     UnknownBackendError,
     default_backend_registry,
-    remove_other_backends,
 )
 from ip_masq_agent.commands import SubprocessRunner
 from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
