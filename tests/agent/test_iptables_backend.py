@@ -67,7 +67,8 @@ def _desired(random_fully: bool = True) -> DesiredRules:
 )
 def test_random_fully_follows_the_binary_version(version: str, supported: bool) -> None:
     run = ScriptedRunner(version=version)
-    backend = IptablesBackend(flavor="iptables", chain=CHAIN, families=("ipv4",), run=run)
+    backend = default_backend_registry().create("iptables", BackendSettings(CHAIN, ("ipv4",), run))
+    assert [args for args, _ in run.calls] == [("iptables", "--version")]  # asked at start
     payload = backend.render(_desired())
     assert payload.endswith(
         '(must be last in chain)" -j MASQUERADE'
@@ -75,7 +76,27 @@ def test_random_fully_follows_the_binary_version(version: str, supported: bool) 
         + "\nCOMMIT\n"
     )
     backend.render(_desired())
-    assert [args for args, _ in run.calls] == [("iptables", "--version")]  # asked once
+    assert len(run.calls) == 1  # and never again, not while rendering
+
+
+@pytest.mark.parametrize(
+    ("version", "cached"),
+    [
+        pytest.param("iptables v1.8.9 (nf_tables)", True, id="nf_tables"),
+        pytest.param("iptables v1.8.9 (legacy)", False, id="legacy"),
+    ],
+)
+def test_plain_iptables_on_an_nf_tables_node_uses_the_generation_check(
+    version: str, cached: bool
+) -> None:
+    run = ScriptedRunner(version=version)
+    settings = BackendSettings(CHAIN, ("ipv4",), run, generation=lambda: 7)
+    backend = default_backend_registry().create("iptables", settings)
+    assert backend.name == "iptables"
+    backend.observe()
+    run.calls.clear()
+    backend.observe()  # an idle resync: the generation stood still
+    assert (run.calls == []) is cached
 
 
 def test_parse_version() -> None:
@@ -113,8 +134,8 @@ def test_apply_writes_chain_and_jump_fixes_in_one_transaction() -> None:
         f"{chain_payload}-D POSTROUTING -d 10.1.0.0/16 -j {CHAIN}\n-D{JUMP.removeprefix('-A')}\n"
         "COMMIT\n"
     )
+    # A save to see the jumps and one restore: no version probe while applying or rendering.
     assert {args[0] for args, _ in run.calls} == {
-        "iptables-legacy",
         "iptables-legacy-restore",
         "iptables-legacy-save",
     }

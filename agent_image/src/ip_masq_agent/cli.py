@@ -170,7 +170,12 @@ def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None 
         families = FAMILIES if options.enable_ipv6 else FAMILIES[:1]
         # The agent's tools run in its own namespace, so its own netlink socket sees theirs.
         settings = BackendSettings(
-            options.masq_chain, families, SubprocessRunner(), generation=read_generation
+            options.masq_chain,
+            families,
+            SubprocessRunner(),
+            # Only a running agent resyncs; `render` asks the node nothing it does not need.
+            generation=read_generation if options.command == "run" else None,
+            random_fully=options.random_fully,
         )
         backend = registry.create(options.backend, settings)
         if options.command == "run" and not options.once:

@@ -25,6 +25,26 @@ _TOKEN: Final = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
 _STATISTIC_SCALE: Final = 0x80000000
 
 
+@dataclass(frozen=True)
+class IptablesTool:
+    """What `<binary> --version` says: its version and whether it drives nf_tables."""
+
+    version: tuple[int, int, int] | None
+    nf_tables: bool
+
+    @property
+    def random_fully(self) -> bool:
+        """Whether it takes `--random-fully`; an unknown version is assumed modern."""
+        return self.version is None or self.version >= RANDOM_FULLY_SINCE
+
+
+def probe_iptables(run: CommandRunner, binary: str) -> IptablesTool:
+    """Ask the binary once (at start, never while rendering): `iptables v1.8.9 (nf_tables)`."""
+    result = run([binary, "--version"])
+    text = result.stdout + result.stderr
+    return IptablesTool(parse_iptables_version(text), "(nf_tables)" in text)
+
+
 def parse_iptables_version(text: str) -> tuple[int, int, int] | None:
     """`iptables v1.8.9 (nf_tables)` -> (1, 8, 9)."""
     match = _VERSION.search(text)
@@ -115,7 +135,8 @@ class IptablesBackend:
         chain: str,
         families: tuple[Family, ...],
         run: CommandRunner,
-        random_fully_supported: bool | None = None,
+        random_fully_supported: bool = True,
+        nf_tables: bool | None = None,
     ) -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"unknown iptables flavour {flavor!r}")
@@ -123,8 +144,8 @@ class IptablesBackend:
         self._chain = chain
         self._families = families
         self._run = run
-        self._random_fully_override = random_fully_supported
-        self._random_fully: dict[Family, bool] = {}
+        self._random_fully = random_fully_supported
+        self._nf_tables = flavor == "iptables-nft" if nf_tables is None else nf_tables
 
     @property
     def name(self) -> str:
@@ -133,18 +154,13 @@ class IptablesBackend:
     def _binary(self, family: Family) -> str:
         return FLAVORS[self._flavor][family]
 
-    def random_fully_supported(self, family: Family) -> bool:
-        """Whether the binary takes `--random-fully`; unknown versions are assumed modern."""
-        if self._random_fully_override is not None:
-            return self._random_fully_override
-        if family not in self._random_fully:
-            result = self._run([self._binary(family), "--version"])
-            version = parse_iptables_version(result.stdout + result.stderr)
-            self._random_fully[family] = version is None or version >= RANDOM_FULLY_SINCE
-        return self._random_fully[family]
+    @property
+    def nf_tables(self) -> bool:
+        """Whether its rules live in nf_tables (`iptables-nft`, or `iptables` on such a node)."""
+        return self._nf_tables
 
     def render_family(self, rules: FamilyRules) -> str:
-        random_fully = rules.masquerade.random_fully and self.random_fully_supported(rules.family)
+        random_fully = rules.masquerade.random_fully and self._random_fully
         return render_chain_payload(rules, chain=self._chain, random_fully=random_fully)
 
     def render(self, desired: DesiredRules) -> str:

@@ -8,7 +8,7 @@ from typing import Final
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.detect import detect_backend
 from ip_masq_agent.backends.generation_cache import GenerationCachedBackend
-from ip_masq_agent.backends.iptables import FLAVORS, IptablesBackend
+from ip_masq_agent.backends.iptables import FLAVORS, IptablesBackend, probe_iptables
 from ip_masq_agent.backends.nftables import NftablesBackend
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.logs import LOGGER_NAME, log_event
@@ -28,6 +28,8 @@ class BackendSettings:
     # Reads the nf_tables generation where `run` acts (the agent: its own namespace); lets
     # nf_tables-based backends skip listing an unchanged ruleset. None: always list.
     generation: Callable[[], int | None] | None = None
+    # Whether `--random-fully` is wanted: only then does the iptables version matter.
+    random_fully: bool = True
 
 
 BackendFactory = Callable[[BackendSettings], Backend]
@@ -60,15 +62,31 @@ class BackendRegistry:
         backend = factory(settings)
         if isinstance(backend, GenerationCachedBackend):
             return backend  # `auto` built it through this very method
-        if settings.generation is not None and backend.name in NF_TABLES_BACKENDS:
+        nf_tables = backend.name in NF_TABLES_BACKENDS or (
+            isinstance(backend, IptablesBackend) and backend.nf_tables
+        )
+        if settings.generation is not None and nf_tables:
             return GenerationCachedBackend(backend, settings.generation)
         return backend
 
 
 def _iptables(flavor: str) -> BackendFactory:
     def build(settings: BackendSettings) -> Backend:
+        # The tool is asked once, here: whether it takes --random-fully, and for the plain
+        # `iptables` whether it is nf_tables-based (then the generation check applies too).
+        alias = flavor == "iptables" and settings.generation is not None
+        tool = (
+            probe_iptables(settings.run, FLAVORS[flavor]["ipv4"])
+            if settings.random_fully or alias
+            else None
+        )
         return IptablesBackend(
-            flavor=flavor, chain=settings.chain, families=settings.families, run=settings.run
+            flavor=flavor,
+            chain=settings.chain,
+            families=settings.families,
+            run=settings.run,
+            random_fully_supported=tool is None or tool.random_fully,
+            nf_tables=None if flavor != "iptables" else tool is not None and tool.nf_tables,
         )
 
     return build
