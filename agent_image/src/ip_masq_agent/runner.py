@@ -1,5 +1,6 @@
 """The reconcile loop: events request syncs, one runner coalesces them and repairs drift."""
 
+import hashlib
 import logging
 import threading
 import time
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from ip_masq_agent.backends.base import ApplyError, Backend
-from ip_masq_agent.config import AgentConfig
+from ip_masq_agent.config import AgentConfig, Network
 from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.logs import log_event
 from ip_masq_agent.metrics import AgentMetrics
@@ -69,12 +70,30 @@ def first_difference(expected: str, observed: str) -> str:
     return f"want {quoted(expected[start:])}, kernel has {quoted(observed[start:])}"
 
 
+# CIDRs named in the summary per family; the rest is counted and digested, so the line stays
+# short at 10,000 CIDRs (it printed all of them: ~150 KB per log line and /healthz answer).
+SUMMARY_CIDRS: Final = 4
+
+
+def family_digest(networks: tuple[Network, ...]) -> str:
+    """A short digest of the whole list, in order: equal on two nodes iff their lists are."""
+    text = "\n".join(n.with_prefixlen for n in networks)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def rules_summary(desired: DesiredRules) -> str:
-    """One line naming every family's destinations that keep the pod source."""
-    return "; ".join(
-        f"{rules.family}: {','.join(str(n) for n in rules.non_masquerade) or '-'}"
-        for rules in desired.families
-    )
+    """One bounded line: per family the count, the first few destinations, a digest of all."""
+    parts = []
+    for rules in desired.families:
+        networks = rules.non_masquerade
+        shown = [n.with_prefixlen for n in networks[:SUMMARY_CIDRS]]
+        if len(networks) > SUMMARY_CIDRS:
+            shown.append(f"+{len(networks) - SUMMARY_CIDRS} more")
+        listed = f" {','.join(shown)}" if shown else ""
+        parts.append(
+            f"{rules.family}: {len(networks)} CIDRs{listed} sha256={family_digest(networks)}"
+        )
+    return "; ".join(parts)
 
 
 class SyncRunner:
