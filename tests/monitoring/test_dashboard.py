@@ -15,7 +15,7 @@ from tests.monitoring.exported import exported_metric_names, metric_names_in
 from tests.monitoring.promtool import run_promtool
 
 ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = ROOT / "monitoring" / "ip-masq-agent-dashboard.json"
+DASHBOARD = ROOT / "src" / "pulumi_ip_masq_agent" / "dashboards" / "ip-masq-agent.json"
 NODES = ("node-a", "node-b")
 MINUTES = 30
 # Grafana's own variables, as Grafana would expand them for a 30-minute view.
