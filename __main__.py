@@ -77,6 +77,7 @@ agent_args: IpMasqAgentArgs = {
     "backend": Backend(settings.agent_backend),
     "monitoring": settings.monitoring,
     "monitoring_labels": settings.monitoring_label_map(),
+    "grafana_dashboard": settings.grafana_dashboard,
     "force_masquerade_cidrs": list(settings.force_masquerade_cidrs),
 }
 image: pulumi.Input[str] | None = settings.agent_image

@@ -18,7 +18,7 @@ from pulumi_ip_masq_agent.monitoring import (
     NODE_METRICS_ADDRESS,
     Monitoring,
 )
-from pulumi_ip_masq_agent.monitoring_resources import register_monitoring
+from pulumi_ip_masq_agent.monitoring_resources import register_dashboard, register_monitoring
 from pulumi_ip_masq_agent.ranges import Range, known_cidr, resolve_ranges
 
 NAMESPACE: Final = "kube-system"
@@ -28,6 +28,7 @@ CONFIG_MAP_KEY: Final = "config"
 # GKE manages a DaemonSet called `ip-masq-agent` itself; ours must never be mistaken for it.
 DAEMON_SET_NAME: Final = "ip-masq-agent-derived"
 MASQ_CHAIN: Final = "IP-MASQ-AGENT"
+DASHBOARD_CONFIG_MAP: Final = "ip-masq-agent-dashboard"
 # The agent's own port (one constant, in ip_masq_agent.flags) on the node's loopback only:
 # kubelet, on the node, probes 127.0.0.1 (the probes' `host`); nothing off the node needs
 # /healthz, and with hostNetwork any other address would be the node's, open to the network.
@@ -92,6 +93,9 @@ class IpMasqAgentArgs(TypedDict):
     monitoring_labels: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
     """Labels of the PodMonitor and PrometheusRule, for the Prometheus' selectors to match
     (default `release: kube-prometheus-stack`, what kube-prometheus-stack selects by default)."""
+    grafana_dashboard: NotRequired[bool]
+    """With monitoring podmonitor: also the Grafana dashboard, as ConfigMap
+    `ip-masq-agent-dashboard` labelled `grafana_dashboard: "1"` (default false; plain)."""
     force_masquerade_cidrs: NotRequired[pulumi.Input[Sequence[pulumi.Input[str]]]]
     """Destinations masqueraded although inside a kept range (the config's forceMasqueradeCIDRs;
     the most specific CIDR of both lists decides). Only this project's agent knows the key."""
@@ -137,6 +141,12 @@ class IpMasqAgent(pulumi.ComponentResource):
                 + ", ".join(Monitoring)
             )
         scraped = Monitoring(monitoring) == Monitoring.PODMONITOR
+        dashboard = _plain(name, args, "grafana_dashboard", bool, False)
+        if dashboard and not scraped:
+            raise ValueError(
+                f"IpMasqAgent {name}: grafana_dashboard needs monitoring podmonitor "
+                "(without it nothing scrapes the metrics the dashboard shows)"
+            )
         if scraped and not deploy:
             raise ValueError(
                 f"IpMasqAgent {name}: monitoring podmonitor scrapes our agent's DaemonSet, "
@@ -216,6 +226,10 @@ class IpMasqAgent(pulumi.ComponentResource):
                     resync_interval=args.get("resync_interval", DEFAULT_RESYNC_INTERVAL),
                     parent=self,
                     depends_on=[daemon_set],
+                )
+            if dashboard:
+                register_dashboard(
+                    name, namespace=NAMESPACE, object_name=DASHBOARD_CONFIG_MAP, parent=self
                 )
         self.daemon_set_name = daemon_set_name
 

@@ -5,6 +5,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from importlib import resources
 from typing import Any, Final
 
 import yaml
@@ -200,6 +201,17 @@ def rules_file_text(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> 
     )
     header = RULES_FILE_HEADER.format(resync=prometheus_duration(resync_interval_seconds))
     return header + body
+
+
+# kube-prometheus-stack's Grafana sidecar loads dashboards from ConfigMaps labelled
+# `grafana_dashboard: "1"` in every namespace (its sidecar.dashboards defaults).
+GRAFANA_DASHBOARD_LABELS: Final = {"grafana_dashboard": "1"}
+DASHBOARD_FILE: Final = "ip-masq-agent.json"
+
+
+def dashboard_json() -> str:
+    """The Grafana dashboard, as shipped in the package (dashboards/ip-masq-agent.json)."""
+    return (resources.files(__package__) / "dashboards" / DASHBOARD_FILE).read_text()
 
 
 def label_problem(name: str, value: str) -> str | None:

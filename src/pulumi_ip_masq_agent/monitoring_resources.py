@@ -6,7 +6,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ip_masq_agent.duration import parse_go_duration
-from pulumi_ip_masq_agent.monitoring import pod_monitor_spec, rule_groups
+from pulumi_ip_masq_agent.monitoring import (
+    DASHBOARD_FILE,
+    GRAFANA_DASHBOARD_LABELS,
+    dashboard_json,
+    pod_monitor_spec,
+    rule_groups,
+)
 
 API_VERSION = "monitoring.coreos.com/v1"
 
@@ -47,3 +53,17 @@ def register_monitoring(
         opts=pulumi.ResourceOptions(parent=parent),
     )
     return pod_monitor, rule
+
+
+def register_dashboard(
+    name: str, *, namespace: str, object_name: str, parent: pulumi.Resource
+) -> k8s.core.v1.ConfigMap:
+    """The Grafana dashboard as a ConfigMap that Grafana's dashboard sidecar loads."""
+    return k8s.core.v1.ConfigMap(
+        f"{name}-dashboard",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=object_name, namespace=namespace, labels=GRAFANA_DASHBOARD_LABELS
+        ),
+        data={DASHBOARD_FILE: dashboard_json()},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

@@ -48,6 +48,7 @@ DEFAULTS: Final[Mapping[str, str | bool | int | list[str] | None]] = {
     "agentBackend": "auto",
     "monitoring": "none",
     "monitoringLabels": [f"{name}={value}" for name, value in DEFAULT_SELECTOR_LABELS.items()],
+    "grafanaDashboard": False,
 }
 
 _SUBNET_PATH: Final = re.compile(r"projects/([^/]+)/regions/([^/]+)/subnetworks/([^/]+)")
@@ -100,6 +101,7 @@ class Settings:
     agent_backend: Literal["auto", "iptables", "nftables"]
     monitoring: Monitoring
     monitoring_labels: tuple[tuple[str, str], ...]
+    grafana_dashboard: bool
     gcp_project: str | None
     gcp_region: str | None
 
@@ -253,6 +255,7 @@ def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = No
         agent_backend=read.choice("agentBackend", ("auto", "iptables", "nftables")),  # type: ignore[arg-type]
         monitoring=Monitoring(read.choice("monitoring", tuple(Monitoring))),
         monitoring_labels=_monitoring_labels(read.strings("monitoringLabels")),
+        grafana_dashboard=read.flag("grafanaDashboard"),
         gcp_project=gcp.get("project") or None,
         gcp_region=gcp.get("region") or None,
     )
@@ -357,6 +360,11 @@ def _check_values(settings: Settings) -> None:
         raise SettingsError(
             f"{_key('monitoring')}: 'podmonitor' scrapes our agent's DaemonSet, which this stack "
             "does not deploy (deployAgent false or dataplane v2)"
+        )
+    if settings.grafana_dashboard and settings.monitoring != Monitoring.PODMONITOR:
+        raise SettingsError(
+            f"{_key('grafanaDashboard')}: true needs monitoring: podmonitor (without it nothing "
+            "scrapes the metrics the dashboard shows)"
         )
     if settings.cidr_limit < 1:
         raise SettingsError(f"{_key('cidrLimit')}: {settings.cidr_limit} must be at least 1")

@@ -1,5 +1,6 @@
 """`monitoring: podmonitor` through the real program: the objects, their schemas, the scrape."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
 
 def render_with(stack: str, **overrides: str) -> RenderResult:
@@ -185,3 +187,30 @@ def test_the_component_refuses_a_podmonitor_without_its_daemon_set() -> None:
                 "monitoring": "podmonitor",  # type: ignore[typeddict-item]
             },
         )
+
+
+def test_grafana_dashboard_configmap_when_the_stack_asks() -> None:
+    result = render_with("prod", grafanaDashboard="true")
+    [dashboard] = [
+        r.inputs
+        for r in result.of_type("kubernetes:core/v1:ConfigMap")
+        if r.inputs["metadata"]["name"] == "ip-masq-agent-dashboard"
+    ]
+    assert dashboard["metadata"]["namespace"] == "kube-system"
+    # kube-prometheus-stack's Grafana sidecar: label grafana_dashboard, value "1", any namespace.
+    assert dashboard["metadata"]["labels"] == {"grafana_dashboard": "1"}
+    shipped = ROOT / "src" / "pulumi_ip_masq_agent" / "dashboards" / "ip-masq-agent.json"
+    assert dashboard["data"] == {"ip-masq-agent.json": shipped.read_text()}
+    assert json.loads(dashboard["data"]["ip-masq-agent.json"])["uid"] == "ip-masq-agent"
+    # Not asked: no dashboard ConfigMap.
+    assert [r.inputs["metadata"]["name"] for r in render_stack("prod").of_type(CONFIG_MAP)] == [
+        "ip-masq-agent"
+    ]
+
+
+def test_a_dashboard_without_scraping_is_refused() -> None:
+    with pytest.raises(
+        SettingsError,
+        match=r"^ip-masq-agent:grafanaDashboard: true needs monitoring: podmonitor ",
+    ):
+        render_with("local", grafanaDashboard="true")
