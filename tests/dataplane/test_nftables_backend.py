@@ -12,8 +12,10 @@ from ip_masq_agent.backends.nftables import NftablesBackend
 from ip_masq_agent.backends.registry import BackendSettings, default_backend_registry
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
 from ip_masq_agent.config import parse_config
+from ip_masq_agent.nftables_payload import TABLE_MARKER, render_nftables_payload, table_name
 from ip_masq_agent.rules import DesiredRules, Masquerade, PortRange, plan_rules
-from netlab.lab import Lab
+from netlab.lab import Lab, Namespace
+from netlab.node_agent import agent_argv
 from netlab.topology import ECHO_PORT, SingleNode
 from tests.agent.nftables_cases import CASES, Case
 
@@ -158,3 +160,60 @@ def test_observe_reads_again_only_when_the_generation_moved(lab: Lab, name: str)
     ns.run("nft", "add", "table", "inet", "someone-else")  # any commit moves the generation
     assert backend.observe() == tampered
     assert run.reads > reads + 1
+
+
+def _tables(ns: Namespace) -> set[str]:
+    """The `inet` tables (iptables-nft's own `ip nat` and the like are not ours to judge)."""
+    listed = ns.run("nft", "list", "tables").stdout.split("\n")
+    return {line.removeprefix("table ") for line in listed if line.startswith("table inet ")}
+
+
+def _agent(ns: Namespace, *args: str) -> None:
+    done = ns.run(*agent_argv(*args, "--config=/nonexistent"), check=False)
+    assert done.returncode == 0, done.stderr
+
+
+FIREWALL = "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0;\n\t}\n}\n"
+
+
+def test_a_node_table_named_like_the_chain_survives_start_and_cleanup(lab: Lab) -> None:
+    ns = lab.namespace("node")
+    ns.run("nft", "-f", "-", input=FIREWALL)
+    # A table that only shares our default name is no table of ours either.
+    ns.run("nft", "-f", "-", input=FIREWALL.replace("inet filter", "inet ip-masq-agent"))
+    foreign = {"inet filter", "inet ip-masq-agent"}
+    for backend in ("iptables-nft", "nftables", "iptables-legacy"):
+        for chain in ("filter", "IP-MASQ-AGENT"):
+            if (backend, chain) != ("nftables", "IP-MASQ-AGENT"):
+                _agent(ns, "--once", f"--backend={backend}", f"--masq-chain={chain}")
+            _agent(ns, "cleanup", f"--backend={backend}", f"--masq-chain={chain}")
+            assert _tables(ns) == foreign, (backend, chain)
+    # Our very name on a table we did not write: the agent refuses, naming it.
+    done = ns.run(*agent_argv("--once", "--backend=nftables", "--config=/none"), check=False)
+    assert done.returncode == 1
+    assert "table inet ip-masq-agent exists but was not written by ip-masq-agent" in done.stderr
+    assert _tables(ns) == foreign
+    _agent(ns, "--once", "--backend=nftables", "--masq-chain=filter")
+    assert _tables(ns) == foreign | {"inet ip-masq-agent-filter"}
+    assert "chain input" in ns.run("nft", "list", "table", "inet", "filter").stdout
+
+
+def test_an_unmarked_table_of_an_earlier_version_is_migrated(lab: Lab) -> None:
+    ns = lab.namespace("node")
+    desired = _desired("nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+    for old_name, chain in (("ip-masq", "IP-MASQ"), ("ip-masq-agent", "IP-MASQ-AGENT")):
+        # Exactly what versions before the marker wrote: the table named after the chain.
+        old = render_nftables_payload(desired, table=old_name)
+        old = "\n".join(line for line in old.splitlines() if "comment" not in line) + "\n"
+        ns.run("nft", "-f", "-", input=old)
+        _agent(ns, "--once", "--backend=nftables", f"--masq-chain={chain}")
+        ours = table_name(chain)
+        assert _tables(ns) == {f"inet {ours}"}, chain
+        assert TABLE_MARKER in ns.run("nft", "list", "table", "inet", ours).stdout
+        _agent(ns, "cleanup", "--backend=nftables", f"--masq-chain={chain}")
+        assert _tables(ns) == set()
+        # Switching to iptables removes an unmarked table of ours too.
+        ns.run("nft", "-f", "-", input=old)
+        _agent(ns, "--once", "--backend=iptables-nft", f"--masq-chain={chain}")
+        assert _tables(ns) == set(), chain
+        _agent(ns, "cleanup", "--backend=iptables-nft", f"--masq-chain={chain}")

@@ -1,6 +1,7 @@
 """The nftables script for a DesiredRules plan: one `inet` table replaced in one transaction."""
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from typing import Final
 
@@ -8,6 +9,51 @@ from ip_masq_agent.config import Network
 from ip_masq_agent.rules import DesiredRules, Family, FamilyRules, Masquerade
 
 DEFAULT_TABLE: Final = "ip-masq-agent"
+# Every table the agent names starts so: no node table (`filter`, `nat`, `firewalld`) can be
+# taken for ours whatever --masq-chain says. The default chain keeps the table it always had.
+TABLE_PREFIX: Final = "ip-masq-agent"
+# Written as the table's comment: a table is removed only when it carries this (or is exactly
+# what versions before the marker wrote); a table that only shares the name is left alone.
+TABLE_MARKER: Final = "ip-masq-agent: owned by the node agent; removed by its cleanup"
+_OBJECT: Final = re.compile(
+    r"^\s*(set|map|chain|flowtable|counter|quota|ct|limit|secmark|synproxy)\s+(\S+)\s", re.M
+)
+_UNMARKED_CHAIN_START: Final = (
+    "type nat hook postrouting priority srcnat; policy accept;\n\t\tfib daddr type local return"
+)
+# What versions before the marker wrote: only these, and our chain's first rule.
+_UNMARKED_OBJECTS: Final = frozenset(
+    {("set", "nomasq_ipv4"), ("set", "nomasq_ipv6"), ("chain", "postrouting")}
+)
+
+
+def table_name(chain: str) -> str:
+    """The nft table for `--masq-chain`: the default IP-MASQ-AGENT owns `inet ip-masq-agent`."""
+    lowered = chain.lower()
+    return DEFAULT_TABLE if lowered == DEFAULT_TABLE else f"{TABLE_PREFIX}-{lowered}"
+
+
+def unmarked_table_name(chain: str) -> str:
+    """The name versions before the prefix used: the chain lower-cased (`filter` for FILTER)."""
+    return chain.lower()
+
+
+def is_our_table(listing: str) -> bool:
+    """Whether `nft list table` output is a table this agent wrote: marked, or exactly ours.
+
+    Unmarked tables are those of earlier versions (migration): only the sets `nomasq_ipv4`,
+    `nomasq_ipv6` and the chain `postrouting` starting with our local-destination rule.
+    """
+    if f'comment "{TABLE_MARKER}"' in listing:
+        return True
+    objects = {(kind, name) for kind, name in _OBJECT.findall(listing)}
+    return (
+        ("chain", CHAIN) in objects
+        and objects <= _UNMARKED_OBJECTS
+        and _UNMARKED_CHAIN_START in listing
+    )
+
+
 CHAIN: Final = "postrouting"
 # The protocols whose source port NAT can choose; the iptables backend uses the same three.
 PORT_PROTOCOLS: Final = ("tcp", "udp", "sctp")
@@ -143,6 +189,7 @@ def render_nftables_payload(desired: DesiredRules, *, table: str = DEFAULT_TABLE
         f"table inet {table} {{}}",
         f"delete table inet {table}",
         f"table inet {table} {{",
+        f'\tcomment "{TABLE_MARKER}"',
     ]
     for rules in desired.families:
         lines.extend(_set_block(rules))
@@ -163,5 +210,9 @@ def render_nftables_payload(desired: DesiredRules, *, table: str = DEFAULT_TABLE
 
 
 def render_nftables_cleanup(*, table: str = DEFAULT_TABLE) -> str:
-    """The `nft -f` script removing the table, valid whether or not the table exists."""
+    """The `nft -f` script removing the table, valid whether or not the table exists.
+
+    Only for a table `is_our_table` accepted: the leading `table` line would otherwise keep a
+    foreign table as it is, but the `delete` would not.
+    """
     return f"table inet {table} {{}}\ndelete table inet {table}\n"

@@ -5,6 +5,7 @@ from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.nftables_payload import (
     DEFAULT_TABLE,
     canonical_listing,
+    is_our_table,
     render_nftables_cleanup,
     render_nftables_payload,
     render_table_definition,
@@ -13,11 +14,22 @@ from ip_masq_agent.rules import DesiredRules
 
 
 class NftablesBackend:
-    """Owns `table inet <table>` and nothing else; every change is one `nft -f` transaction."""
+    """Owns `table inet <table>` and nothing else; every change is one `nft -f` transaction.
 
-    def __init__(self, *, run: CommandRunner, table: str = DEFAULT_TABLE) -> None:
+    `unmarked_table` is the name earlier versions gave the table (the chain lower-cased): the
+    first apply removes it in the same transaction when it is one of ours, and cleanup too. A
+    table is only ever removed when `is_our_table` says it is ours, and the first apply
+    refuses to replace a table of our name that is not.
+    """
+
+    def __init__(
+        self, *, run: CommandRunner, table: str = DEFAULT_TABLE, unmarked_table: str | None = None
+    ) -> None:
         self._run = run
         self._table = table
+        self._unmarked = unmarked_table if unmarked_table != table else None
+        self._migrated = self._unmarked is None
+        self._first_apply = True
 
     @property
     def name(self) -> str:
@@ -26,25 +38,53 @@ class NftablesBackend:
     def render(self, desired: DesiredRules) -> str:
         return render_nftables_payload(desired, table=self._table)
 
+    def _listing(self, table: str) -> str | None:
+        """`nft list table inet TABLE`; None when there is no such table."""
+        result = self._run(["nft", "list", "table", "inet", table])
+        if result.returncode != 0:
+            # A missing table is a legitimate state (first start, after cleanup, after tampering).
+            if "No such file or directory" in result.stderr:
+                return None
+            raise ApplyError(f"nft list table inet {table}: {result.error_line}")
+        return result.stdout
+
+    def _ours(self, table: str) -> bool:
+        listing = self._listing(table)
+        return listing is not None and is_our_table(listing)
+
     def apply(self, desired: DesiredRules) -> None:
-        result = self._run(["nft", "-f", "-"], stdin=self.render(desired))
+        if self._first_apply:
+            # Our name on a table we did not write: refuse rather than replace a node's table.
+            listing = self._listing(self._table)
+            if listing is not None and not is_our_table(listing):
+                raise ApplyError(
+                    f"table inet {self._table} exists but was not written by ip-masq-agent"
+                    " (no marker comment); rename or remove it, or pick another --masq-chain"
+                )
+        script = self.render(desired)
+        migrate = not self._migrated and self._unmarked is not None and self._ours(self._unmarked)
+        if migrate:
+            # The old table goes in the same transaction the new one comes in: no moment
+            # without masquerading, none with both.
+            script += f"delete table inet {self._unmarked}\n"
+        result = self._run(["nft", "-f", "-"], stdin=script)
         if result.returncode != 0:
             raise ApplyError(f"nft -f (table inet {self._table}): {result.error_line}")
+        self._migrated = True
+        self._first_apply = False
 
     def expected(self, desired: DesiredRules) -> str:
         return canonical_listing(render_table_definition(desired, table=self._table))
 
     def observe(self) -> str:
         """`nft list table`, canonical: the kernel's own rendering, so any tampering shows."""
-        result = self._run(["nft", "list", "table", "inet", self._table])
-        if result.returncode != 0:
-            # A missing table is a legitimate state (first start, after cleanup, after tampering).
-            if "No such file or directory" in result.stderr:
-                return ""
-            raise ApplyError(f"nft list table inet {self._table}: {result.error_line}")
-        return canonical_listing(result.stdout)
+        listing = self._listing(self._table)
+        return "" if listing is None else canonical_listing(listing)
 
     def cleanup(self) -> None:
-        result = self._run(["nft", "-f", "-"], stdin=render_nftables_cleanup(table=self._table))
-        if result.returncode != 0:
-            raise ApplyError(f"nft delete table inet {self._table}: {result.error_line}")
+        for table in (self._table, self._unmarked):
+            if table is None or not self._ours(table):
+                continue  # absent, or a node table that merely shares the name: left alone
+            result = self._run(["nft", "-f", "-"], stdin=render_nftables_cleanup(table=table))
+            if result.returncode != 0:
+                raise ApplyError(f"nft delete table inet {table}: {result.error_line}")

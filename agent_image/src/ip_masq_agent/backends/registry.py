@@ -12,6 +12,7 @@ from ip_masq_agent.backends.iptables import FLAVORS, IptablesBackend, probe_ipta
 from ip_masq_agent.backends.nftables import NftablesBackend
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.logs import LOGGER_NAME, log_event
+from ip_masq_agent.nftables_payload import table_name, unmarked_table_name
 from ip_masq_agent.rules import Family
 
 # Backends whose rules live in nf_tables, so the ruleset generation tells when they changed.
@@ -92,19 +93,18 @@ def _iptables(flavor: str) -> BackendFactory:
     return build
 
 
-def nftables_table(chain: str) -> str:
-    """The nft table for `--masq-chain`: the default IP-MASQ-AGENT owns `inet ip-masq-agent`."""
-    return chain.lower()
-
-
 def _nftables(settings: BackendSettings) -> Backend:
-    return NftablesBackend(run=settings.run, table=nftables_table(settings.chain))
+    return NftablesBackend(
+        run=settings.run,
+        table=table_name(settings.chain),
+        unmarked_table=unmarked_table_name(settings.chain),
+    )
 
 
 def _auto(registry: BackendRegistry) -> BackendFactory:
     def build(settings: BackendSettings) -> Backend:
         detection = detect_backend(
-            settings.run, own_chain=settings.chain, own_table=nftables_table(settings.chain)
+            settings.run, own_chain=settings.chain, own_table=table_name(settings.chain)
         )
         log_event(
             logging.getLogger(LOGGER_NAME),
