@@ -169,14 +169,19 @@ def run_under_mocks(
     stack: str,
     config: Mapping[str, str],
     call: CallHandler | None = None,
+    project: str = PROJECT,
 ) -> RenderResult:
     """Run any Pulumi program under preview mocks; also how tests drive a single component."""
     # A fresh context and event loop: Pulumi keeps its runtime state in context variables.
-    return contextvars.Context().run(_run_program, program, stack, dict(config), call)
+    return contextvars.Context().run(_run_program, program, stack, dict(config), call, project)
 
 
 def _run_program(
-    program: Callable[[], None], stack: str, config: dict[str, str], call: CallHandler | None
+    program: Callable[[], None],
+    stack: str,
+    config: dict[str, str],
+    call: CallHandler | None,
+    project: str,
 ) -> RenderResult:
     loop = asyncio.new_event_loop()
     loop.set_exception_handler(_ignore_unretrieved)
@@ -188,7 +193,7 @@ def _run_program(
         recorder = _RecordingMocks(call)
         quiet = logging.getLogger("ip-masq-agent.render")
         quiet.setLevel(logging.CRITICAL)
-        mocks.set_mocks(recorder, project=PROJECT, stack=stack, preview=True, logger=quiet)
+        mocks.set_mocks(recorder, project=project, stack=stack, preview=True, logger=quiet)
         loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(program))
         outputs = loop.run_until_complete(_stack_outputs())
     except Exception as err:

@@ -47,11 +47,11 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
-  # The package itself, as a user installs it (editable; its dependencies are pinned above).
-  # It carries the agent package too, so an earlier standalone install of ./agent_image must
-  # not also claim ip_masq_agent.
+  # The package itself, as a user installs it (editable; its dependencies are pinned above,
+  # and so is setuptools, which builds it here without a download). It carries the agent
+  # package too, so an earlier standalone install of ./agent_image must not claim ip_masq_agent.
   .venv/bin/python -m pip uninstall -q -y --disable-pip-version-check ip-masq-agent 2>/dev/null || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e ".[gcp]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e ".[gcp]"
   echo "$want" > "$stamp"
 fi
 

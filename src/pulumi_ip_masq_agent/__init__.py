@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pulumi_ip_masq_agent.agent_image import AgentImage, AgentImageArgs
     from pulumi_ip_masq_agent.gke_cluster import GkeCluster, GkeClusterArgs
     from pulumi_ip_masq_agent.gke_network import GkeNetwork, GkeNetworkArgs
-    from pulumi_ip_masq_agent.gke_ranges import gke_ranges
+    from pulumi_ip_masq_agent.gke_range_reader import gke_ranges
 
 # Name -> module of the exports that import pulumi_gcp.
 _GCP_EXPORTS = {
@@ -26,7 +26,7 @@ _GCP_EXPORTS = {
     "GkeClusterArgs": "gke_cluster",
     "GkeNetwork": "gke_network",
     "GkeNetworkArgs": "gke_network",
-    "gke_ranges": "gke_ranges",
+    "gke_ranges": "gke_range_reader",
 }
 
 

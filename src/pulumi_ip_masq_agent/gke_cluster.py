@@ -8,7 +8,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from pulumi_ip_masq_agent.gke_ranges import cluster_ranges, field
+from pulumi_ip_masq_agent.gke_range_reader import cluster_ranges, field
 from pulumi_ip_masq_agent.ip_masq_agent import Dataplane
 from pulumi_ip_masq_agent.ranges import Range
 

@@ -6,7 +6,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from pulumi_ip_masq_agent.gke_ranges import field, subnet_ranges
+from pulumi_ip_masq_agent.gke_range_reader import field, subnet_ranges
 from pulumi_ip_masq_agent.ranges import Range, resource_origin
 
 

@@ -1,12 +1,14 @@
 """The ranges a GKE subnet and cluster give pods, as typed Ranges read from their Outputs."""
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_gcp as gcp
 
 from pulumi_ip_masq_agent.ranges import Range, concat_ranges, resource_origin, secondary_range_label
+
+T = TypeVar("T")
 
 PRIMARY_LABEL = "primary range"
 INTERNAL_IPV6_LABEL = "internal IPv6 range"
@@ -34,16 +36,33 @@ def subnet_ranges(
     return ranges
 
 
+def _when_set(
+    output: pulumi.Output[Any], then: Callable[[Any], pulumi.Input[T]], unset: T
+) -> pulumi.Output[T]:
+    """`then(value)`, or `unset` while a preview cannot know the value because the program
+    left that input unset (GCP then applies its default, which `unset` stands for)."""
+
+    def choose(value: Any) -> pulumi.Input[T]:
+        if isinstance(value, pulumi.output.Unknown):
+            return unset
+        return output.apply(then)
+
+    return output.apply(choose, run_with_unknowns=True)
+
+
 def subnetwork_ranges(subnetwork: gcp.compute.Subnetwork) -> pulumi.Output[list[Range]]:
     """A Subnetwork's primary and secondary ranges, and its internal IPv6 range when the
     subnet is dual-stack with internal IPv6 access."""
     origin = resource_origin(subnetwork)
-    dual_stack = pulumi.Output.all(subnetwork.stack_type, subnetwork.ipv6_access_type).apply(
+    # GCP's default stack type is IPV4_ONLY; a dual-stack subnet states its stack type.
+    stack_type = _when_set(subnetwork.stack_type, str, "IPV4_ONLY")
+    access_type = _when_set(subnetwork.ipv6_access_type, str, "")
+    dual_stack = pulumi.Output.all(stack_type, access_type).apply(
         lambda v: v[0] == "IPV4_IPV6" and v[1] == "INTERNAL"
     )
 
-    # Only a dual-stack subnet waits for its IPv6 prefix (computed, unknown in a first preview).
     def prefix(on: bool) -> pulumi.Output[str | None]:
+        # Computed by GCP: unknown in the first preview of a new dual-stack subnet.
         return subnetwork.internal_ipv6_prefix if on else pulumi.Output.from_input(None)
 
     ipv6: pulumi.Output[str | None] = dual_stack.apply(prefix)
@@ -55,13 +74,12 @@ def subnetwork_ranges(subnetwork: gcp.compute.Subnetwork) -> pulumi.Output[list[
 def cluster_ranges(cluster: gcp.container.Cluster) -> pulumi.Output[list[Range]]:
     """A private cluster's control-plane /28 (none for a public cluster)."""
     origin = resource_origin(cluster)
-    return cluster.private_cluster_config.apply(
-        lambda config: [
-            Range(cidr=cidr, label=CONTROL_PLANE_LABEL, origin=origin)
-            for cidr in [field(config, "master_ipv4_cidr_block")]
-            if cidr
-        ]
-    )
+
+    def control_plane(config: Any) -> list[Range]:
+        cidr = field(config, "master_ipv4_cidr_block")
+        return [Range(cidr=cidr, label=CONTROL_PLANE_LABEL, origin=origin)] if cidr else []
+
+    return _when_set(cluster.private_cluster_config, control_plane, [])
 
 
 def gke_ranges(
