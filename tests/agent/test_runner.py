@@ -12,7 +12,7 @@ from ip_masq_agent.config import AgentConfig, default_config, parse_config
 from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.rules import DesiredRules, Masquerade, plan_rules
-from ip_masq_agent.runner import SyncRunner, SyncTiming, rules_summary
+from ip_masq_agent.runner import SyncRunner, SyncTiming, family_digest, rules_summary
 
 
 class FakeClock:
@@ -368,3 +368,26 @@ def test_the_rules_summary_is_bounded_and_tells_lists_apart() -> None:
     other = rules_summary(desired([*many[:-1], "12.0.0.0/24"]))
     assert other != line
     assert other.split(" sha256=")[0] == line.split(" sha256=")[0]
+
+
+def test_the_desired_list_digest_is_one_series_per_family_that_follows_the_config() -> None:
+    h = Harness(CONFIG)
+    h.runner.step()
+    first = tuple(ipaddress.ip_network(c) for c in ("169.254.0.0/16", "10.8.0.0/14"))
+    digest = family_digest(first)
+    assert h.metric("ip_masq_agent_desired_cidrs_info", family="ipv4", sha256=digest) == 1
+    h.source.text = "nonMasqueradeCIDRs: [10.8.0.0/14, 10.200.0.0/16]\nresyncInterval: 10s\n"
+    h.advance(10)
+    assert h.cidrs() == ["169.254.0.0/16", "10.8.0.0/14", "10.200.0.0/16"]
+    changed = family_digest(tuple(ipaddress.ip_network(c) for c in h.cidrs()))
+    assert changed != digest
+    series = [
+        s.labels
+        for family in h.registry.collect()
+        if family.name == "ip_masq_agent_desired_cidrs_info"
+        for s in family.samples
+    ]
+    # The old list's series is gone: a rollout counts nodes per digest, each node once.
+    assert series == [{"family": "ipv4", "sha256": changed}]
+    # /healthz and the log name the same digest.
+    assert f"sha256={changed}" in h.runner.health().body

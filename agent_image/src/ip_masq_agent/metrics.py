@@ -46,6 +46,13 @@ class AgentMetrics:
             ["family"],
             registry=registry,
         )
+        self.desired_digest = Gauge(
+            "ip_masq_agent_desired_cidrs_info",
+            "Digest of the desired non-masquerade list per family (value 1), as /healthz and"
+            " the 'rules in place' log show it: nodes with equal lists have equal digests.",
+            ["family", "sha256"],
+            registry=registry,
+        )
         self.rules_rewritten = Counter(
             "ip_masq_agent_rules_rewritten",
             "Rule rewrites by reason (initial, config, drift, retry).",

@@ -142,6 +142,7 @@ class SyncRunner:
         self._plan_memo: tuple[AgentConfig, DesiredRules] | None = None
         self._summarised: DesiredRules | None = None
         self._failures = 0
+        self._digests: dict[str, str] = {}
         self._last_error: str | None = None
         self._ready = False
 
@@ -275,10 +276,22 @@ class SyncRunner:
                 self._metrics.desired_cidrs.labels(family=rules.family).set(
                     len(rules.non_masquerade)
                 )
+                self._export_digest(rules.family, family_digest(rules.non_masquerade))
         self._metrics.syncs.labels(result="ok").inc()
         self._metrics.last_success.set(self._clock.wall())
         self._metrics.sync_duration.observe(self._clock.monotonic() - started)
         log_event(self._log, logging.DEBUG, "sync ok")
+
+    def _export_digest(self, family: str, digest: str) -> None:
+        # One series per family: the old list's digest goes when the new one comes, so a
+        # fleet mid-rollout counts its nodes per digest.
+        old = self._digests.get(family)
+        if old == digest:
+            return
+        if old is not None:
+            self._metrics.desired_digest.remove(family, old)
+        self._metrics.desired_digest.labels(family=family, sha256=digest).set(1)
+        self._digests[family] = digest
 
     def _failed(self, started: float, served: float | None, result: str, error: str) -> bool:
         self._force = True  # whatever the kernel holds now, write it whole next time
