@@ -110,6 +110,7 @@ def agent_series() -> list[dict[str, str]]:
         metrics.config_current.set(1 - index)
         metrics.desired_cidrs.labels(family="ipv4").set(5 + index)
         metrics.desired_cidrs.labels(family="ipv6").set(1)
+        metrics.desired_digest.labels(family="ipv4", sha256=f"{index:012x}").set(1)
         metrics.rules_rewritten.labels(reason="initial").inc()
         metrics.rules_rewritten.labels(reason="drift").inc()
         metrics.last_success.set(60)
