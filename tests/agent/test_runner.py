@@ -89,14 +89,15 @@ class Harness:
         self.source = MemorySource(text)
         self.registry = CollectorRegistry()
         self.metrics = AgentMetrics(self.registry, backend="fake")
+        self.keeper = ConfigKeeper(
+            source=self.source,
+            parse=_parse,
+            defaults=default_config(),
+            metrics=self.metrics,
+            logger=logging.getLogger("test-runner"),
+        )
         self.runner = SyncRunner(
-            config=ConfigKeeper(
-                source=self.source,
-                parse=_parse,
-                defaults=default_config(),
-                metrics=self.metrics,
-                logger=logging.getLogger("test-runner"),
-            ),
+            config=self.keeper,
             plan=_plan,
             backend=self.backend,
             clock=self.clock,
@@ -230,10 +231,12 @@ def test_invalid_config_changes_nothing_and_is_logged_once(
     assert h.metric("ip_masq_agent_config_current") == 0
     health = h.runner.health()
     assert health.healthy  # the agent still holds the last good rules
-    assert (
-        "'10.0.0.1/8' has host bits set (the network is 10.0.0.0/8); keeping the last"
-        in health.body
+    assert "'10.0.0.1/8' has host bits set (the network is 10.0.0.0/8); keeping the last" in str(
+        h.keeper.problem
     )
+    # /healthz says what state the config is in, never what the file holds.
+    assert "config: invalid (the log says why); keeping the last good config" in health.body
+    assert "10.0.0.1" not in health.body
     # The last good config keeps its resync interval and drift repair.
     h.backend.kernel = "tampered"
     h.advance(10)
@@ -267,7 +270,8 @@ def test_unreadable_file_keeps_last_good_config() -> None:
     h.runner.request_sync("file event")
     h.advance(0.2)
     assert len(h.backend.applied) == 1
-    assert "cannot read (Permission denied)" in h.runner.health().body
+    assert "cannot read (Permission denied)" in str(h.keeper.problem)
+    assert "config: unreadable (the log says why); keeping the last" in h.runner.health().body
 
 
 def test_binary_file_is_an_invalid_config_not_a_crash() -> None:
@@ -279,8 +283,8 @@ def test_binary_file_is_an_invalid_config_not_a_crash() -> None:
     assert h.cidrs() == ["169.254.0.0/16", "10.8.0.0/14"]  # the last good config's rules
     assert len(h.backend.applied) == 1
     assert h.metric("ip_masq_agent_config_reloads_total", result="invalid") == 1
-    assert "not UTF-8 text (byte 0: b'\\x82'); keeping the last good config" in (
-        h.runner.health().body
+    assert "not UTF-8 text (byte 0: b'\\x82'); keeping the last good config" in str(
+        h.keeper.problem
     )
 
 
@@ -327,10 +331,10 @@ def test_a_failure_after_success_rewrites_even_an_unchanged_plan() -> None:
     assert h.metric("ip_masq_agent_rules_rewritten_total", reason="retry") == 1
 
 
-def test_healthz_fails_only_when_a_queued_sync_waits_too_long() -> None:
+def test_healthz_fails_when_a_queued_sync_waits_too_long() -> None:
     h = Harness(CONFIG)
     h.runner.step()
-    h.clock.now += 3600  # idle for an hour (no step): still healthy, nothing was asked
+    h.advance(35)  # idle, the loop iterating: healthy, nothing was asked
     assert h.runner.health().healthy
     h.runner.request_sync("file event")
     h.clock.now += 31  # the request sat there: the loop is stuck
@@ -391,3 +395,25 @@ def test_the_desired_list_digest_is_one_series_per_family_that_follows_the_confi
     assert series == [{"family": "ipv4", "sha256": changed}]
     # /healthz and the log name the same digest.
     assert f"sha256={changed}" in h.runner.health().body
+
+
+def test_healthz_fails_when_the_loop_stops_iterating_whatever_it_is_stuck_on() -> None:
+    h = Harness(CONFIG)  # resyncInterval 10s: an iteration at least every 10 s
+    h.runner.step()
+    h.clock.now += 39  # no step for 39 s: within 10 s + 30 s of slack
+    assert h.runner.health().healthy
+    h.clock.now += 2  # nothing queued, nothing failed: only the heartbeat tells
+    health = h.runner.health()
+    assert not health.healthy
+    assert "the sync loop has not completed an iteration for 41s (bound 40s)" in health.body
+    h.runner.step()
+    assert h.runner.health().healthy
+
+
+def test_health_body_has_counts_not_cidrs() -> None:
+    h = Harness("nonMasqueradeCIDRs: [10.8.0.0/14, 192.168.7.0/24]\n")
+    h.runner.step()
+    digest = family_digest(h.backend.applied[-1].families[0].non_masquerade)
+    assert h.runner.health().body == (
+        f"ok\nbackend: fake\nconfig: current\nrules: ipv4 3 destinations kept sha256={digest}\n"
+    )

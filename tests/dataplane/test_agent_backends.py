@@ -108,18 +108,20 @@ def test_running_agent_reloads_keeps_good_config_and_repairs_tampering(
     assert topo.seen_from_pod("internet", proto="tcp") == {"internet": a.pod}
 
     # An invalid config (a rule smuggled into a list entry) changes nothing in the kernel,
-    # across several resyncs, and shows in /healthz.
+    # across several resyncs, and shows in /healthz (its state; the log says what is wrong).
     good = view.state(node)
     volume.publish("nonMasqueradeCIDRs: [10.0.0.0/8, '0.0.0.0/0 -j ACCEPT']\nresyncInterval: 1s\n")
     # Loose bounds below (5 s for a 1 s resync): a loaded CI machine must not fail them.
     healthz = f"http://{address}/healthz"
-    assert wait_until(lambda: "is not a CIDR" in fetch(node, healthz)[1], 5) is not None
+    assert wait_until(lambda: "config: invalid" in fetch(node, healthz)[1], 5) is not None
     time.sleep(1.2)
     assert view.state(node) == good
     assert "ACCEPT" not in good and "0.0.0.0/0" not in good
     assert topo.seen_from_pod("internet", proto="tcp") == {"internet": a.pod}
     status, body = fetch(node, healthz)
     assert status == 200 and "keeping the last good config" in body
+    assert "0.0.0.0/0" not in body and "10.0.0.0/8" not in body  # no config text, no CIDRs
+    assert "is not a CIDR" in (tmp_path / "agent.log").read_text()
 
     # Every kind of tampering is repaired at the next resync (1 s).
     for kind, tamper in view.tampers.items():

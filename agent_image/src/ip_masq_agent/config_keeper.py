@@ -97,6 +97,7 @@ class ConfigKeeper:
         self._last_text: str | None = None
         self._seen = False
         self._problem: str | None = None
+        self._state = "current"
         self._logged_problem: str | None = None
         self._logged_warnings: tuple[str, ...] = ()
 
@@ -105,8 +106,19 @@ class ConfigKeeper:
         """Why the rules do not follow the file as it is now; None when they do."""
         return self._problem
 
+    @property
+    def state(self) -> str:
+        """The config's state in fixed words, for /healthz: never the file's text or values."""
+        return self._state
+
     def _report(self, problem: str | None, result: str) -> None:
         self._problem = problem
+        if problem is None:
+            self._state = "current"
+        elif result == "missing":
+            self._state = "file disappeared; keeping the last good config"
+        else:
+            self._state = f"{result} (the log says why); {self._keeping()}"
         self._metrics.config_current.set(0 if problem else 1)
         if problem is not None and problem != self._logged_problem:
             log_event(self._log, logging.ERROR, "config not used", problem=problem, result=result)

@@ -14,8 +14,10 @@ DEFAULT_CONFIG_PATH: Final = "/etc/config/ip-masq-agent"
 DEFAULT_CHAIN: Final = "IP-MASQ-AGENT"
 # kubelet uses 10248/10250/10255/10257/10259 (with the controllers), kube-proxy 10249/10256;
 # 10261 is free of all of them and of the usual node exporters (9100) and CNI agents.
-# An empty `--health-address=` turns /healthz and /readyz off.
-DEFAULT_HEALTH_ADDRESS: Final = "0.0.0.0:10261"
+# Loopback: with hostNetwork that is the node's own, where kubelet probes from (the DaemonSet's
+# probes say `host: 127.0.0.1`); no pod reaches it. An empty `--health-address=` turns
+# /healthz and /readyz off.
+DEFAULT_HEALTH_ADDRESS: Final = "127.0.0.1:10261"
 # /metrics on its own address, loopback by default as kube-proxy's: what is exported (counts,
 # timestamps, the backend) is for the node's scraper, not for every pod on the node. The same
 # address as --health-address serves all three paths on one port; empty turns /metrics off.

@@ -43,6 +43,9 @@ class SyncTiming:
     initial_backoff: float = 0.5
     max_backoff: float = 30.0
     health_timeout: float = 30.0  # a requested sync not done after this makes /healthz fail
+    # The loop completes an iteration at least every resyncInterval (at most an hour, its
+    # longest sleep); this much more without one and /healthz fails, whatever it is stuck on.
+    heartbeat_slack: float = 30.0
     failures_unhealthy: int = 3  # this many failed syncs in a row make /healthz fail
 
 
@@ -145,6 +148,9 @@ class SyncRunner:
         self._digests: dict[str, str] = {}
         self._last_error: str | None = None
         self._ready = False
+        self._beat = now  # the loop's last completed iteration
+        self._interval = config.defaults.resync_interval
+        self._rule_counts: str | None = None
 
     # --- requests and scheduling -------------------------------------------------------
 
@@ -171,7 +177,10 @@ class SyncRunner:
         """Sync if one is due; return seconds until the next one is due."""
         if self._clock.monotonic() >= self.due_at():
             self.sync()
-        return max(0.0, self.due_at() - self._clock.monotonic())
+        now = self._clock.monotonic()
+        with self._lock:
+            self._beat = now
+        return max(0.0, self.due_at() - now)
 
     def run(self) -> None:
         """Sync until `stop`; returns within the time one sync takes."""
@@ -200,6 +209,7 @@ class SyncRunner:
             self._last_sync_at = started
         config = self._config.load()
         interval = (config or self._config.defaults).resync_interval
+        self._interval = interval
         # A valid but tiny resyncInterval (`1ns`) would make the loop spin on the kernel tools;
         # the minimum gap between syncs bounds it as it bounds bursts of file events.
         self._next_resync = started + max(interval, self._timing.min_interval)
@@ -272,6 +282,12 @@ class SyncRunner:
         if summary != self._summary:
             log_event(self._log, logging.INFO, "rules in place", rules=summary)
             self._summary = summary
+            # Counts and the digest /metrics exports (a fleet compares nodes by it): no CIDR.
+            self._rule_counts = ", ".join(
+                f"{rules.family} {len(rules.non_masquerade)} destinations kept"
+                f" sha256={family_digest(rules.non_masquerade)}"
+                for rules in desired.families
+            )
             for rules in desired.families:
                 self._metrics.desired_cidrs.labels(family=rules.family).set(
                     len(rules.non_masquerade)
@@ -324,18 +340,30 @@ class SyncRunner:
     # --- health --------------------------------------------------------------------------
 
     def health(self) -> HealthReport:
-        """Healthy unless a requested sync waits too long or syncs keep failing."""
+        """Healthy unless the loop stalls, a requested sync waits too long or syncs keep failing.
+
+        The body is a status line and counts: no CIDR, no config text, no tool output (any
+        pod that reaches the port could read them); the log has the details.
+        """
         now = self._clock.monotonic()
         problems = []
         with self._lock:
             queued_at = self._queued_at
+            beat = self._beat
+        stall_bound = min(max(self._interval, self._timing.min_interval), 3600.0)
+        stall_bound += self._timing.heartbeat_slack
+        if now - beat > stall_bound:
+            problems.append(
+                f"the sync loop has not completed an iteration for {now - beat:.0f}s"
+                f" (bound {stall_bound:.0f}s)"
+            )
         if queued_at is not None and now - queued_at > self._timing.health_timeout:
             problems.append(f"a sync requested {now - queued_at:.0f}s ago has not succeeded")
         if self._failures >= self._timing.failures_unhealthy:
-            problems.append(f"{self._failures} syncs failed in a row; last: {self._last_error}")
+            problems.append(f"{self._failures} syncs failed in a row (the log says why)")
         lines = [f"unhealthy: {p}" for p in problems] or ["ok"]
         lines.append(f"backend: {self._backend.name}")
-        lines.append(f"config: {self._config.problem or 'current'}")
-        if self._summary is not None:
-            lines.append(f"rules: {self._summary}")
+        lines.append(f"config: {self._config.state}")
+        if self._rule_counts is not None:
+            lines.append(f"rules: {self._rule_counts}")
         return HealthReport(healthy=not problems, ready=self._ready, body="\n".join(lines) + "\n")
