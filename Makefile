@@ -23,7 +23,7 @@ render: setup
 
 # Offline policy check: STACK is a stack name or a stack file path; exit 1 on a mandatory violation.
 check: setup
-	$(PY) -m policies.check --stack $(STACK)
+	$(PY) -m harness.policy_check --stack $(STACK)
 
 # The README's run command (root: network namespaces). Renders STACK, runs it on a namespace
 # cluster, probes every path, changes the config live; exits non-zero on any wrong probe.

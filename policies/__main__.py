@@ -8,6 +8,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import PolicyPack
 
-from policies.pack import PACK_NAME, POLICIES
+from pulumi_ip_masq_agent.policy.pack import PACK_NAME, POLICIES
 
 PolicyPack(name=PACK_NAME, policies=POLICIES)

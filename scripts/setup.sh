@@ -51,7 +51,7 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   # and so is setuptools, which builds it here without a download). It carries the agent
   # package too, so an earlier standalone install of ./agent_image must not claim ip_masq_agent.
   .venv/bin/python -m pip uninstall -q -y --disable-pip-version-check ip-masq-agent 2>/dev/null || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e ".[gcp]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e ".[gcp,policy]"
   echo "$want" > "$stamp"
 fi
 

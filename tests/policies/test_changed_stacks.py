@@ -16,7 +16,7 @@ STACKS = ["dev", "prod"]
         ),
         pytest.param(["Pulumi.local.yaml"], [], id="excluded-stack"),
         pytest.param(["src/pulumi_ip_masq_agent/cidrs.py"], STACKS, id="component"),
-        pytest.param(["policies/pack.py"], STACKS, id="policy"),
+        pytest.param(["policies/PulumiPolicy.yaml"], STACKS, id="policy"),
         pytest.param(["Pulumi.yaml"], STACKS, id="project-file"),
         pytest.param(["agent_image/Dockerfile"], STACKS, id="agent"),
         pytest.param(

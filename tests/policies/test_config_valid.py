@@ -2,8 +2,8 @@
 
 import pytest
 
-from policies.config_valid import validate_ip_masq_config
-from policies.preview_unknowns import CannotCheckUntilDeployedError
+from pulumi_ip_masq_agent.policy.config_valid import validate_ip_masq_config
+from pulumi_ip_masq_agent.policy.preview_unknowns import CannotCheckUntilDeployedError
 from tests.policies.objects import CONFIGMAP, agent_config, configmap
 from tests.policies.policy_args import UNKNOWN, run_resource
 

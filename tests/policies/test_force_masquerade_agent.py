@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from policies.force_masquerade_agent import validate_force_masquerade_agent
-from policies.preview_unknowns import CannotCheckUntilDeployedError
+from pulumi_ip_masq_agent.policy.force_masquerade_agent import validate_force_masquerade_agent
+from pulumi_ip_masq_agent.policy.preview_unknowns import CannotCheckUntilDeployedError
 from tests.policies.objects import (
     CLUSTER,
     CONFIGMAP,

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from policies.image_pinned import validate_image_pinned
-from policies.preview_unknowns import CannotCheckUntilDeployedError
+from pulumi_ip_masq_agent.policy.image_pinned import validate_image_pinned
+from pulumi_ip_masq_agent.policy.preview_unknowns import CannotCheckUntilDeployedError
 from tests.policies.objects import DAEMONSET, DIGEST, daemonset, unrelated_daemonset
 from tests.policies.policy_args import UNKNOWN, run_resource
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from policies.kubernetes_objects import is_agent_configmap, is_agent_daemonset
+from pulumi_ip_masq_agent.policy.kubernetes_objects import is_agent_configmap, is_agent_daemonset
 from tests.policies.objects import CONFIGMAP, DAEMONSET, configmap, unrelated_daemonset
 from tests.policies.policy_args import UNKNOWN
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from policies.least_privilege import validate_least_privilege
-from policies.preview_unknowns import CannotCheckUntilDeployedError
+from pulumi_ip_masq_agent.policy.least_privilege import validate_least_privilege
+from pulumi_ip_masq_agent.policy.preview_unknowns import CannotCheckUntilDeployedError
 from tests.policies.objects import DAEMONSET, daemonset, unrelated_daemonset
 from tests.policies.policy_args import UNKNOWN, run_resource
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from policies.masq_link_local import validate_masq_link_local
-from policies.preview_unknowns import CannotCheckUntilDeployedError
+from pulumi_ip_masq_agent.policy.masq_link_local import validate_masq_link_local
+from pulumi_ip_masq_agent.policy.preview_unknowns import CannotCheckUntilDeployedError
 from tests.policies.objects import CONFIGMAP, agent_config, configmap
 from tests.policies.policy_args import UNKNOWN, run_resource
 

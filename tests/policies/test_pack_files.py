@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policies.offline_check import enforcement_of
-from policies.pack import POLICIES
+from harness.offline_policy import enforcement_of
+from pulumi_ip_masq_agent.policy.pack import POLICIES
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.pod_range_coverage import validate_pod_ranges_covered
-from policies.preview_unknowns import CannotCheckUntilDeployedError
 from pulumi_ip_masq_agent.cidrs import uncovered
+from pulumi_ip_masq_agent.policy.pod_range_coverage import validate_pod_ranges_covered
+from pulumi_ip_masq_agent.policy.preview_unknowns import CannotCheckUntilDeployedError
 from tests.policies.objects import (
     CLUSTER,
     CONFIGMAP,

@@ -5,7 +5,7 @@ from typing import Any, Final
 
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.props import as_list, as_mapping, as_text, dig
+from pulumi_ip_masq_agent.policy.props import as_list, as_mapping, as_text, dig
 
 CONFIGMAP_PATCH: Final = "kubernetes:core/v1:ConfigMapPatch"
 # A stack may also patch the ConfigMap GKE created (server-side apply) instead of owning it.

@@ -6,9 +6,13 @@ from typing import Any, Final
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from policies.kubernetes_objects import describe, is_agent_daemonset, pod_containers
-from policies.preview_unknowns import PreviewUnknowns
-from policies.props import as_list, as_text
+from pulumi_ip_masq_agent.policy.kubernetes_objects import (
+    describe,
+    is_agent_daemonset,
+    pod_containers,
+)
+from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
+from pulumi_ip_masq_agent.policy.props import as_list, as_text
 
 NAME: Final = "agent-image-pinned"
 DIGEST: Final = re.compile(r"@sha256:[0-9a-f]{64}")

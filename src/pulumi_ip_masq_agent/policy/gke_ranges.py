@@ -7,9 +7,9 @@ from typing import Any, Final, Protocol, TypeVar
 
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.preview_unknowns import PreviewUnknowns
-from policies.props import as_list, as_mapping, as_text, dig, last_segment
 from pulumi_ip_masq_agent.cidrs import read_network
+from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
+from pulumi_ip_masq_agent.policy.props import as_list, as_mapping, as_text, dig, last_segment
 from pulumi_ip_masq_agent.ranges import Range
 
 SUBNETWORK: Final = "gcp:compute/subnetwork:Subnetwork"

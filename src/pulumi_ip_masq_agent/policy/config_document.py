@@ -4,8 +4,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ip_masq_agent.config import AgentConfig, ConfigError, parse_config
-from policies.kubernetes_objects import CONFIG_KEY
-from policies.props import as_mapping
+from pulumi_ip_masq_agent.policy.kubernetes_objects import CONFIG_KEY
+from pulumi_ip_masq_agent.policy.props import as_mapping
 
 # Policies judge the document, not the node's flags: accept IPv6 entries here; whether the
 # DaemonSet runs with --enable-ipv6 is the agent's own start-up check.

@@ -5,16 +5,16 @@ from typing import Any, Final
 
 from pulumi_policy import ReportViolation, StackValidationArgs
 
-from policies.config_document import ConfigError, config_text, parse_configmap
-from policies.gke_ranges import CLUSTER, StackResource
-from policies.kubernetes_objects import (
+from pulumi_ip_masq_agent.policy.config_document import ConfigError, config_text, parse_configmap
+from pulumi_ip_masq_agent.policy.gke_ranges import CLUSTER, StackResource
+from pulumi_ip_masq_agent.policy.kubernetes_objects import (
     describe,
     is_agent_configmap,
     is_agent_daemonset,
     pod_containers,
 )
-from policies.preview_unknowns import PreviewUnknowns
-from policies.props import as_list, as_text
+from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
+from pulumi_ip_masq_agent.policy.props import as_list, as_text
 
 NAME: Final = "force-masquerade-needs-our-agent"
 # A flag only this project's agent has: upstream's refuses unknown flags, so a DaemonSet

@@ -10,7 +10,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies import (
+from pulumi_ip_masq_agent.policy import (
     config_valid,
     force_masquerade_agent,
     image_pinned,

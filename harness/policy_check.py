@@ -17,14 +17,14 @@ from harness.offline import (
     load_stack_config,
     render_stack,
 )
-from policies.offline_check import (
+from harness.offline_policy import (
     Finding,
     Resource,
     format_finding,
     has_mandatory,
     run_policies,
 )
-from policies.pack import POLICIES
+from pulumi_ip_masq_agent.policy.pack import POLICIES
 from pulumi_ip_masq_agent.settings import PROJECT
 
 CONFIG_DIR = REPO_ROOT / "policies" / "config"

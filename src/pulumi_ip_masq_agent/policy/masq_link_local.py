@@ -4,9 +4,9 @@ from typing import Final
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from policies.config_document import ConfigError, config_text, parse_configmap
-from policies.kubernetes_objects import describe, is_agent_configmap
-from policies.preview_unknowns import PreviewUnknowns
+from pulumi_ip_masq_agent.policy.config_document import ConfigError, config_text, parse_configmap
+from pulumi_ip_masq_agent.policy.kubernetes_objects import describe, is_agent_configmap
+from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
 
 NAME: Final = "masq-link-local"
 WHY_IPV4: Final = (

@@ -5,9 +5,14 @@ from typing import Any, Final
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from policies.kubernetes_objects import describe, is_agent_daemonset, pod_containers, pod_spec
-from policies.preview_unknowns import PreviewUnknowns
-from policies.props import as_list, as_mapping, as_text, dig
+from pulumi_ip_masq_agent.policy.kubernetes_objects import (
+    describe,
+    is_agent_daemonset,
+    pod_containers,
+    pod_spec,
+)
+from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
+from pulumi_ip_masq_agent.policy.props import as_list, as_mapping, as_text, dig
 
 NAME: Final = "ip-masq-agent-least-privilege"
 ALLOWED_CAPABILITIES: Final = frozenset({"NET_ADMIN", "NET_RAW"})

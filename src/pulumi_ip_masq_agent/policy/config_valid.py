@@ -6,9 +6,13 @@ from typing import Any, Final
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
 from ip_masq_agent.duration import parse_go_duration
-from policies.config_document import ConfigError, config_text, parse_configmap
-from policies.kubernetes_objects import CONFIGMAP_PATCH, describe, is_agent_configmap
-from policies.preview_unknowns import PreviewUnknowns
+from pulumi_ip_masq_agent.policy.config_document import ConfigError, config_text, parse_configmap
+from pulumi_ip_masq_agent.policy.kubernetes_objects import (
+    CONFIGMAP_PATCH,
+    describe,
+    is_agent_configmap,
+)
+from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
 
 NAME: Final = "ip-masq-config-valid"
 DEFAULT_MIN_RESYNC: Final = "5s"

@@ -8,11 +8,15 @@ from pulumi_policy import ReportViolation, StackValidationArgs
 
 from ip_masq_agent.config import AgentConfig
 from ip_masq_agent.prefix_decision import effective_non_masquerade
-from policies.config_document import ConfigError, config_text, parse_configmap
-from policies.gke_ranges import StackResource, required_ranges
-from policies.kubernetes_objects import CONFIGMAP_PATCH, describe, is_agent_configmap
-from policies.preview_unknowns import PreviewUnknowns
 from pulumi_ip_masq_agent.cidrs import uncovered
+from pulumi_ip_masq_agent.policy.config_document import ConfigError, config_text, parse_configmap
+from pulumi_ip_masq_agent.policy.gke_ranges import StackResource, required_ranges
+from pulumi_ip_masq_agent.policy.kubernetes_objects import (
+    CONFIGMAP_PATCH,
+    describe,
+    is_agent_configmap,
+)
+from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
 from pulumi_ip_masq_agent.ranges import Range, known_cidr
 from pulumi_ip_masq_agent.ranges import describe as describe_range
 
