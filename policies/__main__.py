@@ -1,10 +1,7 @@
-"""Entry point `pulumi preview --policy-pack policies` runs: wires the pack, nothing else."""
+"""Entry point `pulumi preview --policy-pack policies` runs: wires the pack, nothing else.
 
-import sys
-from pathlib import Path
-
-# The Pulumi CLI runs this file by path; the repository root makes `policies` importable.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+The policies are the installed distribution's (`pulumi-ip-masq-agent[policy]`, named in
+requirements.txt), so this directory is the whole pack: it can be published as it is."""
 
 from pulumi_policy import PolicyPack
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from harness.offline_policy import enforcement_of
+from pulumi_ip_masq_agent import __version__
 from pulumi_ip_masq_agent.policy.pack import POLICIES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +27,18 @@ def pins(path: Path) -> dict[str, str]:
 def test_pack_requirements_match_repository_pins() -> None:
     pack, repo = pins(REPO / "policies/requirements.txt"), pins(REPO / "requirements.txt")
     assert {"pulumi", "pulumi-policy", "pyyaml"} <= set(pack)
+    # The pack names the package (whose policies it runs) at this checkout's version.
+    assert pack.pop("pulumi-ip-masq-agent[policy]") == __version__
     assert {name: repo.get(name) for name in pack} == pack
+
+
+def test_pack_directory_is_the_whole_pack() -> None:
+    # Publishable: nothing but the pack's own files, and no reaching outside the directory.
+    names = {p.name for p in (REPO / "policies").iterdir() if p.name != "__pycache__"}
+    assert names == {"PulumiPolicy.yaml", "__main__.py", "requirements.txt", "config"}
+    entry = (REPO / "policies/__main__.py").read_text()
+    assert "sys.path" not in entry
+    assert "from pulumi_ip_masq_agent.policy.pack import" in entry
 
 
 def test_policy_pack_yaml_points_at_the_repository_virtualenv() -> None:

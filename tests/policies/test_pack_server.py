@@ -1,5 +1,6 @@
 """The pack as the Pulumi CLI runs it: `policies/__main__.py` by path, spoken to over gRPC."""
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ def analyzer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[analyzer_pb2_
     process = subprocess.Popen(
         [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(REPO / "policies")],
         cwd=tmp_path_factory.mktemp("elsewhere"),
+        # No PYTHONPATH either: the pack imports its policies from the installed package.
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
