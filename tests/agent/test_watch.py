@@ -67,6 +67,20 @@ def test_plain_edit_rename_create_and_delete_are_seen(tmp_path: Path) -> None:
         watcher.stop()
 
 
+def test_other_entries_of_the_directory_do_not_wake_it(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text("a: 1\n")
+    watcher, changes = _watch(path)
+    try:
+        (tmp_path / "neighbour").write_text("busy\n")
+        (tmp_path / "neighbour").unlink()
+        assert not changes.wait(0.3)
+        path.write_text("a: 2\n")
+        assert changes.wait(1.0)
+    finally:
+        watcher.stop()
+
+
 def test_a_directory_that_cannot_be_watched_falls_back_to_a_stat_poll(tmp_path: Path) -> None:
     missing = tmp_path / "not-yet" / "config"
     watcher, changes = _watch(missing)

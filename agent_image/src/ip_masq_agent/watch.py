@@ -128,6 +128,8 @@ class ConfigWatcher:
         self._path = path
         self._directory = os.path.dirname(os.path.abspath(path))
         self._on_change = on_change
+        # The entries whose events matter: the file, and kubelet's `..data` it resolves through.
+        self._names = frozenset({os.path.basename(path), "..data"})
         self._stop_reader, self._stop_writer = os.pipe()
         self._thread: threading.Thread | None = None
         self._last = fingerprint(path)
@@ -153,7 +155,11 @@ class ConfigWatcher:
 
     def _on_events(self, inotify: _Inotify) -> bool:
         """Handle pending events; False when the directory can no longer be watched."""
-        events = inotify.read()
+        events = [
+            e
+            for e in inotify.read()
+            if e.name in self._names or e.mask & (WATCH_GONE | IN_Q_OVERFLOW)
+        ]
         if not events:
             return True
         if any(event.mask & WATCH_GONE for event in events):
