@@ -145,35 +145,12 @@ _LIBYAML_MAX_DEPTH: Final = 100
 _LIBYAML_TEXT: Final = re.compile(r"[A-Za-z0-9 \n.:/,_\-\[\]{}'\"#]*")
 
 
-def _libyaml_safe(text: str, loader: type) -> bool:
-    """Whether libyaml loads `text` exactly as the pure loader would (else: use the pure one)."""
-    if not _LIBYAML_TEXT.fullmatch(text):
-        return False
-    depth = documents = 0
-    try:
-        # libyaml's event parser is a loop over a heap stack: safe at any depth.
-        for event in yaml.parse(text, Loader=loader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > _LIBYAML_MAX_DEPTH:
-                    return False
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-            elif isinstance(event, yaml.AliasEvent):
-                return False  # rare in a config: the reference loader decides
-            elif isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1 or event.version is not None or event.tags:
-                    return False  # several documents, directives: the reference's message
-    except yaml.YAMLError:
-        return False  # the pure loader produces the (reference) error message
-    return True
-
-
 def yaml_loader_for(text: str) -> type:
     """libyaml when it reads `text` exactly as the pure loader would, else the pure loader."""
-    fast = LibYamlLoader
-    return fast if fast is not None and _libyaml_safe(text, fast) else PureYamlLoader
+    try:
+        return check_yaml_shape(text, "yaml")
+    except ConfigError:
+        return PureYamlLoader  # refused anyway; the reference loader says how it reads
 
 
 def load_yaml(text: str, loader: type | None = None) -> Any:
@@ -186,8 +163,11 @@ def load_yaml(text: str, loader: type | None = None) -> Any:
     return yaml.load(text, Loader=loader or yaml_loader_for(text))
 
 
-def check_yaml_shape(text: str, source: str, loader: type | None = None) -> None:
+def check_yaml_shape(text: str, source: str, loader: type | None = None) -> type:
     """Refuse anchors and aliases, and more values or nesting than any config has.
+
+    Returns the loader to read `text` with (the one given, else libyaml where it reads it
+    exactly as the pure loader would): one walk of the events answers both.
 
     Walks the parser's events (constant memory, stops at the first excess) before anything
     is built: libyaml's event parser for text in the characters it reads as the pure loader
@@ -195,10 +175,12 @@ def check_yaml_shape(text: str, source: str, loader: type | None = None) -> None
     way an expanded alias bomb is never built, iterated or quoted. A syntax error ends the walk
     quietly: the load that follows reports it in the reference loader's words.
     """
+    forced = loader
     if loader is None:
         fast = LibYamlLoader is not None and _LIBYAML_TEXT.fullmatch(text)
         loader = LibYamlLoader if fast else PureYamlLoader
-    nodes = depth = 0
+    nodes = depth = deepest = documents = 0
+    plain = True  # one document, no directives: libyaml reads it as the pure loader does
     try:
         for event in yaml.parse(text, Loader=loader):  # type: ignore[arg-type]
             anchor = getattr(event, "anchor", None)
@@ -218,18 +200,29 @@ def check_yaml_shape(text: str, source: str, loader: type | None = None) -> None
                     )
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
+                deepest = max(deepest, depth)
                 if depth > MAX_YAML_DEPTH:
                     raise ConfigError(f"{source}: nested too deeply to be a config")
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
+            elif isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                plain = plain and documents == 1 and event.version is None and not event.tags
     except yaml.YAMLError:
-        return
+        # The pure loader produces the (reference) error message.
+        return forced or PureYamlLoader
+    if forced is not None:
+        return forced
+    fast_loader = LibYamlLoader
+    if fast_loader is not None and loader is fast_loader and plain:
+        return fast_loader if deepest <= _LIBYAML_MAX_DEPTH else PureYamlLoader
+    return PureYamlLoader
 
 
 def _load_document(text: str, source: str, loader: type | None = None) -> Mapping[str, Any]:
     is_json = text.lstrip().startswith("{")
     if not is_json:
-        check_yaml_shape(text, source, loader)
+        loader = check_yaml_shape(text, source, loader)
     try:
         document = json.loads(text) if is_json else load_yaml(text, loader)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
