@@ -8,7 +8,6 @@ from ip_masq_agent.nftables_payload import (
     is_our_table,
     render_nftables_cleanup,
     render_nftables_payload,
-    render_table_definition,
 )
 from ip_masq_agent.rules import DesiredRules
 
@@ -30,13 +29,18 @@ class NftablesBackend:
         self._unmarked = unmarked_table if unmarked_table != table else None
         self._migrated = self._unmarked is None
         self._first_apply = True
+        self._rendered: tuple[DesiredRules, str] | None = None
 
     @property
     def name(self) -> str:
         return "nftables"
 
     def render(self, desired: DesiredRules) -> str:
-        return render_nftables_payload(desired, table=self._table)
+        # A sync renders the same plan twice (expected view, then apply): once is enough.
+        memo = self._rendered
+        if memo is None or memo[0] is not desired:
+            memo = self._rendered = (desired, render_nftables_payload(desired, table=self._table))
+        return memo[1]
 
     def _listing(self, table: str) -> str | None:
         """`nft list table inet TABLE`; None when there is no such table."""
@@ -74,7 +78,8 @@ class NftablesBackend:
         self._first_apply = False
 
     def expected(self, desired: DesiredRules) -> str:
-        return canonical_listing(render_table_definition(desired, table=self._table))
+        # The payload less its leading create-and-delete lines: the table as nft lists it.
+        return canonical_listing(self.render(desired).split("\n", 2)[2])
 
     def observe(self) -> str:
         """`nft list table`, canonical: the kernel's own rendering, so any tampering shows."""
