@@ -1,13 +1,12 @@
 """Benchmarks 4 and 5, run inside a node namespace: idle resync cost, and RSS over resyncs.
 
 `python -m bench.agent_loop --backend nftables --config FILE --syncs 1000` builds the agent's
-own sync loop (config keeper, planner, backend, runner) as `ip-masq-agent` does (same backend
-settings, generation reader included), syncs once,
-then forces `--syncs` resyncs with the config unchanged. Prints one JSON line.
+sync loop through the CLI's own wiring (`parse_flags`, `backend_settings`, the registry,
+`build_runner`), syncs once, then forces `--syncs` resyncs with the config unchanged. Prints
+one JSON line.
 """
 
 import argparse
-import functools
 import json
 import logging
 import resource
@@ -16,16 +15,10 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
 
-from ip_masq_agent.backends.registry import BackendSettings, default_backend_registry
+from ip_masq_agent.backends.registry import default_backend_registry
+from ip_masq_agent.cli import backend_settings, build_runner
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
-from ip_masq_agent.config import default_config, parse_config
-from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
-from ip_masq_agent.metrics import AgentMetrics
-from ip_masq_agent.nft_generation import read_generation
-from ip_masq_agent.rules import Masquerade, plan_rules
-from ip_masq_agent.runner import SyncRunner, SystemClock
-
-CHAIN = "IP-MASQ-AGENT"
+from ip_masq_agent.flags import parse_flags
 
 
 class CountingRunner:
@@ -76,25 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
     run = CountingRunner()
-    backend = default_backend_registry().create(
-        args.backend, BackendSettings(CHAIN, ("ipv4",), run, generation=read_generation)
-    )
-    metrics = AgentMetrics(CollectorRegistry(), backend=backend.name)
-    keeper = ConfigKeeper(
-        source=FileConfigSource(args.config),
-        parse=functools.partial(parse_config, enable_ipv6=False, source=args.config),
-        defaults=default_config(),
-        metrics=metrics,
-        logger=logger,
-    )
-    runner = SyncRunner(
-        config=keeper,
-        plan=functools.partial(plan_rules, chain=CHAIN, enable_ipv6=False, masquerade=Masquerade()),
-        backend=backend,
-        clock=SystemClock(),
-        metrics=metrics,
-        logger=logger,
-    )
+    options = parse_flags([f"--backend={args.backend}", f"--config={args.config}"])
+    backend = default_backend_registry().create(options.backend, backend_settings(options, run))
+    runner = build_runner(options, backend, logger, CollectorRegistry())
     if not runner.sync():
         raise SystemExit(f"first sync failed: {runner.last_error}")
     run.started.clear()

@@ -17,7 +17,7 @@ from ip_masq_agent.backends.registry import (
     UnknownBackendError,
     default_backend_registry,
 )
-from ip_masq_agent.commands import SubprocessRunner
+from ip_masq_agent.commands import CommandRunner, SubprocessRunner
 from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
 from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
 from ip_masq_agent.flags import FlagError, Options, parse_flags
@@ -68,9 +68,24 @@ def render(options: Options, backend: Backend) -> int:
     return 0
 
 
-def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
-    """The agent: sync at start, then on config changes, every resyncInterval and on retry."""
-    registry = CollectorRegistry()
+def backend_settings(options: Options, run: CommandRunner) -> BackendSettings:
+    """What `registry.create` gets for these flags, tools run through `run`."""
+    families = FAMILIES if options.enable_ipv6 else FAMILIES[:1]
+    return BackendSettings(
+        options.masq_chain,
+        families,
+        run,
+        # Only a running agent resyncs; `render` asks the node nothing it does not need. The
+        # agent's tools run in its own namespace, so its own netlink socket sees theirs.
+        generation=read_generation if options.command == "run" else None,
+        random_fully=options.random_fully,
+    )
+
+
+def build_runner(
+    options: Options, backend: Backend, logger: logging.Logger, registry: CollectorRegistry
+) -> SyncRunner:
+    """The agent's sync loop for these flags: config keeper, planner, backend, metrics."""
     metrics = AgentMetrics(registry, backend=backend.name)
     config = ConfigKeeper(
         source=FileConfigSource(options.config_path),
@@ -79,7 +94,7 @@ def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
         metrics=metrics,
         logger=logger,
     )
-    runner = SyncRunner(
+    return SyncRunner(
         config=config,
         plan=functools.partial(_plan, options),
         backend=backend,
@@ -87,6 +102,12 @@ def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
         metrics=metrics,
         logger=logger,
     )
+
+
+def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
+    """The agent: sync at start, then on config changes, every resyncInterval and on retry."""
+    registry = CollectorRegistry()
+    runner = build_runner(options, backend, logger, registry)
     log_event(
         logger,
         logging.INFO,
@@ -167,16 +188,7 @@ def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None 
         options = parse_flags(sys.argv[1:] if argv is None else argv)
         # Before the backend: `--backend auto` logs what it detected and why.
         logger = configure_logging(options.verbosity)
-        families = FAMILIES if options.enable_ipv6 else FAMILIES[:1]
-        # The agent's tools run in its own namespace, so its own netlink socket sees theirs.
-        settings = BackendSettings(
-            options.masq_chain,
-            families,
-            SubprocessRunner(),
-            # Only a running agent resyncs; `render` asks the node nothing it does not need.
-            generation=read_generation if options.command == "run" else None,
-            random_fully=options.random_fully,
-        )
+        settings = backend_settings(options, SubprocessRunner())
         backend = registry.create(options.backend, settings)
         if options.command == "run" and not options.once:
             for flag, address in (
