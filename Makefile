@@ -30,7 +30,11 @@ check: setup
 demo: setup
 	$(PY) -m sandbox.demo --stack $(STACK)
 
-# Benchmarks (root, network namespaces): all five side by side -> docs/benchmarks.md and its plot.
+# The real upstream agent, for the side-by-side benchmark (and the conformance tests).
+IP_MASQ_AGENT_UPSTREAM ?= $(shell test -x ../shared/upstream/ip-masq-agent && realpath ../shared/upstream/ip-masq-agent)
+export IP_MASQ_AGENT_UPSTREAM
+
+# Benchmarks (root, network namespaces): all six side by side -> docs/benchmarks.md and its plot.
 bench: setup
 	$(PY) -m bench.run
 

@@ -4,6 +4,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bench.report_upstream import versus_upstream_section
 from bench.workload import median, percentile
 
 Record = dict[str, Any]
@@ -254,6 +255,8 @@ def render_report(results: dict[str, Any]) -> str:
     lines += reload_section(results["reload"])
     lines += idle_section(results["idle"])
     lines += rss_section(results["idle"])
+    if "versus_upstream" in results:
+        lines += versus_upstream_section(results["versus_upstream"])
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -23,8 +23,11 @@ from bench.flow_rate import run_flow_rate
 from bench.idle_resync import run_idle_resync
 from bench.reload_latency import run_reload_latency
 from bench.report import plot_flow_rate, render_report
+from bench.versus_upstream import Plan as VersusPlan
+from bench.versus_upstream import run_versus_upstream
 from bench.workload import BACKENDS
 from netlab.lab import Lab, kernel_lab_unavailable
+from netlab.upstream import UPSTREAM_ENV, upstream_binary
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Plan:
     reload_edits: int
     idle_cidrs: int
     idle_syncs: int
+    versus: VersusPlan
 
 
 FULL = Plan(
@@ -54,6 +58,16 @@ FULL = Plan(
     reload_edits=50,
     idle_cidrs=10000,
     idle_syncs=1000,
+    versus=VersusPlan(
+        start_sizes=(64, 10000),
+        start_runs=3,
+        idle_sizes=(64, 10000),
+        idle_seconds=61.0,
+        resync="60s",
+        resync_seconds=60.0,
+        edit_sizes=(64, 1000, 10000),
+        edits=20,
+    ),
 )
 QUICK = Plan(
     flow_backends=("iptables-nft", "nftables"),
@@ -66,6 +80,16 @@ QUICK = Plan(
     reload_edits=5,
     idle_cidrs=10000,
     idle_syncs=100,
+    versus=VersusPlan(
+        start_sizes=(64, 10000),
+        start_runs=1,
+        idle_sizes=(64,),
+        idle_seconds=12.0,
+        resync="10s",
+        resync_seconds=10.0,
+        edit_sizes=(64, 10000),
+        edits=3,
+    ),
 )
 
 
@@ -92,7 +116,7 @@ def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run_all(plan: Plan, command: str) -> dict[str, Any]:
+def run_all(plan: Plan, command: str, upstream: Path) -> dict[str, Any]:
     started = time.monotonic()
     environment: dict[str, Any] = {
         "command": command,
@@ -124,6 +148,8 @@ def run_all(plan: Plan, command: str) -> dict[str, Any]:
         results["reload"] = run_reload_latency(
             lab, Path(workdir), backends=plan.reload_backends, edits=plan.reload_edits
         )
+        print("benchmark 6: beside upstream", flush=True)
+        results["versus_upstream"] = run_versus_upstream(lab, upstream, Path(workdir), plan.versus)
         print("benchmarks 4 and 5: idle resync and memory", flush=True)
         results["idle"] = run_idle_resync(
             lab, Path(workdir), backends=BACKENDS, cidrs=plan.idle_cidrs, syncs=plan.idle_syncs
@@ -151,9 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     if unavailable is not None:
         print(f"bench: cannot run: {unavailable}", file=sys.stderr)
         return 1
+    upstream = upstream_binary()
+    if upstream is None:
+        print(f"bench: cannot run: {UPSTREAM_ENV} names no upstream binary", file=sys.stderr)
+        return 1
     out.mkdir(parents=True, exist_ok=True)
     command = "make bench-quick" if args.quick else "make bench"
-    results = run_all(QUICK if args.quick else FULL, command)
+    results = run_all(QUICK if args.quick else FULL, command, upstream)
     (out / "benchmarks.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "benchmarks.md").write_text(render_report(results))
     plot_flow_rate(results["flow_rate"], str(out / "bench_flow_rate.png"))
