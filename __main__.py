@@ -3,100 +3,11 @@
 from pathlib import Path
 
 import pulumi
-import pulumi_kubernetes as k8s
 
-from pulumi_ip_masq_agent.agent_image import AgentImage
-from pulumi_ip_masq_agent.gke_cluster import GkeCluster, GkeClusterArgs
-from pulumi_ip_masq_agent.gke_network import GkeNetwork, GkeNetworkArgs
-from pulumi_ip_masq_agent.ip_masq_agent import Backend, Dataplane, IpMasqAgent, IpMasqAgentArgs
-from pulumi_ip_masq_agent.ranges import concat_ranges
 from pulumi_ip_masq_agent.settings import read_settings
+from pulumi_ip_masq_agent.stack import build_stack
 
 HERE = Path(__file__).resolve().parent
 
-settings = read_settings()
-subnet = settings.existing_subnet
-region = subnet.region if subnet else settings.gcp_region
-
-if settings.platform == "gke":
-    assert region is not None  # read_settings requires gcp:region unless a subnet is adopted
-    network_args: GkeNetworkArgs = {
-        "region": region,
-        "pods_range_name": settings.pods_range_name,
-        "services_range_name": settings.services_range_name,
-        "private_nodes": settings.private_nodes,
-    }
-    if subnet:
-        network_args["existing_subnet"] = str(subnet)
-        network_args["project"] = subnet.project
-        network_args["subnet_name"] = subnet.name
-    else:
-        assert settings.subnet_cidr and settings.pods_cidr and settings.services_cidr
-        network_args["subnet_cidr"] = settings.subnet_cidr
-        network_args["pods_cidr"] = settings.pods_cidr
-        network_args["services_cidr"] = settings.services_cidr
-        network_args["additional_pods_cidrs"] = list(settings.additional_pods_cidrs)
-        if settings.ipv6_ula_range:
-            network_args["ipv6_ula_range"] = settings.ipv6_ula_range
-    network = GkeNetwork("network", network_args)
-
-    cluster_args: GkeClusterArgs = {
-        "cluster_name": settings.cluster_name,
-        "location": region,
-        "network": network.network,
-        "subnetwork": network.subnetwork,
-        "pods_range_name": settings.pods_range_name,
-        "services_range_name": settings.services_range_name,
-        "additional_pod_range_names": network.additional_pod_range_names,
-        "dataplane": Dataplane(settings.dataplane),
-        "dual_stack": settings.dual_stack,
-        "private_nodes": settings.private_nodes,
-    }
-    if settings.control_plane_cidr:
-        cluster_args["control_plane_cidr"] = settings.control_plane_cidr
-    cluster = GkeCluster("cluster", cluster_args)
-
-    provider = cluster.provider
-    cluster_name: pulumi.Input[str] = cluster.name
-    ranges = concat_ranges(network.ranges, cluster.ranges, settings.config_only_ranges())
-else:
-    # The cluster of the current kubeconfig context; its ranges come from config.
-    provider = k8s.Provider("existing", enable_config_map_mutable=True)
-    cluster_name = settings.cluster_name or "(current kubeconfig context)"
-    ranges = concat_ranges(settings.config_ranges())
-
-agent_args: IpMasqAgentArgs = {
-    "ranges": ranges,
-    "enable_ipv6": settings.dual_stack,
-    "cidr_limit": settings.cidr_limit,
-    "masq_link_local": settings.masq_link_local,
-    "masq_link_local_ipv6": settings.masq_link_local_ipv6,
-    "resync_interval": settings.resync_interval,
-    "dataplane": Dataplane(settings.dataplane),
-    "deploy_daemon_set": settings.runs_daemon_set,
-    "backend": Backend(settings.agent_backend),
-    "monitoring": settings.monitoring,
-    "monitoring_labels": settings.monitoring_label_map(),
-    "grafana_dashboard": settings.grafana_dashboard,
-    "force_masquerade_cidrs": list(settings.force_masquerade_cidrs),
-}
-image: pulumi.Input[str] | None = settings.agent_image
-if settings.runs_daemon_set and image is None:
-    assert region is not None  # read_settings requires agentImage off GKE
-    image = AgentImage(
-        "agent-image",
-        {
-            "location": region,
-            "context": str(HERE / "agent_image"),
-            "dockerfile": str(HERE / "agent_image" / "Dockerfile"),
-        },
-    ).ref
-if image is not None:
-    agent_args["image"] = image
-agent = IpMasqAgent("ip-masq-agent", agent_args, opts=pulumi.ResourceOptions(providers=[provider]))
-
-pulumi.export("nonMasqueradeCidrs", agent.non_masquerade_cidrs)
-pulumi.export("configMapName", agent.config_map_name)
-pulumi.export("daemonSetName", agent.daemon_set_name)
-pulumi.export("agentImage", image)
-pulumi.export("clusterName", cluster_name)
+for name, value in build_stack(read_settings(), agent_context=HERE / "agent_image").items():
+    pulumi.export(name, value)
