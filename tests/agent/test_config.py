@@ -60,6 +60,12 @@ def test_unknown_key_is_a_warning() -> None:
         pytest.param("resyncInterval: 60", "resyncInterval must be a string", id="bare-number"),
         pytest.param("resyncInterval: soon", "is not a duration", id="bad-duration"),
         pytest.param(
+            "resyncInterval: \u0661\u0660s", "is not a duration", id="duration-arabic-digits"
+        ),
+        pytest.param(
+            "resyncInterval: \uff11\uff10s", "is not a duration", id="duration-wide-digits"
+        ),
+        pytest.param(
             "resyncInterval: 9999999999h", "is not a duration", id="duration-overflows-go"
         ),
         pytest.param("a: " + "[" * 100_000, "nested too deeply", id="deep-yaml"),

@@ -1,5 +1,7 @@
 """Bounded documents and messages: aliases refused, values quoted briefly, files read safely."""
 
+import io
+import logging
 import os
 import threading
 import time
@@ -16,6 +18,7 @@ from ip_masq_agent.config import (
     parse_config,
 )
 from ip_masq_agent.config_keeper import FileConfigSource
+from ip_masq_agent.logs import MAX_FIELD_CHARS, configure_logging, log_event
 from ip_masq_agent.quoting import quoted
 from tests.agent.hostile_input import bomb_in
 
@@ -138,3 +141,12 @@ def test_a_file_over_1_mib_is_rejected_after_reading_1_mib_and_a_byte(tmp_path: 
         FileConfigSource(str(path)).read()
     path.write_bytes(b"#" * (1024 * 1024))
     assert FileConfigSource(str(path)).read() == "#" * (1024 * 1024)
+
+
+def test_a_log_line_stays_bounded_whatever_a_field_holds() -> None:
+    stream = io.StringIO()
+    logger = configure_logging(0, stream)
+    log_event(logger, logging.WARNING, "config warning", warning="k" * 900_000)
+    line = stream.getvalue()
+    assert line.count("\n") == 1 and len(line) < MAX_FIELD_CHARS + 200
+    assert "... (900000 characters)" in line

@@ -33,6 +33,12 @@ from ip_masq_agent.rules import PortRange
             id="klog",
         ),
         pytest.param(["--v=2"], Options(verbosity=2), id="klog-v-equals"),
+        pytest.param(["--v=+3"], Options(verbosity=3), id="klog-v-sign"),
+        pytest.param(
+            ["--to-ports=" + ",".join(str(p) for p in range(1024, 1088))],
+            Options(to_ports=tuple(PortRange(p, p) for p in range(1024, 1088))),
+            id="to-ports-64-ranges",
+        ),
         pytest.param(["--config", "/c", "--once"], Options(config_path="/c", once=True), id="new"),
         pytest.param(["--backend=iptables-legacy"], Options(backend="iptables-legacy"), id="be"),
         pytest.param(["--metrics-address="], Options(metrics_address=""), id="metrics-off"),
@@ -77,6 +83,15 @@ def test_accepted(argv: list[str], expected: Options) -> None:
         pytest.param(["--masq-chain=POSTROUTING"], "built-in chain", id="chain-builtin"),
         pytest.param(["--masq-chain=masquerade"], "built-in chain", id="chain-target"),
         pytest.param(["-v=x"], "flag -v", id="verbosity"),
+        pytest.param(["-v=\u0662"], "flag -v", id="verbosity-arabic-digit"),
+        pytest.param(["-v= 2"], "flag -v", id="verbosity-space"),
+        pytest.param(["-v=1_0"], "flag -v", id="verbosity-underscore"),
+        pytest.param(["-v=2147483648"], "flag -v", id="verbosity-over-int32"),
+        pytest.param(
+            ["--to-ports=" + ",".join(str(p) for p in range(1024, 21025))],
+            "20001 ranges, at most 64",
+            id="to-ports-too-many",
+        ),
         pytest.param(["frobnicate"], "unknown command 'frobnicate'", id="command"),
         pytest.param(["render", "extra"], "unexpected arguments: extra", id="extra"),
         pytest.param(["--family=ipv4"], "only for the render command", id="family-run"),
@@ -90,6 +105,7 @@ def test_rejected_with_one_line(argv: list[str], message: str) -> None:
         parse_flags(argv)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+    assert len(str(caught.value)) < 400  # a huge value is quoted briefly
 
 
 def test_health_port_avoids_kubelet_and_kube_proxy() -> None:

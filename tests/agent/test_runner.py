@@ -417,3 +417,16 @@ def test_health_body_has_counts_not_cidrs() -> None:
     assert h.runner.health().body == (
         f"ok\nbackend: fake\nconfig: current\nrules: ipv4 3 destinations kept sha256={digest}\n"
     )
+
+
+def test_the_logged_retry_is_when_the_next_attempt_comes(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness("resyncInterval: 1s\n")  # the resync comes long before a 4 s backoff
+    h.backend.fail = "boom"
+    with caplog.at_level(logging.ERROR, logger="test-runner"):
+        h.runner.step()
+        for _ in range(4):
+            h.advance(1.0)
+    failed = [r for r in caplog.records if r.getMessage() == "sync failed"]
+    retries = [getattr(r, "fields", {})["retry_in"] for r in failed]
+    assert retries[-1] == "1.0s"  # not the 4.0s backoff: the resync retries first
+    assert len(retries) == 5  # and it did, every second

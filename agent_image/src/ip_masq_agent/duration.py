@@ -16,7 +16,8 @@ _UNIT_SECONDS: Final[Mapping[str, float]] = {
     "m": 60.0,
     "h": 3600.0,
 }
-_TERM: Final = re.compile(r"(\d+\.?\d*|\.\d+)([a-z\u00b5\u03bc]+)")
+# [0-9], not \d: Go takes ASCII digits only (Arabic-Indic `10s` is no duration there).
+_TERM: Final = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([a-z\u00b5\u03bc]+)")
 
 
 def parse_go_duration(text: str) -> float:

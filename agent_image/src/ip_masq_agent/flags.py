@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
+from ip_masq_agent.quoting import clipped, quoted
 from ip_masq_agent.rules import Family, PortRange
 
 Command = Literal["run", "render", "cleanup"]
@@ -31,6 +32,10 @@ _RESERVED_CHAINS: Final = frozenset(
     | {"ACCEPT", "DROP", "RETURN", "QUEUE", "MASQUERADE", "SNAT", "DNAT", "REDIRECT"}
 )
 _PORT_RANGE: Final = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
+_LEVEL: Final = re.compile(r"[+-]?[0-9]{1,10}")
+# Each range is a rule per protocol (and a statistic match) in the chain: a handful is what
+# anyone splits the port space into; 20,000 would make every new connection walk 60,000 rules.
+MAX_TO_PORTS_RANGES: Final = 64
 
 
 class FlagError(ValueError):
@@ -62,26 +67,33 @@ def parse_bool(text: str, flag: str) -> bool:
         return True
     if text in ("0", "f", "F", "FALSE", "false", "False"):
         return False
-    raise FlagError(f"invalid boolean value {text!r} for flag -{flag}")
+    raise FlagError(f"invalid boolean value {quoted(text)} for flag -{flag}")
 
 
 def parse_to_ports(text: str) -> tuple[PortRange, ...]:
     """`1024-29999,32768-65535` (single ports allowed); empty means no port restriction."""
     if text == "":
         return ()
+    parts = text.split(",")
+    if len(parts) > MAX_TO_PORTS_RANGES:
+        raise FlagError(
+            f"invalid value for flag -to-ports: {len(parts)} ranges, at most {MAX_TO_PORTS_RANGES}"
+        )
     ranges = []
-    for part in text.split(","):
+    for part in parts:
         # ASCII digits only, as Go's strconv: int() would also take " 80" or full-width digits.
         match = _PORT_RANGE.fullmatch(part)
         if match is None:
             raise FlagError(
-                f"invalid value {text!r} for flag -to-ports: {part!r} is not a port range"
+                f"invalid value {quoted(text)} for flag -to-ports:"
+                f" {quoted(part)} is not a port range"
             )
         first = int(match.group(1))
         last = int(match.group(2)) if match.group(2) else first
         if not 1 <= first <= last <= 65535:
             raise FlagError(
-                f"invalid value {text!r} for flag -to-ports: {part!r} is not within 1-65535"
+                f"invalid value {quoted(text)} for flag -to-ports:"
+                f" {quoted(part)} is not within 1-65535"
             )
         ranges.append(PortRange(first, last))
     return tuple(ranges)
@@ -92,27 +104,28 @@ def _chain(text: str) -> str:
     # (str.isalnum would let through letters and digits of any script).
     if not _CHAIN_NAME.fullmatch(text):
         raise FlagError(
-            f"invalid value {text!r} for flag -masq-chain:"
+            f"invalid value {quoted(text)} for flag -masq-chain:"
             " want a letter, then up to 27 of [A-Za-z0-9_-]"
         )
     if text.upper() in _RESERVED_CHAINS:
         raise FlagError(
-            f"invalid value {text!r} for flag -masq-chain: a built-in chain or target name"
+            f"invalid value {quoted(text)} for flag -masq-chain: a built-in chain or target name"
         )
     return text
 
 
 def _family(text: str) -> Family:
     if text not in ("ipv4", "ipv6"):
-        raise FlagError(f"invalid value {text!r} for flag -family: want ipv4 or ipv6")
+        raise FlagError(f"invalid value {quoted(text)} for flag -family: want ipv4 or ipv6")
     return "ipv4" if text == "ipv4" else "ipv6"
 
 
 def _verbosity(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise FlagError(f"invalid value {text!r} for flag -v: want an integer") from None
+    # klog's strconv.ParseInt(text, 10, 32): a sign and ASCII digits, nothing else (int()
+    # would also take " 2", "1_0" and digits of any script).
+    if not _LEVEL.fullmatch(text) or not -(2**31) <= int(text) < 2**31:
+        raise FlagError(f"invalid value {quoted(text)} for flag -v: want an integer")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -173,11 +186,11 @@ def parse_flags(argv: Sequence[str]) -> Options:
             continue
         name = arg[2:] if arg.startswith("--") else arg[1:]
         if not name or name.startswith("-") or name.startswith("="):
-            raise FlagError(f"bad flag syntax: {arg}")
+            raise FlagError(f"bad flag syntax: {clipped(arg)}")
         name, has_value, value = name.partition("=")
         flag = _FLAGS.get(name)
         if flag is None:
-            raise FlagError(f"flag provided but not defined: -{name}")
+            raise FlagError(f"flag provided but not defined: -{clipped(name)}")
         if flag.boolean:
             parsed: Any = parse_bool(value, name) if has_value else True
         else:
@@ -194,7 +207,9 @@ def parse_flags(argv: Sequence[str]) -> Options:
     if positionals:
         command = positionals[0]
         if command not in COMMANDS:
-            raise FlagError(f"unknown command {command!r} (want one of: {', '.join(COMMANDS)})")
+            raise FlagError(
+                f"unknown command {quoted(command)} (want one of: {', '.join(COMMANDS)})"
+            )
         values["command"] = command
     options = replace(Options(), **values)
     if options.family is not None and options.command != "render":

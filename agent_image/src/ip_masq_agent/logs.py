@@ -7,10 +7,14 @@ import time
 from typing import Any, Final, TextIO
 
 LOGGER_NAME: Final = "ip_masq_agent"
+# A field longer than this is cut (with its length said): no input makes a line of megabytes.
+MAX_FIELD_CHARS: Final = 2048
 
 
 def _value(value: Any) -> str:
     text = str(value)
+    if len(text) > MAX_FIELD_CHARS:
+        text = f"{text[:MAX_FIELD_CHARS]}... ({len(text)} characters)"
     # Quote anything a log parser would split on; json.dumps escapes quotes and newlines.
     if not text or any(c in text for c in ' "=\n\t'):
         return json.dumps(text)

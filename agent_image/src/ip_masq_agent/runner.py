@@ -328,7 +328,8 @@ class SyncRunner:
             "sync failed",
             error=error,
             failures=self._failures,
-            retry_in=f"{self._retry_at - now:.1f}s",
+            # When the next attempt really comes: the resync may come before the backoff.
+            retry_in=f"{max(0.0, self.due_at() - now):.1f}s",
         )
         return False
 
