@@ -2,7 +2,7 @@
 STACK ?= local
 PY := .venv/bin/python
 
-.PHONY: setup test lint pytest render check demo bench bench-quick schema clean
+.PHONY: setup test lint pytest render check image demo bench bench-quick schema clean
 
 setup:
 	@bash scripts/setup.sh
@@ -25,10 +25,17 @@ render: setup
 check: setup
 	$(PY) -m harness.policy_check --stack $(STACK)
 
+# The agent image with Debian's podman (root); the base is made once per machine from Debian's
+# archive. The last line printed is the image reference.
+image: setup
+	$(PY) -m netlab.image
+
 # The README's run command (root: network namespaces). Renders STACK, runs it on a namespace
 # cluster, probes every path, changes the config live; exits non-zero on any wrong probe.
+# RUNTIME=container runs every node's agent as the image, under the rendered DaemonSet's pod spec.
+RUNTIME ?= process
 demo: setup
-	$(PY) -m sandbox.demo --stack $(STACK)
+	$(PY) -m sandbox.demo --stack $(STACK) --runtime $(RUNTIME)
 
 # The real upstream agent, for the side-by-side benchmark (and the conformance tests).
 IP_MASQ_AGENT_UPSTREAM ?= $(shell test -x ../shared/upstream/ip-masq-agent && realpath ../shared/upstream/ip-masq-agent)

@@ -3,6 +3,7 @@
 import os
 import shutil
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 
@@ -25,29 +26,34 @@ class ConfigMapVolume:
         """What the agent reads (`--config`)."""
         return self.directory / self.key
 
-    def _swap(self, contents: bytes | None) -> None:
+    def project(self, files: Mapping[str, bytes], links: Iterable[str] | None = None) -> None:
+        """Swap in a new version holding exactly these files (path -> contents), as kubelet does.
+
+        Each of `links` (default: the files) gets its `<name> -> ..data/<name>` link once.
+        """
         self._serial += 1
         stamp = time.strftime("%Y_%m_%d_%H_%M_%S", time.gmtime())
         fresh = self.directory / f"..{stamp}.{os.getpid()}{self._serial:06d}"
         fresh.mkdir()
-        if contents is not None:
-            (fresh / self.key).write_bytes(contents)
+        for name, contents in files.items():
+            (fresh / name).write_bytes(contents)
         data = self.directory / "..data"
         old = data.resolve() if data.is_symlink() else None
         tmp = self.directory / "..data_tmp"
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(fresh.name)
         tmp.rename(data)
-        user_link = self.path
-        if not user_link.is_symlink():
-            user_link.symlink_to(f"..data/{self.key}")
+        for name in files if links is None else links:
+            user_link = self.directory / name
+            if not user_link.is_symlink():
+                user_link.symlink_to(f"..data/{name}")
         if old is not None and old != fresh:
             shutil.rmtree(old, ignore_errors=True)
 
     def publish(self, contents: str | bytes) -> None:
         """Write a new version of the ConfigMap data."""
-        self._swap(contents.encode() if isinstance(contents, str) else contents)
+        self.project({self.key: contents.encode() if isinstance(contents, str) else contents})
 
     def withdraw(self) -> None:
         """The ConfigMap is gone: the key no longer resolves (an optional volume empties)."""
-        self._swap(None)
+        self.project({}, links=(self.key,))

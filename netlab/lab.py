@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -122,6 +122,7 @@ class Lab:
         self.processes: list[subprocess.Popen[str]] = []
         self._links = 0
         self._devices: list[tuple[Namespace, str]] = []
+        self._deferred: list[Callable[[], None]] = []
 
     def __enter__(self) -> Self:
         return self
@@ -205,7 +206,13 @@ class Lab:
                 raise LabError(f"[{ns.name}] {' '.join(argv)} did not start: {line!r} {err}")
         return process
 
+    def defer(self, cleanup: Callable[[], None]) -> None:
+        """Run `cleanup` first on close (newest first): containers go before their namespaces."""
+        self._deferred.append(cleanup)
+
     def close(self) -> None:
+        while self._deferred:
+            self._deferred.pop()()
         for process in self.processes:
             if process.poll() is None:
                 process.kill()

@@ -1,14 +1,26 @@
-"""A rendered stack running in the lab: the cluster, a ConfigMap volume and an agent per node."""
+"""A rendered stack running in the lab: the cluster, a ConfigMap volume and an agent per node.
+
+Two runtimes: `process` runs the agent from this checkout on Debian's python3 (quick, no
+image); `container` runs the built image under the rendered DaemonSet's pod spec through the
+sandbox kubelet (netlab.kubelet), as a node would.
+"""
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 from netlab.cluster import Cluster
 from netlab.cluster_plan import NodePlan, PlanError, plan_cluster
 from netlab.configmap_volume import ConfigMapVolume
+from netlab.kubelet import Kubelet, map_image
 from netlab.lab import Lab
 from netlab.node_agent import NodeAgent
+from netlab.pod_spec import PodSpec, parse_daemon_set
 from sandbox.stack import SandboxStack
+
+Runtime = Literal["process", "container"]
+RUNTIMES: tuple[Runtime, ...] = ("process", "container")
+CONFIG_KEY = "config"  # the ConfigMap key the agent's config lives under
 
 
 def node_env(stack: SandboxStack, node: NodePlan) -> dict[str, str]:
@@ -36,13 +48,28 @@ class SandboxCluster:
         *,
         nodes: int = 2,
         backend: str | None = None,
+        runtime: Runtime = "process",
+        image: str | None = None,
     ) -> None:
         self.lab = lab
         self.stack = stack
+        self.runtime = runtime
         self.plan = plan_cluster(stack.ranges, nodes=nodes)
-        self.cluster = Cluster(lab, self.plan)
         self.volumes: dict[str, ConfigMapVolume] = {}
         self.agents: dict[str, NodeAgent] = {}
+        self.kubelets: dict[str, Kubelet] = {}
+        if runtime == "container":
+            if image is None or backend is not None:
+                # The container runs the rendered args: a backend is chosen by rendering with it.
+                raise ValueError("the container runtime needs an image and no backend override")
+            # Refused before anything is built: a field the kubelet cannot honour stops here.
+            pod = parse_daemon_set(stack.daemon_set)
+            for container in pod.containers:
+                map_image(container.image, image)
+            self.cluster = Cluster(lab, self.plan)
+            self._kubelets(pod, workdir, image)
+            return
+        self.cluster = Cluster(lab, self.plan)
         for node in self.plan.nodes:
             volume = ConfigMapVolume(workdir / node.name / "etc-config")
             volume.publish(stack.config_text)
@@ -57,13 +84,40 @@ class SandboxCluster:
                 env=node_env(stack, node),
             )
 
+    def _kubelets(self, pod: PodSpec, workdir: Path, image: str) -> None:
+        config_maps = {self.stack.config_map["metadata"]["name"]: self.stack.config_map["data"]}
+        for node in self.plan.nodes:
+            self.kubelets[node.name] = Kubelet(
+                self.lab,
+                self.cluster.nodes[node.name],
+                node=node.name,
+                pod_ip=str(node.ip4),  # hostNetwork: the pod's IP is the node's
+                pod=pod,
+                config_maps=config_maps,
+                image=image,
+                workdir=workdir,
+            )
+
+    @property
+    def node_names(self) -> list[str]:
+        return [node.name for node in self.plan.nodes]
+
     def start_agents(self) -> None:
         for agent in self.agents.values():
             agent.start()
+        for kubelet in self.kubelets.values():
+            kubelet.start()
         for agent in self.agents.values():
             agent.wait_ready()
+        for kubelet in self.kubelets.values():
+            kubelet.wait_ready()
 
     def publish(self, config_text: str | bytes, nodes: Iterable[str] | None = None) -> None:
         """Swap the mounted ConfigMap data on these nodes (all by default), kubelet-style."""
-        for name in nodes if nodes is not None else self.volumes:
-            self.volumes[name].publish(config_text)
+        for name in nodes if nodes is not None else self.node_names:
+            if name in self.kubelets:
+                name_of_map = self.stack.config_map["metadata"]["name"]
+                data = {**self.stack.config_map["data"], CONFIG_KEY: config_text}
+                self.kubelets[name].update_config_map(name_of_map, data)
+            else:
+                self.volumes[name].publish(config_text)

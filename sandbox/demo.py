@@ -15,11 +15,14 @@ from types import FrameType
 from harness.offline import USER_ERRORS
 from netlab.cluster import ProbeResult, target_of
 from netlab.cluster_plan import PlanError, Probe, plan_probes
+from netlab.image import build_image
 from netlab.lab import Lab, LabError, kernel_lab_unavailable
+from netlab.pod_spec import PodSpecError
+from netlab.podman import PodmanError
 from netlab.prober import BackgroundProber
-from sandbox.cluster_agents import SandboxCluster
+from sandbox.cluster_agents import RUNTIMES, Runtime, SandboxCluster
 from sandbox.endpoints import check_endpoints, format_checks
-from sandbox.stack import render_sandbox_stack
+from sandbox.stack import BACKEND_KEY, render_sandbox_stack
 from sandbox.table import format_table, summary_line
 
 FLIP_DEADLINE = 1.0  # seconds from the ConfigMap swap to the new NAT decision on the wire
@@ -55,7 +58,7 @@ def live_change(sandbox: SandboxCluster, workdir: Path, say: Say) -> list[ProbeR
     prober.wait_rounds(2)
     swapped_at = time.time()
     sandbox.publish(changed.config_text)
-    say(f"  swapped ..data on {len(sandbox.volumes)} nodes; {pod.name} probing {peer.address}")
+    say(f"  swapped ..data on {len(sandbox.node_names)} nodes; {pod.name} probing {peer.address}")
     deadline = time.monotonic() + 5
     flips: dict[str, float] = {}
     while time.monotonic() < deadline and len(flips) < len(watched):
@@ -89,16 +92,31 @@ def run_demo(
     *,
     nodes: int,
     backend: str | None,
+    runtime: Runtime = "process",
+    image: str | None = None,
     say: Say = _say,
 ) -> int:
-    """The whole demo; returns the exit status. Everything it creates goes with the Lab."""
+    """The whole demo; returns the exit status. Everything it creates goes with the Lab.
+
+    With the container runtime, `image` is the image to run (built here when None), and a
+    `backend` is rendered into the DaemonSet (the stack's agentBackend) rather than patched in.
+    """
+    overrides = {BACKEND_KEY: backend} if runtime == "container" and backend else None
+    if overrides:
+        backend = None
     say(f"rendering stack {stack_name} with the Pulumi program (mock runtime)")
-    stack = render_sandbox_stack(stack_name)
+    stack = render_sandbox_stack(stack_name, overrides=overrides)
     say(f"  nonMasqueradeCIDRs: {', '.join(stack.non_masquerade_cidrs)}")
     say(f"  agent args: {' '.join(stack.agent_args)}")
+    if runtime == "container" and image is None:
+        built = build_image(say)
+        say(f"  image {built.reference} ({built.image_id.removeprefix('sha256:')[:12]})")
+        image = built.image_id
     with tempfile.TemporaryDirectory(prefix="ip-masq-demo-") as tmp, Lab("imd") as lab:
         workdir = Path(tmp)
-        sandbox = SandboxCluster(lab, stack, workdir, nodes=nodes, backend=backend)
+        sandbox = SandboxCluster(
+            lab, stack, workdir, nodes=nodes, backend=backend, runtime=runtime, image=image
+        )
         plan = sandbox.plan
         say(
             f"sandbox {lab.token}: {len(plan.nodes)} nodes, {len(plan.pods)} pods, "
@@ -106,7 +124,8 @@ def run_demo(
             + (", dual-stack" if stack.ranges.dual_stack else "")
         )
         sandbox.start_agents()
-        say(f"agents ready on {', '.join(sandbox.agents)}")
+        shown = " (containers, rendered pod spec)" if runtime == "container" else ""
+        say(f"agents ready on {', '.join(sandbox.node_names)}{shown}")
         results = sandbox.cluster.run_probes(plan_probes(plan))
         for line in format_table(results):
             say(line)
@@ -133,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="local", help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument("--nodes", type=int, default=2, help="sandbox nodes (1-8)")
     parser.add_argument("--backend", help="override the DaemonSet's --backend")
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="process",
+        help="each node's agent as a process of this checkout, or as the image under the "
+        "rendered DaemonSet's pod spec",
+    )
     options = parser.parse_args(argv)
     reason = kernel_lab_unavailable()
     if reason is not None:
@@ -140,11 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        return run_demo(options.stack, nodes=options.nodes, backend=options.backend)
-    except (*USER_ERRORS, PlanError) as err:
+        return run_demo(
+            options.stack, nodes=options.nodes, backend=options.backend, runtime=options.runtime
+        )
+    except (*USER_ERRORS, PlanError, PodSpecError) as err:
         print(f"demo {options.stack}: {err}", file=sys.stderr)
         return 2
-    except LabError as err:
+    except (LabError, PodmanError) as err:
         print(f"demo {options.stack}: sandbox failed: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -3,7 +3,7 @@
 import ipaddress
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.offline import RenderResult, load_stack_config, render_stack
@@ -27,6 +27,9 @@ class SandboxStack:
     overrides: tuple[tuple[str, str], ...] = ()  # config keys set on top of the stack file
     # The container's env from the downward API: (name, fieldPath), resolved per node.
     agent_env: tuple[tuple[str, str], ...] = ()
+    # The rendered objects themselves, for the container runtime's kubelet.
+    daemon_set: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    config_map: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 def _one(result: RenderResult, type_token: str, name: str) -> dict[str, Any]:
@@ -40,32 +43,38 @@ def _one(result: RenderResult, type_token: str, name: str) -> dict[str, Any]:
     return found[0]
 
 
-def _agent_container(result: RenderResult) -> dict[str, Any]:
+def _daemon_set(result: RenderResult) -> dict[str, Any]:
     daemon_sets = result.of_type("kubernetes:apps/v1:DaemonSet")
     if len(daemon_sets) != 1:
         raise PlanError(
             f"stack {result.stack}: the sandbox runs the agent DaemonSet, "
             f"but the render has {len(daemon_sets)} (deployAgent off or Dataplane V2?)"
         )
-    containers = daemon_sets[0].inputs["spec"]["template"]["spec"]["containers"]
+    return daemon_sets[0].inputs
+
+
+def _agent_container(daemon_set: Mapping[str, Any]) -> dict[str, Any]:
+    containers = daemon_set["spec"]["template"]["spec"]["containers"]
     agent: dict[str, Any] = next(c for c in containers if c["name"] == "ip-masq-agent")
     return agent
 
 
-def _daemon_set_args(result: RenderResult) -> tuple[str, ...]:
-    return tuple(str(a) for a in _agent_container(result).get("args") or ())
+def _daemon_set_args(daemon_set: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(a) for a in _agent_container(daemon_set).get("args") or ())
 
 
-def _daemon_set_env(result: RenderResult) -> tuple[tuple[str, str], ...]:
+def _daemon_set_env(
+    result: RenderResult, daemon_set: Mapping[str, Any]
+) -> tuple[tuple[str, str], ...]:
     env = []
-    for variable in _agent_container(result).get("env") or ():
-        field = ((variable.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
-        if field is None:
+    for variable in _agent_container(daemon_set).get("env") or ():
+        field_path = ((variable.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+        if field_path is None:
             raise PlanError(
                 f"stack {result.stack}: env {variable.get('name')!r} is not from the downward "
                 "API, which is all the sandbox resolves"
             )
-        env.append((str(variable["name"]), str(field)))
+        env.append((str(variable["name"]), str(field_path)))
     return tuple(env)
 
 
@@ -119,12 +128,15 @@ def render_sandbox_stack(
     raw = {k.removeprefix(f"{PROJECT}:"): v for k, v in config.items() if k.startswith(PROJECT)}
     gcp = {k.removeprefix("gcp:"): v for k, v in config.items() if k.startswith("gcp:")}
     cidrs = result.outputs.get("nonMasqueradeCidrs") or []
+    daemon_set = _daemon_set(result)
     return SandboxStack(
         name=stack,
         config_text=str(config_map["data"]["config"]),
-        agent_args=_daemon_set_args(result),
-        agent_env=_daemon_set_env(result),
+        agent_args=_daemon_set_args(daemon_set),
+        agent_env=_daemon_set_env(result, daemon_set),
         ranges=ranges_from_settings(parse_settings(raw, gcp=gcp)),
         non_masquerade_cidrs=tuple(str(c) for c in cidrs),
         overrides=tuple(sorted((overrides or {}).items())),
+        daemon_set=daemon_set,
+        config_map=config_map,
     )

@@ -5,8 +5,10 @@ cd "$(dirname "$0")/.."
 
 # iptables/nftables/iproute2 drive the kernel tests; python3-yaml and python3-prometheus-client
 # let the agent be tested on Debian's own /usr/bin/python3, as it runs in the image; prometheus
-# ships promtool, which checks and unit-tests the alert rules and the dashboard's queries.
-debian_packages=(iptables nftables iproute2 conntrack python3-yaml python3-prometheus-client python3-venv prometheus)
+# ships promtool, which checks and unit-tests the alert rules and the dashboard's queries;
+# podman, runc and mmdebstrap build and run the image itself (netlab/podman.py says why each).
+debian_packages=(iptables nftables iproute2 conntrack python3-yaml python3-prometheus-client python3-venv
+  prometheus podman runc mmdebstrap)
 missing=()
 for pkg in "${debian_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,143 @@
+"""`make image`: agent_image/ built with Debian's podman on a base made from Debian's archive.
+
+The base `debian:bookworm-slim` the Dockerfile starts from is made once per machine by
+`mmdebstrap --variant=minbase bookworm` and `podman import`, then reused; the build never
+pulls (`--pull=never`), so nothing but Debian's archive is contacted. Prints the image
+reference as its last line.
+"""
+
+import argparse
+import contextlib
+import fcntl
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from netlab.lab import REPO_ROOT
+from netlab.podman import PodmanError, build_argv, podman, podman_argv
+
+AGENT_IMAGE_DIR = REPO_ROOT / "agent_image"
+IMAGE_NAME = "localhost/ip-masq-agent"
+# The name the Dockerfile's FROM resolves to locally (podman looks up localhost/ for short names).
+BASE_IMAGE = "localhost/debian:bookworm-slim"
+BASE_SUITE = "bookworm"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# A fresh machine downloads the whole base and the image's packages: minutes, not seconds.
+BUILD_TIMEOUT = 900.0
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    reference: str  # localhost/ip-masq-agent:<version>
+    image_id: str  # what was built: runs use it, so a parallel rebuild of the tag cannot interfere
+    base_seconds: float  # 0.0 when the machine's base was reused
+    build_seconds: float
+
+
+def agent_version() -> str:
+    """The agent package's version (agent_image/pyproject.toml): the image's tag."""
+    project = tomllib.loads((AGENT_IMAGE_DIR / "pyproject.toml").read_text())["project"]
+    return str(project["version"])
+
+
+def image_reference() -> str:
+    return f"{IMAGE_NAME}:{agent_version()}"
+
+
+@contextlib.contextmanager
+def _machine_lock() -> Iterator[None]:
+    # One base and one image store per machine: parallel builds (two test sessions) take turns.
+    path = Path(tempfile.gettempdir()) / "ip-masq-agent-image.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def base_exists() -> bool:
+    return podman(podman_argv("image", "exists", BASE_IMAGE), check=False).returncode == 0
+
+
+def make_base(say: Say) -> float:
+    """mmdebstrap a minbase rootfs into a tarball, import it as the base; seconds taken."""
+    started = time.monotonic()
+    say(f"image: making base {BASE_IMAGE} with mmdebstrap (once per machine)")
+    with tempfile.TemporaryDirectory(prefix="ip-masq-base-") as tmp:
+        tarball = Path(tmp) / "rootfs.tar"
+        argv = [
+            "mmdebstrap",
+            "--quiet",
+            "--variant=minbase",
+            "--format=tar",
+            BASE_SUITE,
+            str(tarball),
+            DEBIAN_MIRROR,
+        ]
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
+        )
+        if done.returncode != 0:
+            raise PodmanError(f"{' '.join(argv)}: {done.stderr.strip()[-800:]}")
+        podman(podman_argv("import", str(tarball), BASE_IMAGE), timeout=BUILD_TIMEOUT)
+    return time.monotonic() - started
+
+
+def build_image(say: Say = print) -> BuiltImage:
+    """The base if this machine has none, then `podman build agent_image/`."""
+    reference = image_reference()
+    with _machine_lock():
+        base_seconds = 0.0 if base_exists() else make_base(say)
+        say(f"image: building {reference} from {AGENT_IMAGE_DIR.relative_to(REPO_ROOT)}/")
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="ip-masq-image-") as tmp:
+            iidfile = Path(tmp) / "iid"
+            podman(
+                build_argv(
+                    "--pull=never",
+                    f"--iidfile={iidfile}",
+                    f"--tag={reference}",
+                    str(AGENT_IMAGE_DIR),
+                ),
+                timeout=BUILD_TIMEOUT,
+            )
+            image_id = iidfile.read_text().strip()
+        build_seconds = time.monotonic() - started
+    return BuiltImage(reference, image_id, base_seconds, build_seconds)
+
+
+def image_size(image: str) -> int:
+    """Bytes of the image as podman stores it."""
+    shown = podman(podman_argv("image", "inspect", "--format", "{{.Size}}", image))
+    return int(shown.stdout.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.parse_args(argv)
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        built = build_image(say)
+    except (PodmanError, FileNotFoundError) as err:
+        print(f"image: build failed: {err}", file=sys.stderr)
+        return 1
+    base = f"base {built.base_seconds:.0f} s, " if built.base_seconds else "base reused, "
+    size = image_size(built.image_id) / 1e6
+    say(f"image: {base}build {built.build_seconds:.0f} s, {size:.0f} MB")
+    print(built.reference)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
