@@ -202,9 +202,9 @@ def _seccomp(fields: _Fields, path: str) -> str | None:
         return None
     profile = _Fields(context, path)
     kind = _string(profile.require("type"), profile.at("type"))
-    profile.done()
     if kind not in ("RuntimeDefault", "Unconfined"):
         raise PodSpecError(f"{profile.at('type')}: {kind!r} {_NOT_IMPLEMENTED}")
+    profile.done()
     return kind
 
 

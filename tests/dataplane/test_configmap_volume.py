@@ -35,3 +35,11 @@ def test_withdraw_makes_the_file_disappear_but_keeps_the_path(tmp_path: Path) ->
     assert not volume.path.exists() and volume.path.is_symlink()
     volume.publish("y: 2\n")
     assert volume.path.read_text() == "y: 2\n"
+
+
+def test_project_swaps_several_files_at_once(tmp_path: Path) -> None:
+    volume = ConfigMapVolume(tmp_path)
+    volume.project({"a": b"1", "b": b"2"})
+    assert os.readlink(tmp_path / "a") == "..data/a" and (tmp_path / "b").read_bytes() == b"2"
+    volume.project({"a": b"3"})
+    assert (tmp_path / "a").read_bytes() == b"3" and not (tmp_path / "b").exists()
