@@ -203,9 +203,9 @@ class ContainerRunner:
         suffix = "" if restart == 0 else f"-restart{restart}"
         return self.kubelet.workdir / f"{self.kubelet.node}{suffix}-agent.log"
 
-    def _run(self) -> None:
+    def _run(self, restart: int) -> None:
         kubelet = self.kubelet
-        name = f"{kubelet.token}-{kubelet.node}-{self.spec.name}-{self.restart_count}"
+        name = f"{kubelet.token}-{kubelet.node}-{self.spec.name}-{restart}"
         argv = run_argv(
             "--detach",
             f"--name={name}",
@@ -213,7 +213,7 @@ class ContainerRunner:
             f"--hostname={kubelet.node}",
             "--pull=never",
             "--log-driver=k8s-file",
-            f"--log-opt=path={self.log_path(self.restart_count)}",
+            f"--log-opt=path={self.log_path(restart)}",
             *container_run_flags(self.spec, kubelet.pod, volume_dirs=kubelet.volume_dirs),
             kubelet.image,
             *(self.spec.args or ()),
@@ -223,10 +223,11 @@ class ContainerRunner:
         with self._lock:
             self._name = name
             self._started_at = time.monotonic()
+            self.restart_count = restart
         self.events.append(f"started {name}")
 
     def start(self) -> None:
-        self._run()
+        self._run(0)
         for kind in ("liveness", "readiness"):
             if getattr(self, kind) is not None:
                 self._spawn(self._probe_loop, kind)
@@ -296,9 +297,8 @@ class ContainerRunner:
                 if state is not None:
                     state.ok = False
                     state.consecutive_failures = state.consecutive_successes = 0
-            self.restart_count += 1
             try:
-                self._run()
+                self._run(self.restart_count + 1)
             except PodmanError as err:
                 self.events.append(f"restart failed: {err}")
 

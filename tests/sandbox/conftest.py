@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from netlab.lab import Lab
-from sandbox.cluster_agents import SandboxCluster
+from sandbox.cluster_agents import Runtime, SandboxCluster
 from sandbox.stack import RESYNC_KEY, SandboxStack, render_sandbox_stack
 
 # Fault tests need drift repaired in test time: the stack's own resyncInterval, shortened
@@ -32,9 +32,24 @@ class SandboxFactory:
         self.workdir = workdir
 
     def __call__(
-        self, stack: SandboxStack, *, backend: str, nodes: int = 2, start: bool = True
+        self,
+        stack: SandboxStack,
+        *,
+        backend: str | None,
+        nodes: int = 2,
+        start: bool = True,
+        runtime: Runtime = "process",
+        image: str | None = None,
     ) -> SandboxCluster:
-        sandbox = SandboxCluster(self.lab, stack, self.workdir, nodes=nodes, backend=backend)
+        sandbox = SandboxCluster(
+            self.lab,
+            stack,
+            self.workdir,
+            nodes=nodes,
+            backend=backend,
+            runtime=runtime,
+            image=image,
+        )
         if start:
             sandbox.start_agents()
         return sandbox
@@ -47,5 +62,5 @@ def make_sandbox(lab: Lab, tmp_path: Path) -> Iterator[SandboxFactory]:
         yield factory
     finally:
         # Agent logs help when a test failed; pytest shows captured output only on failure.
-        for log in sorted(tmp_path.glob("*-agent.log")):
+        for log in sorted(tmp_path.glob("*agent.log")):
             print(f"--- {log.name}\n{log.read_text()[-3000:]}")

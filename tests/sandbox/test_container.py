@@ -1,0 +1,196 @@
+"""The image, run as the rendered DaemonSet runs it: by the sandbox kubelet, on sandbox nodes."""
+
+import dataclasses
+import functools
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from netlab.image import BuiltImage
+from netlab.kubelet import ContainerRunner, running_containers
+from netlab.lab import REPO_ROOT, Lab
+from netlab.nat_state import nat_fingerprint
+from netlab.pod_spec import PodSpecError
+from netlab.podman import podman, podman_argv
+from sandbox.cluster_agents import SandboxCluster
+from sandbox.demo import run_demo
+from sandbox.stack import BACKEND_KEY, SandboxStack, render_sandbox_stack
+from tests.sandbox.conftest import SandboxFactory
+from tests.sandbox.watch import PacketWatch, as_planned, new_peer_kept
+
+pytestmark = pytest.mark.kernel
+
+BACKENDS = ("iptables", "nftables")
+CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
+TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@functools.cache
+def rendered_with(backend: str, extra_cidrs: tuple[str, ...] = ()) -> SandboxStack:
+    """The local stack rendered with this agentBackend: the DaemonSet itself carries it."""
+    return render_sandbox_stack("local", extra_cidrs=extra_cidrs, overrides={BACKEND_KEY: backend})
+
+
+def start_containers(
+    make_sandbox: SandboxFactory, image: BuiltImage, stack: SandboxStack, nodes: int = 1
+) -> SandboxCluster:
+    return make_sandbox(stack, backend=None, nodes=nodes, runtime="container", image=image.image_id)
+
+
+def exec_in(runner: ContainerRunner, *argv: str) -> subprocess.CompletedProcess[str]:
+    return podman(podman_argv("exec", runner.name, *argv), check=False)
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+
+def test_the_container_has_exactly_what_the_daemon_set_grants(
+    make_sandbox: SandboxFactory, agent_image: BuiltImage
+) -> None:
+    stack = rendered_with("iptables")
+    sandbox = start_containers(make_sandbox, agent_image, stack)
+    runner = sandbox.kubelets["node0"].containers[0]
+    pid = runner.pid()
+    status = proc_status(pid)
+    want = f"{(1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW):016x}"
+    assert (status["CapEff"], status["CapPrm"], status["CapBnd"]) == (want, want, want)
+    assert status["CapInh"] == status["CapAmb"] == f"{0:016x}"
+    assert status["NoNewPrivs"] == "1"  # allowPrivilegeEscalation: false
+    assert status["Seccomp"] == "2"  # RuntimeDefault: a filter is installed
+    assert status["Uid"].split()[:2] == ["0", "0"]  # runAsUser: 0
+    # readOnlyRootFilesystem: / refuses a write, /tmp (the emptyDir, a tmpfs) takes one.
+    wrote_root = exec_in(runner, "sh", "-c", "echo x > /written")
+    assert wrote_root.returncode != 0 and "Read-only file system" in wrote_root.stderr
+    assert exec_in(runner, "sh", "-c", "echo x > /tmp/written").returncode == 0
+    mounts = exec_in(runner, "cat", "/proc/self/mounts").stdout.splitlines()
+    tmp_mount = next(line.split() for line in mounts if line.split()[1] == "/tmp")
+    assert tmp_mount[2] == "tmpfs"  # emptyDir medium: Memory
+    config_mount = next(line.split() for line in mounts if line.split()[1] == "/etc/config")
+    assert "ro" in config_mount[3].split(",")
+    assert exec_in(runner, "touch", "/etc/config/written").returncode != 0
+    link = exec_in(runner, "readlink", "/etc/config/ip-masq-agent").stdout.strip()
+    assert link == "..data/ip-masq-agent"  # the kubelet-style projection
+    # automountServiceAccountToken: false: no token path at all.
+    assert exec_in(runner, "test", "-e", TOKEN_DIR).returncode == 1
+    assert exec_in(runner, "test", "-e", "/run/secrets").returncode == 1
+    # The agent from the image, not from this checkout.
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    daemon_args = stack.daemon_set["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert [a.decode() for a in cmdline] == [
+        "/usr/bin/python3",
+        "-s",
+        "-m",
+        "ip_masq_agent",
+        *daemon_args,
+    ]
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert not any(e.startswith(b"PYTHONPATH=") for e in environ)
+    assert exec_in(runner, "test", "-e", str(REPO_ROOT)).returncode == 1
+    imported = exec_in(
+        runner,
+        "/usr/bin/python3",
+        "-s",
+        "-c",
+        "import ip_masq_agent; print(ip_masq_agent.__file__)",
+    )
+    assert imported.stdout.strip() == "/usr/lib/python3/dist-packages/ip_masq_agent/__init__.py"
+    in_image = Path(f"/proc/{pid}/root/usr/lib/python3/dist-packages/ip_masq_agent/cli.py")
+    checkout = REPO_ROOT / "agent_image/src/ip_masq_agent/cli.py"
+    assert in_image.read_bytes() == checkout.read_bytes()  # built from this tree
+    # And it did its job in the node's namespace, with only those capabilities.
+    node = sandbox.cluster.nodes["node0"]
+    assert ":IP-MASQ-AGENT" in nat_fingerprint(node, "iptables")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_demo_in_containers_sees_every_probe_as_the_stack_says(
+    agent_image: BuiltImage, backend: str
+) -> None:
+    lines: list[str] = []
+    status = run_demo(
+        "local",
+        nodes=2,
+        backend=backend,
+        runtime="container",
+        image=agent_image.image_id,
+        say=lines.append,
+    )
+    assert status == 0, "\n".join(lines)
+    total = int(lines[-1].split("/")[1].split()[0])
+    assert total > 40 and lines[-1] == f"{total}/{total} probes as expected"
+    assert any(f"--backend={backend}" in line for line in lines if "agent args" in line)
+    assert sum("masqueraded -> kept after" in line and line.endswith("ok") for line in lines) == 2
+    token = next(line.split()[1].rstrip(":") for line in lines if line.startswith("sandbox "))
+    assert running_containers(token) == []
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    assert token not in left.stdout
+
+
+def test_a_stopped_agent_is_restarted_by_liveness_and_the_rules_stay(
+    make_sandbox: SandboxFactory, agent_image: BuiltImage, tmp_path: Path
+) -> None:
+    stack = rendered_with("nftables")
+    sandbox = start_containers(make_sandbox, agent_image, stack)
+    kubelet = sandbox.kubelets["node0"]
+    runner = kubelet.containers[0]
+    probe = runner.spec.liveness
+    assert runner.liveness is not None and probe is not None
+    watch = PacketWatch(sandbox, tmp_path, duration=150)
+    watch.wait_rounds(2)
+    rules_before = nat_fingerprint(sandbox.cluster.nodes["node0"], "nftables")
+    # The kubelet's own probe must have seen the agent live first (its first probe, at the
+    # container's start, came before the agent listened): failures are counted from here.
+    deadline = time.monotonic() + probe.period_seconds + probe.timeout_seconds + 5
+    while runner.liveness.consecutive_successes == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert runner.liveness.ok, runner.liveness.history
+    first = runner.name
+    stopped_at = time.time()
+    os.kill(runner.pid(), signal.SIGSTOP)
+    # While it is stopped, the ConfigMap gains the new peer: only a live agent can apply that.
+    peer = str(sandbox.plan.new_peer)
+    sandbox.publish(rendered_with("nftables", (peer,)).config_text)
+    grace = kubelet.pod.termination_grace_seconds
+    bound = probe.period_seconds * (probe.failure_threshold + 1) + grace + 30
+    deadline = time.monotonic() + bound
+    while runner.restart_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert runner.restart_count == 1, runner.events
+    restarted_at = time.time()
+    failures = [s for at, s in runner.liveness.history if stopped_at <= at <= restarted_at]
+    assert failures == [0] * probe.failure_threshold, runner.liveness.history
+    assert any(f"liveness failed {probe.failure_threshold} times" in e for e in runner.events)
+    assert runner.name != first and f"exited {first}" in runner.events
+    kubelet.wait_ready()
+    converged = time.time()
+    watch.wait_rounds(3)
+    watch.stop()
+    # Stopped, killed and restarted: the kernel held the old rules throughout (the new peer
+    # still masqueraded, everything else as planned), and the restarted agent applied the new.
+    assert watch.violations(as_planned, since=stopped_at, until=restarted_at) == []
+    assert watch.violations(new_peer_kept, since=converged) == []
+    rules_after = nat_fingerprint(sandbox.cluster.nodes["node0"], "nftables")
+    assert rules_after != rules_before and "198.51.100.0/24" in rules_after
+
+
+def test_a_daemon_set_field_the_kubelet_does_not_implement_is_refused(
+    lab: Lab, tmp_path: Path, agent_image: BuiltImage
+) -> None:
+    stack = rendered_with("iptables")
+    daemon_set = dict(stack.daemon_set)
+    template = dict(daemon_set["spec"]["template"])
+    template["spec"] = {**template["spec"], "shareProcessNamespace": True}
+    daemon_set["spec"] = {**daemon_set["spec"], "template": template}
+    broken = dataclasses.replace(stack, daemon_set=daemon_set)
+    with pytest.raises(PodSpecError) as refused:
+        SandboxCluster(lab, broken, tmp_path, runtime="container", image=agent_image.image_id)
+    assert str(refused.value) == (
+        "DaemonSet.spec.template.spec.shareProcessNamespace: not implemented by the sandbox kubelet"
+    )
+    assert lab.namespaces == [] and running_containers(lab.token) == []
