@@ -27,6 +27,8 @@ from netlab.pod_spec import (
     HttpGetProbe,
     PodSpec,
     PodSpecError,
+    expand_references,
+    resolve_env,
 )
 from netlab.podman import PodmanError, network_flag, podman, podman_argv, run_argv
 
@@ -118,11 +120,28 @@ def prepare_host_path(source: HostPathSource) -> None:
             raise PodSpecError(f"hostPath {path}: not a {source.type.removesuffix('OrCreate')}")
 
 
+def pod_fields(pod: PodSpec, node: str, pod_ip: str) -> dict[str, str]:
+    """The downward-API values of this pod on this node (hostNetwork: podIP is the node's)."""
+    return {
+        "status.hostIP": pod_ip,
+        "status.podIP": pod_ip,
+        "spec.nodeName": node,
+        "metadata.name": f"{pod.name}-{node}",
+        "metadata.namespace": pod.namespace,
+    }
+
+
 def container_run_flags(
-    container: ContainerSpec, pod: PodSpec, *, volume_dirs: Mapping[str, Path]
+    container: ContainerSpec,
+    pod: PodSpec,
+    *,
+    volume_dirs: Mapping[str, Path],
+    env: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The podman run flags that give the container what its spec says (pure)."""
-    flags = [f"--cap-drop={c}" for c in container.cap_drop]
+    env = env or {}
+    flags = [f"--env={name}={value}" for name, value in env.items()]
+    flags += [f"--cap-drop={c}" for c in container.cap_drop]
     flags += [f"--cap-add={c}" for c in container.cap_add]
     if container.read_only_root:
         # Kubernetes adds no writable /run, /tmp or /var/tmp of its own: only the pod's volumes.
@@ -155,8 +174,14 @@ def container_run_flags(
         else:
             flags.append(f"--volume={volume_dirs[mount.volume]}:{mount.mount_path}:{mode}")
     if container.command is not None:
-        flags.append(f"--entrypoint={json.dumps(list(container.command))}")
+        command = [expand_references(part, env) for part in container.command]
+        flags.append(f"--entrypoint={json.dumps(command)}")
     return flags
+
+
+def container_args(container: ContainerSpec, env: Mapping[str, str]) -> list[str]:
+    """The args after the image, `$(VAR)` expanded as kubelet does."""
+    return [expand_references(arg, env) for arg in container.args or ()]
 
 
 def probe_url(probe: HttpGetProbe, pod_ip: str) -> str:
@@ -206,6 +231,7 @@ class ContainerRunner:
     def _run(self, restart: int) -> None:
         kubelet = self.kubelet
         name = f"{kubelet.token}-{kubelet.node}-{self.spec.name}-{restart}"
+        env = resolve_env(self.spec, pod_fields(kubelet.pod, kubelet.node, kubelet.pod_ip))
         argv = run_argv(
             "--detach",
             f"--name={name}",
@@ -214,9 +240,9 @@ class ContainerRunner:
             "--pull=never",
             "--log-driver=k8s-file",
             f"--log-opt=path={self.log_path(restart)}",
-            *container_run_flags(self.spec, kubelet.pod, volume_dirs=kubelet.volume_dirs),
+            *container_run_flags(self.spec, kubelet.pod, volume_dirs=kubelet.volume_dirs, env=env),
             kubelet.image,
-            *(self.spec.args or ()),
+            *container_args(self.spec, env),
         )
         kubelet.created.append(name)
         podman(argv)

@@ -60,9 +60,20 @@ class VolumeMount:
 
 
 @dataclass(frozen=True)
+class FieldRef:
+    """An env value kubelet fills in from the pod (`valueFrom.fieldRef.fieldPath`)."""
+
+    field_path: str
+
+
+EnvValue = str | FieldRef
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     name: str
     image: str
+    env: tuple[tuple[str, EnvValue], ...]
     command: tuple[str, ...] | None  # None: the image's ENTRYPOINT
     args: tuple[str, ...] | None  # None: the image's CMD
     cap_add: tuple[str, ...]
@@ -83,6 +94,7 @@ class ContainerSpec:
 @dataclass(frozen=True)
 class PodSpec:
     name: str  # the DaemonSet's
+    namespace: str
     containers: tuple[ContainerSpec, ...]
     volumes: tuple[tuple[str, VolumeSource], ...]
     node_selector: tuple[tuple[str, str], ...]
@@ -104,6 +116,14 @@ HOST_PATH_TYPES = (
     "BlockDevice",
 )
 _NOT_IMPLEMENTED = "not implemented by the sandbox kubelet"
+# The downward-API fields kubelet fills in that the sandbox knows (hostNetwork: podIP = hostIP).
+FIELD_PATHS = (
+    "status.hostIP",
+    "status.podIP",
+    "spec.nodeName",
+    "metadata.name",
+    "metadata.namespace",
+)
 
 
 class _Fields:
@@ -287,9 +307,62 @@ def _resources(value: object, path: str) -> tuple[float | None, int | None]:
     )
 
 
+def _env(value: object, path: str) -> tuple[tuple[str, EnvValue], ...]:
+    env: list[tuple[str, EnvValue]] = []
+    for index, item in enumerate(_list(value, path)):
+        var = _Fields(item, f"{path}[{index}]")
+        name = _string(var.require("name"), var.at("name"))
+        if "valueFrom" in var.value:
+            source = var.fields("valueFrom")
+            ref = source.fields("fieldRef")
+            if "fieldRef" not in source.value:
+                source.done()  # names the source (secretKeyRef, configMapKeyRef, ...) refused
+            field_path = _string(ref.require("fieldPath"), ref.at("fieldPath"))
+            if field_path not in FIELD_PATHS:
+                raise PodSpecError(f"{ref.at('fieldPath')}: {field_path!r} {_NOT_IMPLEMENTED}")
+            ref.ignore("apiVersion")  # always v1 for these paths
+            ref.done()
+            source.done()
+            env.append((name, FieldRef(field_path)))
+        else:
+            env.append((name, _string(var.get("value", ""), var.at("value"))))
+        var.done()
+    return tuple(env)
+
+
+_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def expand_references(text: str, env: Mapping[str, str]) -> str:
+    """kubelet's `$(VAR)` expansion in command, args and env values.
+
+    A defined name is replaced; an undefined reference stays as written; `$$` is one `$`.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        return env.get(name, match.group(0))
+
+    return _REFERENCE.sub(replace, text)
+
+
+def resolve_env(container: ContainerSpec, fields: Mapping[str, str]) -> dict[str, str]:
+    """The container's environment: field refs filled from `fields`, earlier names expanded."""
+    resolved: dict[str, str] = {}
+    for name, value in container.env:
+        if isinstance(value, FieldRef):
+            resolved[name] = fields[value.field_path]
+        else:
+            resolved[name] = expand_references(value, resolved)
+    return resolved
+
+
 def _container(value: object, path: str, pod_seccomp: str | None) -> ContainerSpec:
     container = _Fields(value, path)
     name = _string(container.require("name"), container.at("name"))
+    env = _env(container.get("env"), container.at("env"))
     ports = _ports(container.get("ports"), container.at("ports"))
     command = container.get("command")
     args = container.get("args")
@@ -323,6 +396,7 @@ def _container(value: object, path: str, pod_seccomp: str | None) -> ContainerSp
     spec = ContainerSpec(
         name=name,
         image=_string(container.require("image"), container.at("image")),
+        env=env,
         command=None if command is None else _strings(command, container.at("command")),
         args=None if args is None else _strings(args, container.at("args")),
         cap_add=cap_add,
@@ -400,8 +474,9 @@ def parse_daemon_set(obj: Mapping[str, Any]) -> PodSpec:
         raise PodSpecError("DaemonSet: want kind DaemonSet, apiVersion apps/v1")
     metadata = top.fields("metadata")
     name = _string(metadata.require("name"), metadata.at("name"))
-    # Who the DaemonSet is and how it is labelled is the API server's business, not the node's.
-    metadata.ignore("namespace", "labels", "annotations")
+    namespace = _string(metadata.get("namespace", "default"), metadata.at("namespace"))
+    # How the DaemonSet is labelled and annotated is the API server's business, not the node's.
+    metadata.ignore("labels", "annotations")
     metadata.done()
     spec = top.fields("spec")
     # Rollout is the DaemonSet controller's: a sandbox node runs one pod once.
@@ -461,6 +536,7 @@ def parse_daemon_set(obj: Mapping[str, Any]) -> PodSpec:
         raise PodSpecError(f"{pod.at('containers')}: no container")
     return PodSpec(
         name=name,
+        namespace=namespace,
         containers=containers,
         volumes=volumes,
         node_selector=tuple(sorted((str(k), str(v)) for k, v in selector_labels.items())),

@@ -8,13 +8,21 @@ import pytest
 
 from netlab.kubelet import (
     admit,
+    container_args,
     container_run_flags,
     map_image,
+    pod_fields,
     prepare_host_path,
     probe_url,
     project_config_map,
 )
-from netlab.pod_spec import ConfigMapSource, HostPathSource, PodSpecError, parse_daemon_set
+from netlab.pod_spec import (
+    ConfigMapSource,
+    HostPathSource,
+    PodSpecError,
+    parse_daemon_set,
+    resolve_env,
+)
 from tests.dataplane.test_pod_spec import CONTAINER, changed, daemon_set
 
 BUILT = "sha256:0123"
@@ -121,3 +129,13 @@ def test_the_node_selector_is_checked_at_admission() -> None:
         PodSpecError, match=re.escape("kubernetes.io/os=windows: node node0 has 'linux'")
     ):
         admit(windows, "node0")
+
+
+def test_the_metrics_address_is_the_nodes_as_the_downward_api_gives_it() -> None:
+    pod = parse_daemon_set(daemon_set("prod"))
+    (container,) = pod.containers
+    env = resolve_env(container, pod_fields(pod, "node0", "172.18.0.2"))
+    assert env == {"NODE_IP": "172.18.0.2"}
+    assert "--metrics-address=172.18.0.2:10262" in container_args(container, env)
+    flags = container_run_flags(container, pod, volume_dirs={"config": Path("/c")}, env=env)
+    assert flags[0] == "--env=NODE_IP=172.18.0.2"

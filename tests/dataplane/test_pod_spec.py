@@ -12,8 +12,10 @@ from netlab.pod_spec import (
     EmptyDirSource,
     HostPathSource,
     PodSpecError,
+    expand_references,
     parse_daemon_set,
     parse_quantity,
+    resolve_env,
 )
 from sandbox.stack import render_sandbox_stack
 
@@ -75,7 +77,13 @@ def test_every_rendered_daemon_set_is_run_as_rendered(stack: str) -> None:
     ("path", "value", "named"),
     [
         pytest.param(f"{CONTAINER}.startupProbe", {}, "startupProbe", id="startupProbe"),
-        pytest.param(f"{CONTAINER}.env", [{"name": "A", "value": "1"}], ".env", id="env"),
+        pytest.param(
+            f"{CONTAINER}.env",
+            [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+            "env[0].valueFrom.secretKeyRef",
+            id="env-secret",
+        ),
+        pytest.param(f"{CONTAINER}.envFrom", [], "envFrom", id="envFrom"),
         pytest.param(f"{POD}.initContainers", [], "initContainers", id="initContainers"),
         pytest.param(f"{POD}.hostPID", True, "hostPID", id="hostPID"),
         pytest.param(f"{POD}.dnsPolicy", "Default", "dnsPolicy", id="dnsPolicy"),
@@ -140,6 +148,12 @@ def test_a_field_the_kubelet_does_not_implement_is_refused_by_name(
         pytest.param(
             f"{CONTAINER}.volumeMounts[0].name", "nowhere", "no volume 'nowhere'", id="mount"
         ),
+        pytest.param(
+            f"{CONTAINER}.env",
+            [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIPs"}}}],
+            "'status.hostIPs' not implemented",
+            id="env-field",
+        ),
     ],
 )
 def test_what_the_sandbox_cannot_honour_is_an_error_saying_why(
@@ -167,3 +181,27 @@ def test_a_selector_that_misses_the_template_is_refused() -> None:
 )
 def test_quantities(text: str, value: float) -> None:
     assert parse_quantity(text, "x") == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expanded"),
+    [
+        ("--metrics-address=$(NODE_IP):10262", "--metrics-address=172.18.0.2:10262"),
+        ("$(UNDEFINED)", "$(UNDEFINED)"),  # kubelet leaves an undefined reference as written
+        ("$$(NODE_IP)", "$(NODE_IP)"),  # escaped
+        ("$(NODE_IP)$(NODE)", "172.18.0.2node0"),
+        ("cost: $5", "cost: $5"),
+    ],
+)
+def test_references_expand_as_kubelet_expands_them(text: str, expanded: str) -> None:
+    assert expand_references(text, {"NODE_IP": "172.18.0.2", "NODE": "node0"}) == expanded
+
+
+def test_env_takes_the_pods_fields_and_earlier_names() -> None:
+    env = [
+        {"name": "NODE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": "LISTEN", "value": "$(NODE_IP):1"},
+    ]
+    pod = parse_daemon_set(changed(f"{CONTAINER}.env", env))
+    resolved = resolve_env(pod.containers[0], {"status.hostIP": "172.18.0.2"})
+    assert resolved == {"NODE_IP": "172.18.0.2", "LISTEN": "172.18.0.2:1"}
