@@ -9,6 +9,7 @@ reference as its last line.
 import argparse
 import contextlib
 import fcntl
+import os
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,12 @@ def image_size(image: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print(
+            "image: needs root (the tests and the demo use podman's root image store)",
+            file=sys.stderr,
+        )
+        return 2
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

@@ -386,7 +386,7 @@ class Kubelet:
             if source.name == name:
                 volume.project(project_config_map(source, data))
 
-    def wait_ready(self, timeout: float = 20.0) -> None:
+    def wait_ready(self, timeout: float = 30.0) -> None:
         """Bounded wait until every container answers its readiness probe's URL.
 
         Polled here rather than waiting for kubelet's own next period (10 s by default), so a
@@ -410,14 +410,18 @@ class Kubelet:
 
     def close(self) -> None:
         self.stopping.set()
-        for name in self.created:
-            podman(podman_argv("rm", "--force", "--time=0", name), check=False, timeout=60)
+        self._remove_created()
         for container in self.containers:
             container.join()
-        self.created.clear()
+        self._remove_created()  # a restart that raced the first pass
+
+    def _remove_created(self) -> None:
+        while self.created:
+            name = self.created.pop()
+            podman(podman_argv("rm", "--force", "--time=0", name), check=False, timeout=60)
 
 
-def running_containers(token: str) -> list[str]:
+def leftover_containers(token: str) -> list[str]:
     """Names of containers (any state) whose name holds this token: what a cleanup left behind."""
     listed = podman(podman_argv("ps", "--all", "--format", "{{.Names}}"))
     return [n for n in listed.stdout.split() if token in n]

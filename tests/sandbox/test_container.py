@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from netlab.image import BuiltImage
-from netlab.kubelet import ContainerRunner, running_containers
+from netlab.kubelet import ContainerRunner, leftover_containers
 from netlab.lab import REPO_ROOT, Lab
 from netlab.nat_state import nat_fingerprint
 from netlab.pod_spec import PodSpecError
@@ -127,7 +127,7 @@ def test_the_demo_in_containers_sees_every_probe_as_the_stack_says(
     assert any(f"--backend={backend}" in line for line in lines if "agent args" in line)
     assert sum("masqueraded -> kept after" in line and line.endswith("ok") for line in lines) == 2
     token = next(line.split()[1].rstrip(":") for line in lines if line.startswith("sandbox "))
-    assert running_containers(token) == []
+    assert leftover_containers(token) == []
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     assert token not in left.stdout
 
@@ -146,10 +146,12 @@ def test_a_stopped_agent_is_restarted_by_liveness_and_the_rules_stay(
     rules_before = nat_fingerprint(sandbox.cluster.nodes["node0"], "nftables")
     # The kubelet's own probe must have seen the agent live first (its first probe, at the
     # container's start, came before the agent listened): failures are counted from here.
+    readiness = runner.readiness
+    assert readiness is not None
     deadline = time.monotonic() + probe.period_seconds + probe.timeout_seconds + 5
-    while runner.liveness.consecutive_successes == 0 and time.monotonic() < deadline:
+    while not (runner.liveness.ok and readiness.ok) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert runner.liveness.ok, runner.liveness.history
+    assert runner.liveness.ok and readiness.ok, (runner.liveness.history, readiness.history)
     first = runner.name
     stopped_at = time.time()
     os.kill(runner.pid(), signal.SIGSTOP)
@@ -166,6 +168,8 @@ def test_a_stopped_agent_is_restarted_by_liveness_and_the_rules_stay(
     failures = [s for at, s in runner.liveness.history if stopped_at <= at <= restarted_at]
     assert failures == [0] * probe.failure_threshold, runner.liveness.history
     assert any(f"liveness failed {probe.failure_threshold} times" in e for e in runner.events)
+    # kubelet's readiness probe failed alongside (the pod left its Service's endpoints).
+    assert [s for at, s in readiness.history if stopped_at <= at <= restarted_at][:3] == [0] * 3
     assert runner.name != first and f"exited {first}" in runner.events
     kubelet.wait_ready()
     converged = time.time()
@@ -193,4 +197,4 @@ def test_a_daemon_set_field_the_kubelet_does_not_implement_is_refused(
     assert str(refused.value) == (
         "DaemonSet.spec.template.spec.shareProcessNamespace: not implemented by the sandbox kubelet"
     )
-    assert lab.namespaces == [] and running_containers(lab.token) == []
+    assert lab.namespaces == [] and leftover_containers(lab.token) == []
