@@ -208,6 +208,7 @@ class ContainerRunner:
         self.kubelet = kubelet
         self.spec = spec
         self.restart_count = 0
+        self.args: list[str] = []  # as run: `$(VAR)` expanded
         self.events: list[str] = []
         self.liveness, self.readiness = (
             None if probe is None else ProbeState(probe_url(probe, kubelet.pod_ip))
@@ -232,6 +233,7 @@ class ContainerRunner:
         kubelet = self.kubelet
         name = f"{kubelet.token}-{kubelet.node}-{self.spec.name}-{restart}"
         env = resolve_env(self.spec, pod_fields(kubelet.pod, kubelet.node, kubelet.pod_ip))
+        self.args = container_args(self.spec, env)
         argv = run_argv(
             "--detach",
             f"--name={name}",
@@ -242,7 +244,7 @@ class ContainerRunner:
             f"--log-opt=path={self.log_path(restart)}",
             *container_run_flags(self.spec, kubelet.pod, volume_dirs=kubelet.volume_dirs, env=env),
             kubelet.image,
-            *container_args(self.spec, env),
+            *self.args,
         )
         kubelet.created.append(name)
         podman(argv)

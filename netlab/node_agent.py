@@ -1,6 +1,5 @@
 """The agent as a lab process: run in a node namespace from a ConfigMap volume, as kubelet would."""
 
-import re
 import signal
 import subprocess
 import time
@@ -10,6 +9,7 @@ from pathlib import Path
 from netlab.configmap_volume import ConfigMapVolume
 from netlab.fetch import fetch
 from netlab.lab import REPO_ROOT, Lab, LabError, Namespace
+from netlab.pod_spec import expand_references
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 # Where the agent answers when the DaemonSet does not say (each node namespace has its own
@@ -45,7 +45,7 @@ def _flag_name(arg: str) -> str | None:
 def expand_env(arg: str, env: Mapping[str, str]) -> str:
     """`$(NAME)` replaced by the container env's value, as kubelet expands args; an unknown
     name stays as written (kubelet's rule too)."""
-    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m[1], m[0]), arg)
+    return expand_references(arg, env)  # one expansion for both runtimes: the kubelet's
 
 
 def sandbox_agent_args(

@@ -9,12 +9,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS
 from netlab.cluster import Cluster
 from netlab.cluster_plan import NodePlan, PlanError, plan_cluster
 from netlab.configmap_volume import ConfigMapVolume
 from netlab.kubelet import Kubelet, map_image
 from netlab.lab import Lab
-from netlab.node_agent import NodeAgent
+from netlab.node_agent import NodeAgent, flag_value
 from netlab.pod_spec import PodSpec, parse_daemon_set
 from sandbox.stack import SandboxStack
 
@@ -97,6 +98,14 @@ class SandboxCluster:
                 image=image,
                 workdir=workdir,
             )
+
+    def listen_addresses(self, node: str) -> tuple[str, str]:
+        """Where this node's agent serves health and metrics: (health, metrics) addresses."""
+        if node in self.agents:
+            return self.agents[node].health_address, self.agents[node].metrics_address
+        args = self.kubelets[node].containers[0].args
+        health = flag_value(args, "health-address") or DEFAULT_HEALTH_ADDRESS
+        return health, flag_value(args, "metrics-address") or DEFAULT_METRICS_ADDRESS
 
     @property
     def node_names(self) -> list[str]:

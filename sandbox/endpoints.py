@@ -49,12 +49,12 @@ def check_endpoints(sandbox: SandboxCluster) -> list[EndpointCheck]:
     checks = []
     plan = sandbox.plan
     for node in plan.nodes:
-        agent = sandbox.agents[node.name]
+        health_address, metrics_address = sandbox.listen_addresses(node.name)
         # Prometheus runs in some pod; one on another node crosses the VPC like it would.
         scraper = next((p for p in plan.pods if p.node != node.name), plan.pods[0])
-        on_node_address = agent.metrics_address.rpartition(":")[0] == str(node.ip4)
-        health_port = _port(agent.health_address)
-        metrics_url = f"http://{node.ip4}:{_port(agent.metrics_address)}/metrics"
+        on_node_address = metrics_address.rpartition(":")[0] == str(node.ip4)
+        health_port = _port(health_address)
+        metrics_url = f"http://{node.ip4}:{_port(metrics_address)}/metrics"
         status, body = _get(sandbox, scraper.name, metrics_url)
         got = _answered(status, body, want_metrics=True)
         if on_node_address:
@@ -76,7 +76,7 @@ def check_endpoints(sandbox: SandboxCluster) -> list[EndpointCheck]:
             )
         )
         # The node itself reaches /metrics where the agent serves it, scraped or not.
-        own_url = local_url(agent.metrics_address, "/metrics")
+        own_url = local_url(metrics_address, "/metrics")
         status, body = _get(sandbox, node.name, own_url)
         got = _answered(status, body, want_metrics=True)
         want = f"200, {METRIC} present"
