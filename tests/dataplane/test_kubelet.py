@@ -82,7 +82,8 @@ def test_a_configmap_mount_is_read_only_even_if_the_mount_says_not(tmp_path: Pat
 
 
 def test_probes_go_to_the_pod_ip_unless_the_spec_names_a_host() -> None:
-    pod = parse_daemon_set(daemon_set("local"))
+    http_get = {"path": "/healthz", "port": 10261}
+    pod = parse_daemon_set(changed(f"{CONTAINER}.livenessProbe.httpGet", http_get))
     liveness = pod.containers[0].liveness
     assert liveness is not None
     assert probe_url(liveness, "172.18.0.2") == "http://172.18.0.2:10261/healthz"
