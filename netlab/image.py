@@ -27,6 +27,7 @@ IMAGE_NAME = "localhost/ip-masq-agent"
 # The name the Dockerfile's FROM resolves to locally (podman looks up localhost/ for short names).
 BASE_IMAGE = "localhost/debian:bookworm-slim"
 BASE_SUITE = "bookworm"
+TITLE_LABEL = "org.opencontainers.image.title=ip-masq-agent"  # the Dockerfile's
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # A fresh machine downloads the whole base and the image's packages: minutes, not seconds.
 BUILD_TIMEOUT = 900.0
@@ -112,6 +113,12 @@ def build_image(say: Say = print) -> BuiltImage:
             )
             image_id = iidfile.read_text().strip()
         build_seconds = time.monotonic() - started
+        # Each rebuild untags the previous image: drop those of ours that nothing uses, so
+        # builds do not pile up in the machine's store (the layer cache stays: it is in use).
+        podman(
+            podman_argv("image", "prune", "--force", f"--filter=label={TITLE_LABEL}"),
+            timeout=BUILD_TIMEOUT,
+        )
     return BuiltImage(reference, image_id, base_seconds, build_seconds)
 
 
