@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import pulumi
 import yaml
-from pulumi.runtime import mocks
 
 from ip_masq_agent.config import ConfigError
+from pulumi_ip_masq_agent import pulumi_sdk as sdk
 from pulumi_ip_masq_agent.cidrs import CidrError
 from pulumi_ip_masq_agent.gke_network import SubnetRangeError
 from pulumi_ip_masq_agent.settings import PROJECT, SettingsError
@@ -26,7 +25,7 @@ REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 # In place of any value the engine only learns by deploying (digests, endpoints, ids).
 UNKNOWN_PREFIX: Final = "<unknown until deployed"
 
-CallHandler = Callable[[mocks.MockCallArgs], dict[str, Any]]
+CallHandler = Callable[[sdk.MockCallArgs], dict[str, Any]]
 
 
 class RenderError(Exception):
@@ -113,19 +112,19 @@ def stacks(root: Path = REPO_ROOT) -> list[str]:
     )
 
 
-class _RecordingMocks(mocks.Mocks):
+class _RecordingMocks(sdk.Mocks):
     """Echoes inputs as outputs, as a preview does: computed-only outputs stay unknown."""
 
     def __init__(self, call: CallHandler | None) -> None:
         self.registered: list[RegisteredResource] = []
         self._call = call
 
-    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+    def new_resource(self, args: sdk.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.registered.append(RegisteredResource(args.typ, args.name, dict(args.inputs)))
         # An empty id is unknown, as for any resource a preview would create.
         return "", dict(args.inputs)
 
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    def call(self, args: sdk.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if self._call is None:
             raise RenderError(
                 f"{args.token} reads live infrastructure (existingSubnet?); "
@@ -135,7 +134,7 @@ class _RecordingMocks(mocks.Mocks):
 
 
 def _replace_unknowns(value: Any, path: str, found: list[str]) -> Any:
-    if isinstance(value, pulumi.output.Unknown):
+    if sdk.is_unknown(value):
         found.append(path)
         return unknown_marker(path)
     if isinstance(value, dict):
@@ -187,15 +186,15 @@ def _run_program(
     loop.set_exception_handler(_ignore_unretrieved)
     asyncio.set_event_loop(loop)
     # Pulumi tracks pending outputs in a set that outlives contexts; start from none.
-    pulumi.runtime.settings.SETTINGS.outputs.clear()
+    sdk.clear_pending_outputs()
     try:
-        pulumi.runtime.set_all_config(config)
+        sdk.set_config(config)
         recorder = _RecordingMocks(call)
         quiet = logging.getLogger("ip-masq-agent.render")
         quiet.setLevel(logging.CRITICAL)
-        mocks.set_mocks(recorder, project=project, stack=stack, preview=True, logger=quiet)
-        loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(program))
-        outputs = loop.run_until_complete(_stack_outputs())
+        sdk.install_mocks(recorder, project=project, stack=stack, logger=quiet)
+        sdk.run_program(loop, program)
+        outputs = loop.run_until_complete(sdk.stack_outputs(unknown_marker))
     except Exception as err:
         raise _user_error(err) from None
     finally:
@@ -204,7 +203,7 @@ def _run_program(
         for task in pending:
             task.cancel()
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        pulumi.runtime.settings.SETTINGS.outputs.clear()
+        sdk.clear_pending_outputs()
         loop.close()
         asyncio.set_event_loop(None)
     found: list[str] = []
@@ -252,22 +251,8 @@ def _user_error(err: Exception) -> Exception:
             return current
         visited.add(id(current))
         current = current.__cause__ or current.__context__
-    # Pulumi re-raises errors from inputs as new ValueErrors, one "has risen:" line per level.
-    innermost = str(err).splitlines()[-1] if str(err) else ""
-    if " has risen: " in innermost:
-        return RenderError(innermost.split(" has risen: ", 1)[1])
-    return err
-
-
-async def _stack_outputs() -> dict[str, Any]:
-    root = pulumi.runtime.settings.get_root_resource()
-    exported: dict[str, Any] = getattr(root, "outputs", {})
-    values: dict[str, Any] = {}
-    for key, value in exported.items():
-        output = pulumi.Output.from_input(value)
-        known = await output.is_known()
-        values[key] = await output.future() if known else unknown_marker(key)
-    return values
+    message = sdk.risen_message(err)
+    return RenderError(message) if message is not None else err
 
 
 def object_file_name(obj: Mapping[str, Any]) -> str:

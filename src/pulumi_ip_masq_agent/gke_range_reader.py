@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 import pulumi
 import pulumi_gcp as gcp
 
+from pulumi_ip_masq_agent.pulumi_sdk import is_unknown
 from pulumi_ip_masq_agent.ranges import Range, concat_ranges, resource_origin, secondary_range_label
 
 T = TypeVar("T")
@@ -43,7 +44,7 @@ def _when_set(
     left that input unset (GCP then applies its default, which `unset` stands for)."""
 
     def choose(value: Any) -> pulumi.Input[T]:
-        if isinstance(value, pulumi.output.Unknown):
+        if is_unknown(value):
             return unset
         return output.apply(then)
 

@@ -5,14 +5,13 @@ import sys
 from typing import Any, Final
 
 import pulumi
-from pulumi.provider.experimental import component_provider_host
-from pulumi.provider.experimental.component import ComponentProvider
 
 from pulumi_ip_masq_agent._version import __version__
 from pulumi_ip_masq_agent.agent_image import AgentImage
 from pulumi_ip_masq_agent.gke_cluster import GkeCluster
 from pulumi_ip_masq_agent.gke_network import GkeNetwork
 from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent
+from pulumi_ip_masq_agent.pulumi_sdk import ComponentProvider, component_provider_host
 
 # The package name in every type token (`ip-masq-agent:index:IpMasqAgent`).
 PACKAGE_NAME: Final = "ip-masq-agent"

@@ -5,6 +5,8 @@ from typing import Any, NotRequired, TypedDict
 
 import pulumi
 
+from pulumi_ip_masq_agent.pulumi_sdk import resource_name
+
 
 class Range(TypedDict):
     """A destination range that pods reach without SNAT, and what names it in errors."""
@@ -41,8 +43,7 @@ def stack_range(key: str, cidr: str) -> Range:
 
 def resource_origin(resource: pulumi.Resource) -> str:
     """`Subnetwork network-subnet`: the resource a range was read from."""
-    # The logical name is what `pulumi preview` shows; the SDK keeps it on the resource.
-    return f"{type(resource).__name__} {resource._name}"
+    return f"{type(resource).__name__} {resource_name(resource)}"
 
 
 def secondary_range_label(range_name: str) -> str:

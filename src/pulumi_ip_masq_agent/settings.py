@@ -18,6 +18,7 @@ from pulumi_ip_masq_agent.cidrs import (
     parse_cidr,
 )
 from pulumi_ip_masq_agent.monitoring import DEFAULT_SELECTOR_LABELS, Monitoring, label_problem
+from pulumi_ip_masq_agent.pulumi_sdk import stack_config_keys
 from pulumi_ip_masq_agent.ranges import Range, describe, known_cidr, stack_range
 
 PROJECT: Final = "ip-masq-agent"
@@ -475,7 +476,7 @@ def _check_families(settings: Settings) -> None:
 def _project_keys() -> set[str]:
     """Every key the stack sets in this project's namespace, declared in Pulumi.yaml or not."""
     prefix = f"{PROJECT}:"
-    keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env())
+    keys = stack_config_keys()
     return {key.removeprefix(prefix) for key in keys if key.startswith(prefix)}
 
 

@@ -8,7 +8,6 @@ import kubernetes_validate
 import netaddr
 import pytest
 import yaml
-from pulumi.runtime.mocks import MockCallArgs
 
 from harness.offline import (
     REPO_ROOT,
@@ -23,6 +22,7 @@ from harness.offline import (
 )
 from ip_masq_agent.config import parse_config
 from pulumi_ip_masq_agent.ip_masq_agent import AGENT_HEALTH_PORT, DAEMON_SET_NAME
+from pulumi_ip_masq_agent.pulumi_sdk import MockCallArgs
 from pulumi_ip_masq_agent.settings import SettingsError
 
 KUBERNETES_VERSION = "1.37.0"

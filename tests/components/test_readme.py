@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pulumi.provider.experimental.util import camel_case
 
 from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent, IpMasqAgentArgs, agent_args
 from pulumi_ip_masq_agent.provider import schema as provider_schema
+from pulumi_ip_masq_agent.pulumi_sdk import camel_case
 
 ROOT = Path(__file__).resolve().parents[2]
 
