@@ -1,12 +1,17 @@
 """Sandbox fixtures: stacks rendered once per session by the real program, clusters per test."""
 
+import dataclasses
 import functools
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from netlab.lab import Lab
+from netlab.lab import REPO_ROOT, Lab
 from sandbox.cluster_agents import Runtime, SandboxCluster
 from sandbox.stack import RESYNC_KEY, SandboxStack, render_sandbox_stack
 
@@ -64,3 +69,45 @@ def make_sandbox(lab: Lab, tmp_path: Path) -> Iterator[SandboxFactory]:
         # Agent logs help when a test failed; pytest shows captured output only on failure.
         for log in sorted(tmp_path.glob("*agent.log")):
             print(f"--- {log.name}\n{log.read_text()[-3000:]}")
+
+
+@dataclasses.dataclass(frozen=True)
+class InterruptedDemo:
+    token: str  # the sandbox's, as the demo printed it
+    returncode: int
+    stderr: str
+    while_running: object  # what `on_ready` returned while the agents were up
+
+
+def sigterm_mid_demo(
+    *args: str, on_ready: Callable[[str], object] = lambda _token: None, bound: float = 180
+) -> InterruptedDemo:
+    """Run `python -m sandbox.demo ARGS`, SIGTERM it once its agents are ready (bounded)."""
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.demo", *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Bounded in time too: a demo that hangs before "agents ready" is killed, and fails.
+    watchdog = threading.Timer(bound, demo.kill)
+    watchdog.start()
+    try:
+        assert demo.stdout is not None
+        token = None
+        for line in demo.stdout:  # bounded: the demo prints a few dozen lines, then exits
+            if line.startswith("sandbox "):
+                token = line.split()[1].rstrip(":")
+            if line.startswith("agents ready"):
+                break
+        assert token is not None
+        seen = on_ready(token)
+        demo.send_signal(signal.SIGTERM)
+        _, err = demo.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    return InterruptedDemo(token, demo.returncode, err, seen)

@@ -5,8 +5,6 @@ import functools
 import os
 import signal
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from netlab.podman import podman, podman_argv
 from sandbox.cluster_agents import SandboxCluster
 from sandbox.demo import run_demo
 from sandbox.stack import BACKEND_KEY, SandboxStack, render_sandbox_stack
-from tests.sandbox.conftest import SandboxFactory
+from tests.sandbox.conftest import SandboxFactory, sigterm_mid_demo
 from tests.sandbox.watch import PacketWatch, as_planned, new_peer_kept
 
 pytestmark = pytest.mark.kernel
@@ -203,34 +201,11 @@ def test_a_daemon_set_field_the_kubelet_does_not_implement_is_refused(
 
 
 def test_sigterm_mid_container_demo_removes_the_containers_too(agent_image: BuiltImage) -> None:
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.demo", "--stack", "local", "--runtime", "container"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    demo = sigterm_mid_demo(
+        "--stack", "local", "--runtime", "container", on_ready=leftover_containers
     )
-    # Bounded in time: a demo that hangs before its agents are ready is killed, and fails below.
-    watchdog = threading.Timer(180, demo.kill)
-    watchdog.start()
-    try:
-        assert demo.stdout is not None
-        token = None
-        for line in demo.stdout:  # bounded: the demo prints a few dozen lines, then exits
-            if line.startswith("sandbox "):
-                token = line.split()[1].rstrip(":")
-            if line.startswith("agents ready"):
-                break
-        assert token is not None
-        assert leftover_containers(token)  # they ran, so their removal below means something
-        demo.send_signal(signal.SIGTERM)
-        _, err = demo.communicate(timeout=60)
-    finally:
-        watchdog.cancel()
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
-    assert demo.returncode == 130 and "sandbox removed" in err
-    assert leftover_containers(token) == []
+    assert demo.while_running  # they ran, so their removal below means something
+    assert demo.returncode == 130 and "sandbox removed" in demo.stderr
+    assert leftover_containers(demo.token) == []
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
-    assert token not in left.stdout
+    assert demo.token not in left.stdout

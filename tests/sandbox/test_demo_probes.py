@@ -2,19 +2,15 @@
 
 import dataclasses
 import re
-import signal
 import subprocess
-import sys
-import threading
 
 import pytest
 import yaml
 
 from netlab.cluster_plan import plan_probes
-from netlab.lab import REPO_ROOT
 from sandbox.demo import run_demo
 from sandbox.table import format_table
-from tests.sandbox.conftest import SandboxFactory, rendered
+from tests.sandbox.conftest import SandboxFactory, rendered, sigterm_mid_demo
 
 pytestmark = pytest.mark.kernel
 
@@ -83,35 +79,10 @@ def test_demo_runs_end_to_end_and_leaves_nothing(kernel_available: None) -> None
 
 
 def test_sigterm_mid_demo_removes_the_sandbox(kernel_available: None) -> None:
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.demo", "--stack", "local"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # Bounded in time too: a demo that hangs before "agents ready" is killed, and fails below.
-    watchdog = threading.Timer(120, demo.kill)
-    watchdog.start()
-    try:
-        assert demo.stdout is not None
-        token = None
-        for line in demo.stdout:  # bounded: the demo prints a few dozen lines, then exits
-            if line.startswith("sandbox "):
-                token = line.split()[1].rstrip(":")
-            if line.startswith("agents ready"):
-                break
-        assert token is not None
-        demo.send_signal(signal.SIGTERM)
-        _, err = demo.communicate(timeout=30)
-    finally:
-        watchdog.cancel()
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
-    assert demo.returncode == 130 and "sandbox removed" in err
+    demo = sigterm_mid_demo("--stack", "local", bound=120)
+    assert demo.returncode == 130 and "sandbox removed" in demo.stderr
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
-    assert token not in left.stdout
+    assert demo.token not in left.stdout
 
 
 def test_a_config_missing_a_range_shows_up_as_wrong_probes(make_sandbox: SandboxFactory) -> None:
