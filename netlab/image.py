@@ -115,8 +115,11 @@ def build_image(say: Say = print) -> BuiltImage:
         build_seconds = time.monotonic() - started
         # Each rebuild untags the previous image: drop those of ours that nothing uses, so
         # builds do not pile up in the machine's store (the layer cache stays: it is in use).
+        # Only those over an hour old: a parallel test session may still run the one it built.
         podman(
-            podman_argv("image", "prune", "--force", f"--filter=label={TITLE_LABEL}"),
+            podman_argv(
+                "image", "prune", "--force", f"--filter=label={TITLE_LABEL}", "--filter=until=1h"
+            ),
             timeout=BUILD_TIMEOUT,
         )
     return BuiltImage(reference, image_id, base_seconds, build_seconds)
