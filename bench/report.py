@@ -256,7 +256,7 @@ def render_report(results: dict[str, Any]) -> str:
     lines += idle_section(results["idle"])
     lines += rss_section(results["idle"])
     if "versus_upstream" in results:
-        lines += versus_upstream_section(results["versus_upstream"])
+        lines += versus_upstream_section(results["versus_upstream"], env)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -27,6 +27,7 @@ from bench.versus_upstream import Plan as VersusPlan
 from bench.versus_upstream import run_versus_upstream
 from bench.workload import BACKENDS
 from netlab.lab import Lab, kernel_lab_unavailable
+from netlab.node_agent import debian_python_argv
 from netlab.upstream import UPSTREAM_ENV, upstream_binary
 
 
@@ -114,6 +115,14 @@ def _memory() -> str:
 
 def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def import_rss() -> dict[str, float]:
+    """VmRSS after each import of the agent's runtime, on Debian's python3 (bench.import_rss)."""
+    done = subprocess.run(
+        debian_python_argv("bench.import_rss"), capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(done.stdout))
 
 
 def run_all(plan: Plan, command: str, upstream: Path) -> dict[str, Any]:
