@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ip_masq_agent import config
 from ip_masq_agent.config import (
     MAX_YAML_NODES,
     ConfigError,
@@ -47,15 +48,21 @@ def test_an_alias_bomb_in_a_typed_field_is_refused_at_once_with_a_short_message(
         pytest.param(bomb_in("cidrLimit"), "YAML anchor &a0", id="bomb"),
         pytest.param("a: *undefined\n", r"YAML alias \*undefined", id="alias-only"),
         pytest.param("base: &b {x: 1}\nc:\n  <<: *b\n", "YAML anchor &b", id="merge-key"),
-        pytest.param("a: [" + "0," * MAX_YAML_NODES + "0]\n", "more than 50000", id="many-nodes"),
+        pytest.param("a: [" + "0," * 1000 + "0]\n", "more than 1000 YAML", id="many-nodes"),
         pytest.param("a: " + "[" * 201 + "]" * 201, "nested too deeply", id="deep"),
     ],
 )
 def test_shape_check_is_the_same_with_either_loader(
-    loader: type, document: str, message: str
+    loader: type, document: str, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(config, "MAX_YAML_NODES", 1000)  # the pure loader is slow at 50,000
     with pytest.raises(ConfigError, match=message):
         check_yaml_shape(document, "cfg", loader)
+
+
+def test_the_node_limit_holds_at_its_real_size() -> None:
+    with pytest.raises(ConfigError, match="more than 50000 YAML values"):
+        parse_config("a: [" + "0," * MAX_YAML_NODES + "0]\n", enable_ipv6=False)
 
 
 @pytest.mark.parametrize("loader", LOADERS)

@@ -148,7 +148,13 @@ def _masquerade_rules(family: Family, masquerade: Masquerade) -> list[str]:
 # table and the kernel's, and ipaddress takes ~20 µs to parse one.
 @functools.lru_cache(maxsize=1 << 16)
 def canonical_network(text: str) -> str:
-    """An address or CIDR as Python prints it (tools differ, e.g. on IPv4-mapped IPv6)."""
+    """An address or CIDR as Python prints it (tools differ, e.g. on IPv4-mapped IPv6).
+
+    Dotted IPv4 is printed alike by every tool and by Python, so it stays as it is (and a
+    foreign rule's host bits stay a difference); only IPv6 text is parsed.
+    """
+    if ":" not in text:
+        return text
     try:
         return ipaddress.ip_network(text, strict=False).with_prefixlen
     except ValueError:
@@ -160,6 +166,8 @@ def _canonical_element(token: str) -> str:
     body, comma = (token[:-1], ",") if token.endswith(",") else (token, "")
     if not body or not (body[0].isdigit() or body[0] in ":abcdef"):
         return token
+    if ":" not in body:  # IPv4 or no address: only a one-address CIDR is printed otherwise
+        return f"{body.removesuffix('/32')}{comma}"
     first, dash, last = body.partition("-")
     try:
         if dash:
