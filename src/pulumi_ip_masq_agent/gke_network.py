@@ -61,7 +61,7 @@ class GkeNetwork(pulumi.ComponentResource):
         super().__init__("ip-masq-agent:index:GkeNetwork", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         if "existing_subnet" in args:
-            self._adopt(args)
+            self._adopt(name, args)
         else:
             self._provision(name, args, child)
         if args["private_nodes"]:
@@ -147,7 +147,7 @@ class GkeNetwork(pulumi.ComponentResource):
             lambda ranges: [field(r, "range_name") for r in ranges]
         )
 
-    def _adopt(self, args: GkeNetworkArgs) -> None:
+    def _adopt(self, name: str, args: GkeNetworkArgs) -> None:
         # Parented like a child resource, so it reads through the component's gcp provider.
         subnet = gcp.compute.get_subnetwork_output(
             project=args.get("project"),
@@ -158,7 +158,11 @@ class GkeNetwork(pulumi.ComponentResource):
         where = pulumi.Output.from_input(args["existing_subnet"])
         adopted = pulumi.Output.all(
             where, subnet, args["pods_range_name"], args["services_range_name"]
-        ).apply(lambda v: _adopted_ranges(v[0], v[1], pods_name=v[2], services_name=v[3]))
+        ).apply(
+            lambda v: _adopted_ranges(
+                f"GkeNetwork {name}", v[0], v[1], pods_name=v[2], services_name=v[3]
+            )
+        )
         self.network = subnet.network
         self.subnetwork = subnet.self_link
         self.ranges = adopted.apply(lambda a: a[0])
@@ -166,16 +170,20 @@ class GkeNetwork(pulumi.ComponentResource):
 
 
 def _adopted_ranges(
-    where: str, subnet: Any, *, pods_name: str, services_name: str
+    component: str, where: str, subnet: Any, *, pods_name: str, services_name: str
 ) -> tuple[list[Range], list[str]]:
     """Every range of the live subnet; the named pod and service ranges must exist."""
     secondary = field(subnet, "secondary_ip_ranges") or []
     names = [str(field(item, "range_name")) for item in secondary]
-    for key, wanted in (("podsRangeName", pods_name), ("servicesRangeName", services_name)):
+    for argument, wanted in (
+        ("pods_range_name", pods_name),
+        ("services_range_name", services_name),
+    ):
         if wanted not in names:
             found = ", ".join(sorted(names)) or "none"
             raise SubnetRangeError(
-                f"ip-masq-agent:{key}: {where} has no secondary range {wanted!r} (it has: {found})"
+                f"{component}: {argument}: {where} has no secondary range {wanted!r} "
+                f"(it has: {found})"
             )
     ranges = subnet_ranges(f"subnet {where}", field(subnet, "ip_cidr_range"), secondary)
     # Any other secondary range of a GKE subnet holds pods (multi-pod-CIDR node pools).

@@ -294,7 +294,7 @@ def test_adopted_subnet_ranges_are_read_from_the_live_subnet() -> None:
 def test_adopted_subnet_without_the_named_range_fails_in_one_line() -> None:
     with pytest.raises(
         ValueError,
-        match=r"^ip-masq-agent:podsRangeName: .* has no secondary range 'pods' "
+        match=r"^GkeNetwork network: pods_range_name: .* has no secondary range 'pods' "
         r"\(it has: gke-pods, gke-pods-extra, gke-services\)$",
     ):
         render_stack("adopted", config=adopted_config(podsRangeName="pods"), call=live_subnet)
