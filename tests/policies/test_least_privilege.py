@@ -94,7 +94,33 @@ MUTATIONS: list[Any] = [
         id="priority-class",
     ),
     pytest.param(lambda pod, c: pod.update(hostPID=True), "hostPID is true", id="host-pid"),
+    pytest.param(
+        lambda pod, c: c["args"].append("--health-address=0.0.0.0:10261"),
+        "--health-address on 0.0.0.0 serves /healthz and /readyz on the node's addresses",
+        id="health-on-every-address",
+    ),
+    pytest.param(
+        lambda pod, c: c["args"].append("--health-address=:10261"),
+        "--health-address on every address serves",
+        id="health-port-only",
+    ),
+    pytest.param(
+        lambda pod, c: c.update(livenessProbe={"httpGet": {"path": "/healthz", "port": 10261}}),
+        "livenessProbe.httpGet has no host: 127.0.0.1",
+        id="probe-without-host",
+    ),
 ]
+
+
+def test_health_on_loopback_probed_there_or_turned_off_passes() -> None:
+    probe = {"httpGet": {"host": "127.0.0.1", "path": "/healthz", "port": 10261}}
+
+    def loopback(pod: dict[str, Any], c: dict[str, Any]) -> None:
+        c["args"].append("--health-address=127.0.0.1:10261")
+        c.update(livenessProbe=probe, readinessProbe=probe)
+
+    assert check(mutated(loopback)) == []
+    assert check(mutated(lambda pod, c: c["args"].append("--health-address="))) == []
 
 
 @pytest.mark.parametrize(("mutate", "expected"), MUTATIONS)

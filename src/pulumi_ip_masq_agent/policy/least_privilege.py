@@ -1,6 +1,6 @@
 """ip-masq-agent-least-privilege: the agent DaemonSet holds only what programming NAT needs."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
@@ -19,6 +19,9 @@ ALLOWED_CAPABILITIES: Final = frozenset({"NET_ADMIN", "NET_RAW"})
 # iptables-restore --wait takes this lock shared with kube-proxy; nothing else of the host.
 ALLOWED_HOST_PATHS: Final = frozenset({"/run/xtables.lock"})
 PRIORITY_CLASS: Final = "system-node-critical"
+# With hostNetwork the pod's loopback is the node's: kubelet reaches it, no other pod does.
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
+_HEALTH_FLAG: Final = "--health-address="
 TAINT_EFFECTS: Final = ("NoSchedule", "NoExecute")
 
 Check = Callable[[str, Mapping[str, Any], Callable[[str], None]], None]
@@ -52,6 +55,44 @@ def _check_containers(
         ]
         if missing:
             report(f"{where}: resources {', '.join(missing)} not set")
+
+
+def _health_host(args: Sequence[Any]) -> str | None:
+    """The host `--health-address` names (the agent's default is loopback); None: turned off."""
+    host = "127.0.0.1"
+    for arg in args:
+        text = as_text(arg) or ""
+        if text.startswith(("-health-address=", _HEALTH_FLAG)):
+            value = text.partition("=")[2]
+            if not value:
+                return None
+            host = value.rpartition(":")[0].strip("[]")
+    return host
+
+
+def _check_health_exposure(
+    subject: str, props: Mapping[str, Any], report: Callable[[str], None]
+) -> None:
+    """/healthz and /readyz on loopback, and kubelet's probes asking there."""
+    for container in pod_containers(props):
+        where = f"{subject}: container {as_text(container.get('name')) or '?'}"
+        host = _health_host(as_list(container.get("args")))
+        if host is None:
+            continue
+        if host not in LOOPBACK_HOSTS:
+            report(
+                f"{where}: --health-address on {host or 'every address'} serves /healthz and"
+                " /readyz on the node's addresses to every pod; use 127.0.0.1:PORT and the"
+                " probes' host: 127.0.0.1"
+            )
+            continue
+        for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+            get = as_mapping(dig(container, kind, "httpGet"))
+            if get and as_text(get.get("host")) not in LOOPBACK_HOSTS:
+                report(
+                    f"{where}: {kind}.httpGet has no host: 127.0.0.1, so kubelet probes the"
+                    " node's address where health does not listen (every probe fails)"
+                )
 
 
 def _check_volumes(subject: str, props: Mapping[str, Any], report: Callable[[str], None]) -> None:
@@ -106,6 +147,7 @@ def _check_tolerations(
 
 CHECKS: Final[tuple[Check, ...]] = (
     _check_containers,
+    _check_health_exposure,
     _check_volumes,
     _check_pod,
     _check_tolerations,
