@@ -21,6 +21,7 @@ import yaml
 from netlab.fetch import fetch
 from netlab.lab import Namespace
 from sandbox.cluster_agents import SandboxCluster
+from sandbox.endpoints import METRIC, check_endpoints
 from tests.monitoring.test_dashboard import expand, panel_queries
 from tests.sandbox.conftest import SandboxFactory, rendered
 
@@ -89,10 +90,18 @@ def start_prometheus(sandbox: SandboxCluster, workdir: Path) -> Namespace:
     return ns
 
 
-def test_prometheus_scrapes_the_agents_and_sees_a_rejected_config(
+def test_prometheus_scrapes_the_agents_on_the_nodes_addresses_and_sees_a_rejected_config(
     make_sandbox: SandboxFactory, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(rendered("prod"), backend="iptables")  # monitoring: podmonitor
+    # Where the agents answer: /metrics on each node's address, health on its loopback only.
+    checks = check_endpoints(sandbox)
+    assert all(c.ok for c in checks), checks
+    node = sandbox.plan.nodes[0]
+    from_pods = {c.url: c.got for c in checks if c.client.startswith("pod")}
+    assert from_pods[f"http://{node.ip4}:10262/metrics"] == f"200, {METRIC} present"
+    assert from_pods[f"http://{node.ip4}:10261/healthz"] == "refused"
+
     ns = start_prometheus(sandbox, tmp_path)
 
     def all_up() -> bool:
