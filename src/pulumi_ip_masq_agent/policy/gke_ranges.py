@@ -10,7 +10,7 @@ from pulumi_policy.proxy import UnknownValueError
 from pulumi_ip_masq_agent.cidrs import read_network
 from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
 from pulumi_ip_masq_agent.policy.props import as_list, as_mapping, as_text, dig, last_segment
-from pulumi_ip_masq_agent.ranges import Range
+from pulumi_ip_masq_agent.ranges import Range, describe, secondary_range_label
 
 SUBNETWORK: Final = "gcp:compute/subnetwork:Subnetwork"
 CLUSTER: Final = "gcp:container/cluster:Cluster"
@@ -106,15 +106,20 @@ class _Collector:
             return as_text(props.get(key))
         return None
 
-    def cidr(self, text: str | None, origin: str) -> None:
+    def cidr(self, text: str | None, origin: str, *, label: str | None = None) -> None:
+        """Record `text` as a required range; named in messages by `label` of `origin`, or by
+        `origin` alone."""
         if text is None:
             return
         # A bare "/14" (size only, GCP picks the range) is only known after deployment.
         network = read_network(text)
+        required = Range(cidr=text if network is None else str(network), label=label or origin)
+        if label:
+            required["origin"] = origin
         if network is None:
-            self.unknowns.note(f"{origin} ({text!r}, chosen by GCP)")
+            self.unknowns.note(f"{describe(required)} ({text!r}, chosen by GCP)")
         else:
-            self.ranges.append(Range(cidr=str(network), label=origin))
+            self.ranges.append(required)
 
     def named(self, subnet: _Subnet | None, range_name: str | None, origin: str) -> None:
         if range_name is None:
@@ -233,7 +238,7 @@ def required_ranges(resources: Sequence[StackResource], unknowns: PreviewUnknown
     for subnet in subnets:
         if not subnet.used:
             for range_name, cidr in subnet.secondary.items():
-                collect.cidr(cidr, f"secondary range {range_name!r} of {subnet.label}")
+                collect.cidr(cidr, subnet.label, label=secondary_range_label(range_name))
     return collect.ranges
 
 
