@@ -1,11 +1,12 @@
 """The real upstream ip-masq-agent as a lab process: its config bind-mounted at /etc/config."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -113,14 +114,17 @@ def stop(process: subprocess.Popen[str]) -> None:
     process.wait(timeout=10)
 
 
-def run_upstream_once(
+@contextlib.contextmanager
+def upstream_first_sync(
     lab: Lab,
     binary: Path,
     ns: Namespace,
     config: str | bytes | None,
     flags: Sequence[str] = (),
-) -> str:
-    """Upstream's first sync in `ns` with `config` (None: no file), then killed; its log."""
+) -> Iterator[list[str]]:
+    """Upstream started in `ns` with `config` (None: no file); on exit its first sync is over
+    and it is killed. The yielded list then holds its log. Other work can run meanwhile."""
+    log_holder: list[str] = []
     with tempfile.TemporaryDirectory(prefix="upstream-") as workdir:
         config_dir = Path(workdir) / "config"
         config_dir.mkdir()
@@ -130,6 +134,20 @@ def run_upstream_once(
         log = Path(workdir) / "upstream.log"
         process = start_upstream(lab, binary, ns, config_dir, *flags, log=log)
         try:
-            return wait_first_sync(process, log)
+            yield log_holder
+            log_holder.append(wait_first_sync(process, log))
         finally:
             stop(process)
+
+
+def run_upstream_once(
+    lab: Lab,
+    binary: Path,
+    ns: Namespace,
+    config: str | bytes | None,
+    flags: Sequence[str] = (),
+) -> str:
+    """Upstream's first sync in `ns` with `config` (None: no file), then killed; its log."""
+    with upstream_first_sync(lab, binary, ns, config, flags) as log:
+        pass
+    return log[0]

@@ -107,7 +107,7 @@ _ANY_TEXT = st.text(
 _CONFIG_TEXT = st.text(alphabet=st.sampled_from(list("abyYnN01.:/-_[]{},'\"# \n")), max_size=40)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(_ANY_TEXT, _CONFIG_TEXT))
 def test_random_text_loads_as_the_pure_loader_loads_it(text: str) -> None:
     def load(loader: type | None) -> object:

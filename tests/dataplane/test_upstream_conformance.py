@@ -15,7 +15,7 @@ import pytest
 
 from netlab.lab import Lab, Namespace
 from netlab.node_agent import agent_argv
-from netlab.upstream import UPSTREAM_ENV, run_upstream_once, upstream_binary
+from netlab.upstream import UPSTREAM_ENV, run_upstream_once, upstream_binary, upstream_first_sync
 
 pytestmark = pytest.mark.kernel
 
@@ -209,10 +209,11 @@ def readme_differences() -> str:
 def test_ours_writes_upstreams_nat_tables(
     lab: Lab, tmp_path: Path, upstream: Path, case: Case
 ) -> None:
-    theirs = upstream_tables(lab, upstream, "up", case.config, case.flags)
-    ours_ns = lab.namespace("ours")
-    status = run_ours(ours_ns, tmp_path, case.config, case.flags)
-    ours = nat_tables(ours_ns)
+    up_ns, ours_ns = lab.namespace("up"), lab.namespace("ours")
+    # Both agents at once, each in its own namespace: nothing is shared but the clock.
+    with upstream_first_sync(lab, upstream, up_ns, case.config, case.flags):
+        status = run_ours(ours_ns, tmp_path, case.config, case.flags)
+    theirs, ours = nat_tables(up_ns), nat_tables(ours_ns)
     wrote = ":IP-MASQ" in ours
     assert status == (0 if wrote else 1)  # --once fails exactly when nothing could be applied
     if case.difference is None:
