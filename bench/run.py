@@ -82,14 +82,14 @@ QUICK = Plan(
     idle_cidrs=10000,
     idle_syncs=100,
     versus=VersusPlan(
-        start_sizes=(64, 10000),
+        start_sizes=(64,),
         start_runs=1,
         idle_sizes=(64,),
         idle_seconds=12.0,
         resync="10s",
         resync_seconds=10.0,
-        edit_sizes=(64, 10000),
-        edits=3,
+        edit_sizes=(64,),
+        edits=2,
     ),
 )
 
