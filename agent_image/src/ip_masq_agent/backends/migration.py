@@ -1,5 +1,6 @@
 """Node migration: remove what this agent's other backends left, so a node holds one of them."""
 
+import dataclasses
 from typing import Final
 
 from ip_masq_agent.backends.base import Backend
@@ -52,7 +53,9 @@ def remove_other_backends(
             continue  # looking (`-save -t nat`) would create the legacy nat table
         if _tool_missing(name, settings.run):
             continue
-        other = registry.create(name, settings)
+        # Only looked at and removed, never rendered: its tool's version does not matter, and
+        # asking for it would start one more process at every agent start.
+        other = registry.create(name, dataclasses.replace(settings, random_fully=False))
         before = other.observe()
         other.cleanup()
         if other.observe() != before:
