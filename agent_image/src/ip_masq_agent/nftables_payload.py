@@ -56,6 +56,7 @@ def is_our_table(listing: str) -> bool:
 
 
 CHAIN: Final = "postrouting"
+_CHAIN_HEADER: Final = "type nat hook postrouting priority srcnat; policy accept;"
 # The protocols whose source port NAT can choose; the iptables backend uses the same three.
 PORT_PROTOCOLS: Final = ("tcp", "udp", "sctp")
 
@@ -101,15 +102,21 @@ def element_text(first: int, last: int, family: Family) -> str:
     return f"{address(first)}-{address(last)}"
 
 
+def _elements(rules: FamilyRules) -> str | None:
+    """One family's set elements as nft writes them between braces; None when there are none."""
+    elements = [element_text(*span, rules.family) for span in merge_ranges(rules.non_masquerade)]
+    return ", ".join(elements) if elements else None
+
+
 def _set_block(rules: FamilyRules) -> list[str]:
     lines = [
         f"\tset {set_name(rules.family)} {{",
         f"\t\ttype {_ADDRESS_TYPE[rules.family]}",
         "\t\tflags interval",
     ]
-    elements = [element_text(*span, rules.family) for span in merge_ranges(rules.non_masquerade)]
-    if elements:
-        lines.append(f"\t\telements = {{ {', '.join(elements)} }}")
+    elements = _elements(rules)
+    if elements is not None:
+        lines.append(f"\t\telements = {{ {elements} }}")
     lines.append("\t}")
     return lines
 
@@ -207,20 +214,82 @@ def render_nftables_payload(desired: DesiredRules, *, table: str = DEFAULT_TABLE
     ]
     for rules in desired.families:
         lines.extend(_set_block(rules))
-    lines.extend(
-        [
-            f"\tchain {CHAIN} {{",
-            "\t\ttype nat hook postrouting priority srcnat; policy accept;",
-            # Upstream's `-m addrtype ! --dst-type LOCAL`: the node's own addresses are not NATed.
-            "\t\tfib daddr type local return",
-        ]
-    )
-    for rules in desired.families:
-        lines.append(f"\t\t{_DADDR[rules.family]} @{set_name(rules.family)} return")
-    for rules in desired.families:
-        lines.extend(_masquerade_rules(rules.family, rules.masquerade))
+    lines.extend([f"\tchain {CHAIN} {{", f"\t\t{_CHAIN_HEADER}"])
+    lines.extend(f"\t\t{rule}" for rule in _chain_rules(desired))
     lines.extend(["\t}", "}"])
     return "\n".join(lines) + "\n"
+
+
+def _chain_rules(desired: DesiredRules) -> list[str]:
+    # Upstream's `-m addrtype ! --dst-type LOCAL`: the node's own addresses are not NATed.
+    rules = ["fib daddr type local return"]
+    rules.extend(
+        f"{_DADDR[family.family]} @{set_name(family.family)} return" for family in desired.families
+    )
+    for family in desired.families:
+        rules.extend(
+            line.lstrip("\t") for line in _masquerade_rules(family.family, family.masquerade)
+        )
+    return rules
+
+
+def render_nftables_update(desired: DesiredRules, *, table: str = DEFAULT_TABLE) -> str:
+    """The `nft -f` script rewriting, in place, a table that already has the desired layout.
+
+    Why not the create-delete-redefine payload every time: a table deleted and re-created in
+    one transaction has a moment at commit when the new chain already answers but its new set
+    does not yet match (on 6.18 a few pod-to-pod flows per hundred re-applies came out
+    masqueraded). Here the table, its sets and its chain stay: only their contents are
+    flushed and written again, still one transaction. Valid only when `table_skeleton` of the
+    kernel's table equals that of the desired one (same sets, same chain, nothing else).
+    """
+    lines: list[str] = []
+    for rules in desired.families:
+        lines.append(f"flush set inet {table} {set_name(rules.family)}")
+        elements = _elements(rules)
+        if elements is not None:
+            lines.append(f"add element inet {table} {set_name(rules.family)} {{ {elements} }}")
+    lines.append(f"flush chain inet {table} {CHAIN}")
+    lines.extend(f"add rule inet {table} {CHAIN} {rule}" for rule in _chain_rules(desired))
+    return "\n".join(lines) + "\n"
+
+
+def table_skeleton(text: str) -> str:
+    """A table listing (or our definition) less set elements and chain rules, as one line.
+
+    Two tables with equal skeletons differ only in what `render_nftables_update` rewrites.
+    Anything else (a set or chain more or less, other set flags, another hook) keeps the
+    skeletons apart, and the backend then replaces the table whole.
+    """
+    kept: list[str] = []
+    tokens = canonical_listing(text).split()
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token == "elements" and tokens[index + 1 : index + 3] == ["=", "{"]:
+            index = _past_block(tokens, index + 3)  # the elements' closing brace skipped too
+            continue
+        kept.append(token)
+        index += 1
+        if token == "policy" and index < len(tokens) and tokens[index].endswith(";"):
+            kept.append(tokens[index])
+            index = _past_block(tokens, index + 1) - 1  # rules skipped, the chain's `}` kept
+    return " ".join(kept)
+
+
+def _past_block(tokens: list[str], index: int) -> int:
+    """The index after the `}` closing the block that `index` is inside."""
+    depth = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        if token.endswith("{"):
+            depth += 1
+        elif token.startswith("}"):
+            if depth == 0:
+                return index
+            depth -= 1
+    return index
 
 
 def render_nftables_cleanup(*, table: str = DEFAULT_TABLE) -> str:

@@ -4,16 +4,23 @@ from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.nftables_payload import (
     DEFAULT_TABLE,
+    TABLE_MARKER,
     canonical_listing,
     is_our_table,
     render_nftables_cleanup,
     render_nftables_payload,
+    render_nftables_update,
+    render_table_definition,
+    table_skeleton,
 )
 from ip_masq_agent.rules import DesiredRules
 
 
 class NftablesBackend:
     """Owns `table inet <table>` and nothing else; every change is one `nft -f` transaction.
+
+    A table already laid out as desired is updated in place (sets and chain flushed and
+    refilled); otherwise it is created, or deleted and re-created, whole.
 
     `unmarked_table` is the name earlier versions gave the table (the chain lower-cased): the
     first apply removes it in the same transaction when it is one of ours, and cleanup too. A
@@ -57,16 +64,25 @@ class NftablesBackend:
         return listing is not None and is_our_table(listing)
 
     def apply(self, desired: DesiredRules) -> None:
-        if self._first_apply:
+        listing = self._listing(self._table)
+        if self._first_apply and listing is not None and not is_our_table(listing):
             # Our name on a table we did not write: refuse rather than replace a node's table.
-            listing = self._listing(self._table)
-            if listing is not None and not is_our_table(listing):
-                raise ApplyError(
-                    f"table inet {self._table} exists but was not written by ip-masq-agent"
-                    " (no marker comment); rename or remove it, or pick another --masq-chain"
-                )
-        script = self.render(desired)
+            raise ApplyError(
+                f"table inet {self._table} exists but was not written by ip-masq-agent"
+                " (no marker comment); rename or remove it, or pick another --masq-chain"
+            )
         migrate = not self._migrated and self._unmarked is not None and self._ours(self._unmarked)
+        if not migrate and listing is not None and self._in_place(listing, desired):
+            # The table stays and only its contents change: no moment when a new chain
+            # looks up a set that is not matching yet (see render_nftables_update).
+            result = self._run(
+                ["nft", "-f", "-"], stdin=render_nftables_update(desired, table=self._table)
+            )
+            if result.returncode == 0:
+                self._first_apply = False
+                return
+            # Changed under us since the listing (e.g. deleted): the whole table, atomically.
+        script = self.render(desired)
         if migrate:
             # The old table goes in the same transaction the new one comes in: no moment
             # without masquerading, none with both.
@@ -76,6 +92,12 @@ class NftablesBackend:
             raise ApplyError(f"nft -f (table inet {self._table}): {result.error_line}")
         self._migrated = True
         self._first_apply = False
+
+    def _in_place(self, listing: str, desired: DesiredRules) -> bool:
+        """Whether the kernel's table has the desired layout, so an in-place update makes it."""
+        return f'comment "{TABLE_MARKER}"' in listing and table_skeleton(listing) == table_skeleton(
+            render_table_definition(desired, table=self._table)
+        )
 
     def expected(self, desired: DesiredRules) -> str:
         # The payload less its leading create-and-delete lines: the table as nft lists it.
