@@ -1,5 +1,6 @@
 """Running the kernel tools: one injectable command runner, optionally inside a namespace."""
 
+import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,11 +39,22 @@ class SubprocessRunner:
         self._timeout = timeout
 
     def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
+        if stdin is None:
+            return self._run(args, None)
+        # The script goes in whole before the tool starts: through a pipe, an agent killed
+        # mid-write would hand `nft -f -` a truncated script, and a prefix of line-based
+        # commands (`flush set`, ...) parses and commits as if it were the whole.
+        with os.fdopen(os.memfd_create("ip-masq-agent-stdin"), "w+b") as script:
+            script.write(stdin.encode("utf-8", "surrogateescape"))
+            script.seek(0)
+            return self._run(args, script.fileno())
+
+    def _run(self, args: Sequence[str], stdin: int | None) -> CommandResult:
         argv = (*self._prefix, *args)
         try:
             done = subprocess.run(
                 argv,
-                input=stdin,
+                stdin=stdin,
                 capture_output=True,
                 # Rule comments are arbitrary bytes: another tool's non-UTF-8 comment in
                 # `iptables-save` or `nft list` output must not crash the agent. Undecodable
