@@ -148,7 +148,11 @@ def test_sigkill_mid_apply_leaves_old_or_new_rules_never_a_mix(
     started = time.time()
     took = time.monotonic()
     node0.once()
-    window = (time.monotonic() - took) * 1.5  # kills spread over start-up and the apply
+    one_run = time.monotonic() - took
+    # Kills spread over start-up and the apply. Load moves the write's moment from start to
+    # start, so the window follows it: wider after a kill that came before the write,
+    # narrower after one that came after, within fixed bounds around one measured run.
+    window, narrowest, widest = one_run * 1.5, one_run * 0.5, max(one_run * 6, 2.0)
     rng = random.Random(50)
     outcomes = {"old": 0, "new": 0}
     for kill in range(50):
@@ -161,10 +165,14 @@ def test_sigkill_mid_apply_leaves_old_or_new_rules_never_a_mix(
         now = nat_fingerprint(node0.ns, backend)
         assert now in fingerprints, f"kill {kill}: neither the old nor the new rule set:\n{now}"
         if before != target:
-            outcomes["new" if now == target else "old"] += 1
+            landed = "new" if now == target else "old"
+            outcomes[landed] += 1
+            window = min(widest, window * 1.3) if landed == "old" else max(narrowest, window / 1.3)
     # Killed before and after the write: the window really spans the apply.
     assert outcomes["old"] > 0 and outcomes["new"] > 0, outcomes
-    print(f"kills before the write: {outcomes['old']}, after: {outcomes['new']}")
+    print(
+        f"kills before the write: {outcomes['old']}, after: {outcomes['new']}; window {window:.2f}s"
+    )
     node0.start()
     node0.wait_ready()
     wait_for(
