@@ -16,6 +16,9 @@ from ip_masq_agent.nftables_payload import (
     merge_ranges,
     render_nftables_cleanup,
     render_nftables_payload,
+    render_nftables_update,
+    render_table_definition,
+    table_skeleton,
 )
 from ip_masq_agent.rules import DesiredRules, Family, FamilyRules, Masquerade, PortRange
 
@@ -49,6 +52,40 @@ def test_script_replaces_the_whole_table_in_one_file() -> None:
     text = render_nftables_payload(CASES[0].desired(), table="t1")
     assert text.splitlines()[:3] == ["table inet t1 {}", "delete table inet t1", "table inet t1 {"]
     assert render_nftables_cleanup(table="t1") == "table inet t1 {}\ndelete table inet t1\n"
+
+
+def test_skeleton_ignores_elements_and_rules_but_not_the_layout() -> None:
+    by_id = {case.id: case.desired() for case in CASES}
+
+    def skeleton(case_id: str) -> str:
+        return table_skeleton(render_table_definition(by_id[case_id]))
+
+    # Other CIDRs and other masquerade rules: the same sets and chain, so updated in place.
+    assert skeleton("defaults") == skeleton("to-ports-three-ranges-not-random")
+    assert skeleton("dual-stack") == skeleton("masq-link-local-both")
+    assert "elements" not in skeleton("dual-stack") and "masquerade" not in skeleton("dual-stack")
+    # A family more is another layout: the table is replaced whole.
+    assert skeleton("defaults") != skeleton("dual-stack")
+    assert skeleton("defaults").endswith("policy accept; } }")
+
+
+def test_in_place_update_refills_every_set_and_the_chain_and_nothing_else() -> None:
+    desired = next(case for case in CASES if case.id == "dual-stack").desired()
+    lines = render_nftables_update(desired, table="t1").splitlines()
+    assert lines[:4] == [
+        "flush set inet t1 nomasq_ipv4",
+        "add element inet t1 nomasq_ipv4 { 10.0.0.0/8, 169.254.0.0/16, 192.168.0.0/16 }",
+        "flush set inet t1 nomasq_ipv6",
+        "add element inet t1 nomasq_ipv6 { fd00::/8, fe80::/10 }",
+    ]
+    assert lines[4] == "flush chain inet t1 postrouting"
+    table_rules = [
+        line.strip()
+        for line in render_table_definition(desired, table="t1").splitlines()
+        if line.startswith("\t\t") and "postrouting priority" not in line
+    ]
+    chain_rules = table_rules[table_rules.index("fib daddr type local return") :]
+    assert lines[5:] == [f"add rule inet t1 postrouting {rule}" for rule in chain_rules]
 
 
 def test_ipv4_only_plan_leaves_ipv6_alone() -> None:

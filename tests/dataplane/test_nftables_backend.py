@@ -125,6 +125,33 @@ def test_a_refused_script_changes_nothing(lab: Lab) -> None:
     assert backend.observe() == before
 
 
+class _ScriptRecorder:
+    def __init__(self, inner: SubprocessRunner) -> None:
+        self._inner = inner
+        self.scripts: list[str] = []
+
+    def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
+        if stdin is not None:
+            self.scripts.append(stdin)
+        return self._inner(args, stdin=stdin)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_an_in_place_update_leaves_exactly_the_desired_table(lab: Lab, case: Case) -> None:
+    ns = lab.namespace("node")
+    recorder = _ScriptRecorder(SubprocessRunner(ns.prefix))
+    backend = NftablesBackend(run=recorder)
+    backend.apply(case.desired())
+    # Drift inside the layout: a set emptied, the chain's rules gone, an element more.
+    ns.run("nft", "flush", "chain", "inet", "ip-masq-agent", "postrouting")
+    ns.run("nft", "flush", "set", "inet", "ip-masq-agent", "nomasq_ipv4")
+    ns.run("nft", "add", "element", "inet", "ip-masq-agent", "nomasq_ipv4", "{ 198.51.100.0/24 }")
+    backend.apply(case.desired())
+    assert recorder.scripts[0].startswith("table inet ip-masq-agent {}\n")
+    assert recorder.scripts[1].startswith("flush set inet ip-masq-agent nomasq_ipv4\n")
+    assert backend.observe() == backend.expected(case.desired())
+
+
 class _CountingRunner:
     def __init__(self, inner: SubprocessRunner) -> None:
         self._inner = inner

@@ -1,4 +1,4 @@
-"""The native nftables backend: one `inet` table with interval sets, replaced atomically."""
+"""The native nftables backend: one `inet` table with interval sets, rewritten atomically."""
 
 from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.commands import CommandRunner
