@@ -3,6 +3,7 @@
 from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.nftables_payload import (
+    CHAIN,
     DEFAULT_TABLE,
     TABLE_MARKER,
     canonical_listing,
@@ -20,7 +21,8 @@ class NftablesBackend:
     """Owns `table inet <table>` and nothing else; every change is one `nft -f` transaction.
 
     A table already laid out as desired is updated in place (sets and chain flushed and
-    refilled); otherwise it is created, or deleted and re-created, whole.
+    refilled), a missing one is created sets first, then its chain; any other is deleted
+    and re-created whole in one transaction.
 
     `unmarked_table` is the name earlier versions gave the table (the chain lower-cased): the
     first apply removes it in the same transaction when it is one of ours, and cleanup too. A
@@ -82,16 +84,28 @@ class NftablesBackend:
                 self._first_apply = False
                 return
             # Changed under us since the listing (e.g. deleted): the whole table, atomically.
-        script = self.render(desired)
+        if listing is None:
+            # Created in two steps, sets first: a chain created in the same transaction as
+            # the sets it looks up answers a moment before they match. Until the chain comes
+            # the new table NATs nothing, as no table did (nor does it hide an old one).
+            definition = render_table_definition(desired, table=self._table)
+            cut = definition.index(f"\tchain {CHAIN} ")
+            self._nft(definition[:cut] + "}\n")
+            script = f"table inet {self._table} {{\n" + definition[cut:]
+        else:
+            script = self.render(desired)
         if migrate:
             # The old table goes in the same transaction the new one comes in: no moment
             # without masquerading, none with both.
             script += f"delete table inet {self._unmarked}\n"
+        self._nft(script)
+        self._migrated = True
+        self._first_apply = False
+
+    def _nft(self, script: str) -> None:
         result = self._run(["nft", "-f", "-"], stdin=script)
         if result.returncode != 0:
             raise ApplyError(f"nft -f (table inet {self._table}): {result.error_line}")
-        self._migrated = True
-        self._first_apply = False
 
     def _in_place(self, listing: str, desired: DesiredRules) -> bool:
         """Whether the kernel's table has the desired layout, so an in-place update makes it."""
