@@ -153,6 +153,25 @@ def test_an_in_place_update_leaves_exactly_the_desired_table(lab: Lab, case: Cas
     assert backend.observe() == backend.expected(case.desired())
 
 
+def test_a_table_changed_after_the_last_observe_is_still_written_right(lab: Lab) -> None:
+    ns = lab.namespace("node")
+    backend = NftablesBackend(run=SubprocessRunner(ns.prefix))
+    desired = _desired("nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+    backend.apply(desired)
+    assert backend.observe() == backend.expected(desired)
+    # Deleted after the look: the update fails, and the table is created anew.
+    ns.run("nft", "delete", "table", "inet", "ip-masq-agent")
+    backend.apply(desired)
+    assert backend.observe() == backend.expected(desired)
+    # A set more after the look: the update leaves it, which the next look sees, and the
+    # write after that replaces the table whole (the sync loop's verify-and-retry).
+    ns.run("nft", "add", "set", "inet", "ip-masq-agent", "extra", "{ type ipv4_addr; }")
+    backend.apply(desired)
+    assert backend.observe() != backend.expected(desired)
+    backend.apply(desired)
+    assert backend.observe() == backend.expected(desired)
+
+
 class _CountingRunner:
     def __init__(self, inner: SubprocessRunner) -> None:
         self._inner = inner

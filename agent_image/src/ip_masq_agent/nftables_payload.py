@@ -243,15 +243,31 @@ def render_nftables_update(desired: DesiredRules, *, table: str = DEFAULT_TABLE)
     flushed and written again, still one transaction. Valid only when `table_skeleton` of the
     kernel's table equals that of the desired one (same sets, same chain, nothing else).
     """
+    return update_from_payload(render_nftables_payload(desired, table=table), table=table)
+
+
+_SET_BLOCK: Final = re.compile(r"^\tset (\S+) \{\n((?:\t\t.*\n)*?)\t\}$", re.M)
+
+
+def update_from_payload(payload: str, *, table: str) -> str:
+    """`render_nftables_update` out of the payload already rendered (merging is not free)."""
     lines: list[str] = []
-    for rules in desired.families:
-        lines.append(f"flush set inet {table} {set_name(rules.family)}")
-        elements = _elements(rules)
-        if elements is not None:
-            lines.append(f"add element inet {table} {set_name(rules.family)} {{ {elements} }}")
+    for block in _SET_BLOCK.finditer(payload):
+        lines.append(f"flush set inet {table} {block[1]}")
+        for line in block[2].splitlines():
+            elements = line.removeprefix("\t\telements = ")
+            if elements != line:
+                lines.append(f"add element inet {table} {block[1]} {elements}")
     lines.append(f"flush chain inet {table} {CHAIN}")
-    lines.extend(f"add rule inet {table} {CHAIN} {rule}" for rule in _chain_rules(desired))
+    body = payload[payload.index(f"\t\t{_CHAIN_HEADER}\n") + len(_CHAIN_HEADER) + 3 :]
+    rules = body[: body.index("\n\t}")].split("\n")
+    lines.extend(f"add rule inet {table} {CHAIN} {rule.strip()}" for rule in rules)
     return "\n".join(lines) + "\n"
+
+
+# Elements hold no braces; a chain's rules hold at most one level (anonymous sets).
+_ELEMENTS: Final = re.compile(r"\belements = \{[^{}]*\}")
+_CHAIN_RULES: Final = re.compile(r"\bpolicy (\S+;)(?:[^{}]|\{[^{}]*\})*\}")
 
 
 def table_skeleton(text: str) -> str:
@@ -261,35 +277,8 @@ def table_skeleton(text: str) -> str:
     Anything else (a set or chain more or less, other set flags, another hook) keeps the
     skeletons apart, and the backend then replaces the table whole.
     """
-    kept: list[str] = []
-    tokens = canonical_listing(text).split()
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        if token == "elements" and tokens[index + 1 : index + 3] == ["=", "{"]:
-            index = _past_block(tokens, index + 3)  # the elements' closing brace skipped too
-            continue
-        kept.append(token)
-        index += 1
-        if token == "policy" and index < len(tokens) and tokens[index].endswith(";"):
-            kept.append(tokens[index])
-            index = _past_block(tokens, index + 1) - 1  # rules skipped, the chain's `}` kept
-    return " ".join(kept)
-
-
-def _past_block(tokens: list[str], index: int) -> int:
-    """The index after the `}` closing the block that `index` is inside."""
-    depth = 0
-    while index < len(tokens):
-        token = tokens[index]
-        index += 1
-        if token.endswith("{"):
-            depth += 1
-        elif token.startswith("}"):
-            if depth == 0:
-                return index
-            depth -= 1
-    return index
+    flat = _ELEMENTS.sub(" ", " ".join(text.split()))
+    return " ".join(_CHAIN_RULES.sub(r"policy \1 }", flat).split())
 
 
 def render_nftables_cleanup(*, table: str = DEFAULT_TABLE) -> str:

@@ -10,9 +10,8 @@ from ip_masq_agent.nftables_payload import (
     is_our_table,
     render_nftables_cleanup,
     render_nftables_payload,
-    render_nftables_update,
-    render_table_definition,
     table_skeleton,
+    update_from_payload,
 )
 from ip_masq_agent.rules import DesiredRules
 
@@ -39,6 +38,8 @@ class NftablesBackend:
         self._migrated = self._unmarked is None
         self._first_apply = True
         self._rendered: tuple[DesiredRules, str] | None = None
+        self._update: tuple[DesiredRules, str] | None = None
+        self._seen: tuple[str | None] | None = None  # what observe() last read; None: unknown
 
     @property
     def name(self) -> str:
@@ -66,7 +67,13 @@ class NftablesBackend:
         return listing is not None and is_our_table(listing)
 
     def apply(self, desired: DesiredRules) -> None:
-        listing = self._listing(self._table)
+        # The listing the last observe() read decides the way in: a sync has just observed
+        # (or verified its last write), and a table changed since then fails the update or
+        # the verification after it, which then writes again from a fresh listing.
+        seen, self._seen = self._seen, None
+        listing = seen[0] if seen is not None and not self._first_apply else None
+        if seen is None or self._first_apply:
+            listing = self._listing(self._table)
         if self._first_apply and listing is not None and not is_our_table(listing):
             # Our name on a table we did not write: refuse rather than replace a node's table.
             raise ApplyError(
@@ -77,18 +84,17 @@ class NftablesBackend:
         if not migrate and listing is not None and self._in_place(listing, desired):
             # The table stays and only its contents change: no moment when a new chain
             # looks up a set that is not matching yet (see render_nftables_update).
-            result = self._run(
-                ["nft", "-f", "-"], stdin=render_nftables_update(desired, table=self._table)
-            )
+            result = self._run(["nft", "-f", "-"], stdin=self._update_script(desired))
             if result.returncode == 0:
                 self._first_apply = False
                 return
-            # Changed under us since the listing (e.g. deleted): the whole table, atomically.
+            # Changed since that listing (e.g. deleted): decide again from the kernel's table.
+            listing = self._listing(self._table)
         if listing is None:
             # Created in two steps, sets first: a chain created in the same transaction as
             # the sets it looks up answers a moment before they match. Until the chain comes
             # the new table NATs nothing, as no table did (nor does it hide an old one).
-            definition = render_table_definition(desired, table=self._table)
+            definition = self.render(desired).split("\n", 2)[2]
             cut = definition.index(f"\tchain {CHAIN} ")
             self._nft(definition[:cut] + "}\n")
             script = f"table inet {self._table} {{\n" + definition[cut:]
@@ -102,6 +108,16 @@ class NftablesBackend:
         self._migrated = True
         self._first_apply = False
 
+    def _update_script(self, desired: DesiredRules) -> str:
+        # Out of render()'s memo: merging 10,000 CIDRs again would cost a third of nft's time.
+        memo = self._update
+        if memo is None or memo[0] is not desired:
+            memo = self._update = (
+                desired,
+                update_from_payload(self.render(desired), table=self._table),
+            )
+        return memo[1]
+
     def _nft(self, script: str) -> None:
         result = self._run(["nft", "-f", "-"], stdin=script)
         if result.returncode != 0:
@@ -109,8 +125,9 @@ class NftablesBackend:
 
     def _in_place(self, listing: str, desired: DesiredRules) -> bool:
         """Whether the kernel's table has the desired layout, so an in-place update makes it."""
+        definition = self.render(desired).split("\n", 2)[2]  # memoised, unlike a new render
         return f'comment "{TABLE_MARKER}"' in listing and table_skeleton(listing) == table_skeleton(
-            render_table_definition(desired, table=self._table)
+            definition
         )
 
     def expected(self, desired: DesiredRules) -> str:
@@ -120,9 +137,11 @@ class NftablesBackend:
     def observe(self) -> str:
         """`nft list table`, canonical: the kernel's own rendering, so any tampering shows."""
         listing = self._listing(self._table)
+        self._seen = (listing,)
         return "" if listing is None else canonical_listing(listing)
 
     def cleanup(self) -> None:
+        self._seen = None
         for table in (self._table, self._unmarked):
             if table is None or not self._ours(table):
                 continue  # absent, or a node table that merely shares the name: left alone
