@@ -1,5 +1,8 @@
 """libyaml and pure-Python YAML give the agent exactly the same configs and the same errors."""
 
+import os
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +17,17 @@ from ip_masq_agent.config import (
     yaml_loader_for,
 )
 
-pytestmark = pytest.mark.skipif(LibYamlLoader is None, reason="PyYAML built without libyaml")
+
+@pytest.fixture(autouse=True, scope="module")
+def _libyaml_present() -> Iterator[None]:
+    # Debian's python3-yaml and PyPI's wheels both carry libyaml: only a source build lacks it.
+    if LibYamlLoader is None:
+        reason = "PyYAML built without libyaml"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the loader comparison must run in CI: {reason}")
+        pytest.skip(reason)
+    yield
+
 
 DOCUMENTS = [
     "nonMasqueradeCIDRs: [10.0.0.0/8, 172.16.0.0/12]\nresyncInterval: 1h30m\n",
