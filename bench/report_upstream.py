@@ -161,7 +161,8 @@ PROCESSES_NOTE: Final = (
 def versus_upstream_section(
     results: dict[str, list[Record]], environment: Record | None = None
 ) -> list[str]:
-    version = results["upstream_version"][0]["version"]
+    version = results.get("upstream_version", [{"version": "not measured"}])[0]["version"]
+    carried = results.get("carried_from")
     start_lines, start_medians = start_table(results["start"])
     idle, edits = results["idle"], results["edits"]
     ours = [a for a in _agents(results["start"]) if a != UPSTREAM]
@@ -177,6 +178,17 @@ def versus_upstream_section(
         " Rules are seen live by one lookup (`iptables -C` for the last CIDR's rule, `nft get"
         " element`), polled every 2 ms. Ratios are ours / upstream.",
         "",
+        *(
+            [
+                f"Upstream's rows are carried from the run of {carried[0]['date']}: this run"
+                " had no upstream binary (`IP_MASQ_AGENT_UPSTREAM` unset; the project neither"
+                " builds nor fetches it). Ours are from this run, on the same machine kind, so"
+                " these ratios compare two runs.",
+                "",
+            ]
+            if carried
+            else []
+        ),
         "### Start -> rules live",
         "",
         "From starting the process until the last CIDR's rule is in the kernel.",

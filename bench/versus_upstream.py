@@ -29,6 +29,13 @@ from netlab.upstream import start_upstream
 UPSTREAM: Final = "upstream"
 OURS: Final = ("iptables", "iptables-nft", "iptables-legacy", "nftables")
 AGENTS: Final = (UPSTREAM, *OURS)
+
+
+def agents(binary: Path | None) -> tuple[str, ...]:
+    """The rows this run can measure: upstream's need its binary (never built nor fetched)."""
+    return AGENTS if binary is not None else OURS
+
+
 CHAIN: Final = "IP-MASQ-AGENT"
 CLOCK_TICK: Final = 1.0 / os.sysconf("SC_CLK_TCK")
 # Upstream runs `iptables`: the distribution's, the same flavour as our `iptables` alias.
@@ -110,7 +117,9 @@ def children(pid: int) -> set[str]:
 class _Agent:
     """One agent process under test, in its own namespace and ConfigMap volume."""
 
-    def __init__(self, lab: Lab, binary: Path, workdir: Path, agent: str, label: str) -> None:
+    def __init__(
+        self, lab: Lab, binary: Path | None, workdir: Path, agent: str, label: str
+    ) -> None:
         self.agent = agent
         self.ns = lab.namespace(label)
         self.volume = ConfigMapVolume(workdir / label)
@@ -127,6 +136,7 @@ class _Agent:
 
     def _spawn(self) -> subprocess.Popen[str]:
         if self.agent == UPSTREAM:
+            assert self._binary is not None, "upstream rows are only planned with its binary"
             return start_upstream(
                 self._lab, self._binary, self.ns, self.volume.directory, log=self.log
             )
@@ -149,12 +159,12 @@ def _label(agent: str, what: str) -> str:
     return f"{what}-{short.get(agent, 'nftb')}"
 
 
-def run_start(lab: Lab, binary: Path, workdir: Path, plan: Plan) -> list[dict[str, Any]]:
+def run_start(lab: Lab, binary: Path | None, workdir: Path, plan: Plan) -> list[dict[str, Any]]:
     """Process start until the last CIDR is live, each agent in a fresh namespace."""
     records = []
     for run in range(plan.start_runs):
         for size in plan.start_sizes:
-            for agent in AGENTS:
+            for agent in agents(binary):
                 under = _Agent(lab, binary, workdir, agent, _label(agent, f"s{run}-{size}"))
                 took = under.start(synthetic_cidrs(size), plan.resync)
                 under.stop()
@@ -182,7 +192,11 @@ def _upstream_edits(
 
 
 def run_idle(
-    lab: Lab, binary: Path, workdir: Path, plan: Plan, edit_records: list[dict[str, Any]]
+    lab: Lab,
+    binary: Path | None,
+    workdir: Path,
+    plan: Plan,
+    edit_records: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """All agents at once, idle for a window holding exactly one resync each.
 
@@ -191,13 +205,13 @@ def run_idle(
     """
     idle: list[tuple[_Agent, int, float]] = []
     for size in plan.idle_sizes:
-        for agent in AGENTS:
+        for agent in agents(binary):
             under = _Agent(lab, binary, workdir, agent, _label(agent, f"i{size}"))
             if under.start(synthetic_cidrs(size), plan.resync) is None:
                 raise RuntimeError(f"{agent}: rules never live with {size} CIDRs")
             idle.append((under, size, time.monotonic()))
     editors = []
-    for size in plan.edit_sizes:
+    for size in plan.edit_sizes if binary is not None else ():
         under = _Agent(lab, binary, workdir, UPSTREAM, _label(UPSTREAM, f"e{size}"))
         if under.start(synthetic_cidrs(size), plan.resync) is None:
             raise RuntimeError(f"upstream: rules never live with {size} CIDRs")
@@ -250,7 +264,7 @@ def run_idle(
     return records
 
 
-def run_edits(lab: Lab, binary: Path, workdir: Path, plan: Plan) -> list[dict[str, Any]]:
+def run_edits(lab: Lab, binary: Path | None, workdir: Path, plan: Plan) -> list[dict[str, Any]]:
     """Ours: every backend at once per size; each round edits each agent in turn."""
     records: list[dict[str, Any]] = []
     for size in plan.edit_sizes:
@@ -279,21 +293,36 @@ def run_edits(lab: Lab, binary: Path, workdir: Path, plan: Plan) -> list[dict[st
 
 
 def run_versus_upstream(
-    lab: Lab, binary: Path, workdir: Path, plan: Plan
+    lab: Lab, binary: Path | None, workdir: Path, plan: Plan
 ) -> dict[str, list[dict[str, Any]]]:
+    """Every row of benchmark 6; upstream's only when its binary is given (None: ours only)."""
     print("  start -> rules live", flush=True)
     start = run_start(lab, binary, workdir, plan)
     print("  config edit -> live (ours)", flush=True)
     edits = run_edits(lab, binary, workdir, plan)
     print(f"  idle window of {plan.idle_seconds:.0f} s (and upstream's edits)", flush=True)
     idle = run_idle(lab, binary, workdir, plan, edits)
-    version = re.search(r"ip-masq-agent version: (\S+)", _first_upstream_log(workdir))
-    return {
-        "upstream_version": [{"version": version.group(1) if version else "unknown"}],
-        "start": start,
-        "idle": idle,
-        "edits": edits,
+    results = {"start": start, "idle": idle, "edits": edits}
+    if binary is not None:
+        version = re.search(r"ip-masq-agent version: (\S+)", _first_upstream_log(workdir))
+        results["upstream_version"] = [{"version": version.group(1) if version else "unknown"}]
+    return results
+
+
+def carry_upstream_rows(
+    ours: dict[str, list[dict[str, Any]]], committed: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """This run's rows of ours with upstream's rows of the committed report, marked with the
+    date of the run that measured them (`carried_from`): figures are kept, never invented."""
+    earlier = committed["versus_upstream"]
+    carried: dict[str, list[dict[str, Any]]] = {
+        "upstream_version": earlier["upstream_version"],
+        "carried_from": [{"date": committed["environment"]["date"]}],
     }
+    for key in ("start", "idle", "edits"):
+        kept = [r for r in earlier[key] if r["agent"] == UPSTREAM]
+        carried[key] = kept + [r for r in ours[key] if r["agent"] != UPSTREAM]
+    return carried
 
 
 def _first_upstream_log(workdir: Path) -> str:

@@ -6,7 +6,8 @@ import pytest
 
 from netlab.lab import Lab, Namespace
 from netlab.node_agent import agent_argv
-from netlab.topology import ECHO_PORT, SingleNode
+from netlab.topology import ECHO_PORT, Addresses, SingleNode
+from netlab.upstream_records import UpstreamRecords, lay_upstream_node
 from tests.dataplane.backend_views import VIEWS
 
 pytestmark = pytest.mark.kernel
@@ -104,3 +105,72 @@ def test_outcomes_stay_right_beside_kube_proxy_and_cni(
     assert done.returncode == 0, done.stderr
     assert listing(topo.node) == foreign
     assert VIEWS[backend].state(topo.node) == ""
+
+
+# Beside GKE's managed agent: upstream run as GKE runs it (--masq-chain=IP-MASQ
+# --nomasq-all-reserved-ranges) on the local stack's rendered ConfigMap, its recorded tables
+# restored on the node, and ours with our own chain and the same ConfigMap.
+GKE_NOTE = ("GKE's managed agent", "the local stack's rendered ConfigMap")
+GKE_CHAIN = "IP-MASQ"
+GKE_ADDRESSES = Addresses(
+    destinations={
+        "vpc": "172.18.255.254",  # the local stack's subnet: kept
+        "service": "10.96.0.10",  # its services range: kept
+        "link-local": "169.254.169.254",  # masqLinkLocal: false: kept
+        "internet": "203.0.113.10",
+        "internet6": "2001:db8::10",
+    }
+)
+
+
+def _gke_lines(node: Namespace) -> list[str]:
+    """GKE's agent's chain and jump in both families, with nf_tables rule handles: a rule
+    rewritten with the same text gets a new handle, so "untouched" means the same listing;
+    stateless (-s), as the counters move with the probes."""
+    lines: list[str] = []
+    for family in ("ip", "ip6"):
+        chain = node.run("nft", "-as", "list", "chain", family, "nat", GKE_CHAIN, check=False)
+        lines += chain.stdout.splitlines()
+        hook = node.run("nft", "-as", "list", "chain", family, "nat", "POSTROUTING").stdout
+        lines += [line for line in hook.splitlines() if f"jump {GKE_CHAIN} # handle" in line]
+    return lines
+
+
+@pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "dual-stack"])
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_beside_gkes_managed_agent_ours_keeps_its_hands_off_ip_masq(
+    lab: Lab, tmp_path: Path, upstream: UpstreamRecords, backend: str, ipv6: bool
+) -> None:
+    records = [r for r in upstream.noted(*GKE_NOTE) if ("--enable-ipv6" in r.flags) == ipv6]
+    assert len(records) == 1, f"one record of GKE's agent on the local stack, found {records}"
+    (record,) = records
+    assert record.config is not None and f"--masq-chain={GKE_CHAIN}" in record.flags
+    topo = SingleNode(lab, GKE_ADDRESSES)
+    a = topo.addresses
+    lay_upstream_node(topo.node, record)
+    gke = _gke_lines(topo.node)
+    assert sum(f"jump {GKE_CHAIN} #" in line for line in gke) == (2 if ipv6 else 1)
+
+    config = tmp_path / "config"
+    config.write_bytes(record.config)
+    flags = ("--enable-ipv6",) if ipv6 else ()
+    done = topo.node.run(
+        *agent_argv("--once", f"--backend={backend}", f"--config={config}", *flags), check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert VIEWS["nftables" if backend == "nftables" else "iptables-nft"].state(topo.node)
+
+    for proto in ("udp", "tcp"):
+        assert topo.seen_from_pod("vpc", "service", "link-local", "internet", proto=proto) == {
+            "vpc": a.pod,
+            "service": a.pod,
+            "link-local": a.pod,
+            "internet": a.node,
+        }
+    # IPv6 is masqueraded only with --enable-ipv6, by either agent.
+    assert topo.seen_from_pod("internet6") == {"internet6": a.node6 if ipv6 else a.pod6}
+    assert _gke_lines(topo.node) == gke
+
+    done = topo.node.run(*agent_argv("cleanup", f"--backend={backend}"), check=False)
+    assert done.returncode == 0, done.stderr
+    assert _gke_lines(topo.node) == gke

@@ -1,12 +1,15 @@
-"""Ours against the real upstream agent: the same config and flags, the same nat tables, whole.
+"""Ours against upstream's recorded nat tables: the same config and flags, the same tables, whole.
 
-Each case runs upstream (its first sync, then killed) and ours (`--once --backend=iptables`)
-in two fresh namespaces and compares `iptables-save -t nat` and `ip6tables-save -t nat`. Where
-ours deliberately differs (README, "Differences from upstream"), the case says so: ours must
-then equal upstream's tables for a stand-in config, and upstream's own must really differ.
+Each case runs ours (`--once --backend=iptables`) in a fresh namespace and compares
+`iptables-save -t nat` and `ip6tables-save -t nat` with what the real upstream v2.12.6 wrote on
+its first sync for the same input, as recorded in ../shared/upstream/upstream-nat-tables.json
+(netlab.upstream_records finds it). Where ours deliberately differs (README, "Differences from
+upstream"), the case says so: ours must then equal upstream's tables for a stand-in config, and
+upstream's own must really differ. A case with no record fails: upstream's answer is never
+guessed. With a real upstream binary named by IP_MASQ_AGENT_UPSTREAM, the records themselves
+are checked against it live.
 """
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +18,8 @@ import pytest
 
 from netlab.lab import Lab, Namespace
 from netlab.node_agent import agent_argv
-from netlab.upstream import UPSTREAM_ENV, run_upstream_once, upstream_binary, upstream_first_sync
+from netlab.upstream import run_upstream_once, upstream_binary, upstream_first_sync
+from netlab.upstream_records import UpstreamRecords, lay_upstream_node, nat_tables
 
 pytestmark = pytest.mark.kernel
 
@@ -161,25 +165,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="session")
-def upstream(kernel_available: None) -> Path:
-    binary = upstream_binary()
-    if binary is not None:
-        return binary
-    reason = f"{UPSTREAM_ENV} does not name the upstream ip-masq-agent binary"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"conformance tests must run in CI: {reason}")
-    pytest.skip(reason)
-
-
-def nat_tables(ns: Namespace) -> str:
-    """Both families' nat tables as the -save tools print them, less their timestamp lines."""
-    saved = [ns.run(tool, "-t", "nat").stdout for tool in ("iptables-save", "ip6tables-save")]
-    return "\n".join(
-        line for text in saved for line in text.splitlines() if not line.startswith("#")
-    )
-
-
 def run_ours(
     ns: Namespace, workdir: Path, config: str | bytes | None, flags: tuple[str, ...]
 ) -> int:
@@ -192,14 +177,6 @@ def run_ours(
     return done.returncode
 
 
-def upstream_tables(
-    lab: Lab, binary: Path, role: str, config: str | bytes | None, flags: tuple[str, ...]
-) -> str:
-    ns = lab.namespace(role)
-    run_upstream_once(lab, binary, ns, config, flags)
-    return nat_tables(ns)
-
-
 def readme_differences() -> str:
     text = (ROOT / "README.md").read_text()
     return text.split("**Differences from upstream.**", 1)[1].split("\n\n", 1)[0]
@@ -207,20 +184,19 @@ def readme_differences() -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_ours_writes_upstreams_nat_tables(
-    lab: Lab, tmp_path: Path, upstream: Path, case: Case
+    lab: Lab, tmp_path: Path, upstream: UpstreamRecords, case: Case
 ) -> None:
-    up_ns, ours_ns = lab.namespace("up"), lab.namespace("ours")
-    # Both agents at once, each in its own namespace: nothing is shared but the clock.
-    with upstream_first_sync(lab, upstream, up_ns, case.config, case.flags):
-        status = run_ours(ours_ns, tmp_path, case.config, case.flags)
-    theirs, ours = nat_tables(up_ns), nat_tables(ours_ns)
+    theirs = upstream.tables(case.id, case.config, case.flags)
+    ours_ns = lab.namespace("ours")
+    status = run_ours(ours_ns, tmp_path, case.config, case.flags)
+    ours = nat_tables(ours_ns)
     wrote = ":IP-MASQ" in ours
     assert status == (0 if wrote else 1)  # --once fails exactly when nothing could be applied
     if case.difference is None:
         assert ours == theirs
         return
     assert case.difference.readme in readme_differences()
-    like = upstream_tables(lab, upstream, "like", case.difference.ours_like, case.flags)
+    like = upstream.tables(f"{case.id} (stand-in)", case.difference.ours_like, case.flags)
     assert ours == like
     assert theirs != ours, "upstream now does the same: drop the documented difference"
 
@@ -231,20 +207,38 @@ def test_the_cases_cover_writes_and_rejections() -> None:
     assert {"ipv6-dual-stack", "ipv6-cidr-without-enable-ipv6", "bad-prefix", "list"} <= ids
 
 
+def test_a_case_without_a_record_fails_naming_it(tmp_path: Path) -> None:
+    data = tmp_path / "records.json"
+    data.write_text('{"records": [{"config": null, "flags": [], "nat_tables": "*nat"}]}')
+    records = UpstreamRecords.load(data)
+    assert records.tables("no-file-defaults", None, ()) == "*nat"
+    with pytest.raises(LookupError, match="'list' has no recorded upstream answer"):
+        records.tables("list", LIST, ())
+
+
 def _jumps(tables: str, chain: str) -> list[str]:
     return [
         line for line in tables.splitlines() if re.match(rf"-A POSTROUTING .*-j {chain}$", line)
     ]
 
 
+def _upstream_node(
+    lab: Lab, upstream: UpstreamRecords, config: str, flags: tuple[str, ...]
+) -> tuple[Namespace, str]:
+    """A node upstream ran on: its recorded tables restored, and checked to be exactly them."""
+    record = upstream.record("a node upstream ran on", config, flags)
+    node = lab.namespace("node")
+    lay_upstream_node(node, record)
+    assert nat_tables(node) == record.nat_tables
+    return node, record.nat_tables
+
+
 @pytest.mark.parametrize("chain", ["IP-MASQ", "IP-MASQ-AGENT"])
 def test_a_node_upstream_ran_on_ends_with_its_exact_chain_and_one_jump(
-    lab: Lab, tmp_path: Path, upstream: Path, chain: str
+    lab: Lab, tmp_path: Path, upstream: UpstreamRecords, chain: str
 ) -> None:
     flags = (f"--masq-chain={chain}", "--enable-ipv6")
-    node = lab.namespace("node")
-    run_upstream_once(lab, upstream, node, DUAL, flags)
-    upstreams = nat_tables(node)
+    node, upstreams = _upstream_node(lab, upstream, DUAL, flags)
     assert len(_jumps(upstreams, chain)) == 2  # one per family
 
     assert run_ours(node, tmp_path, DUAL, flags) == 0
@@ -252,12 +246,36 @@ def test_a_node_upstream_ran_on_ends_with_its_exact_chain_and_one_jump(
 
 
 def test_a_node_upstream_ran_on_takes_ours_new_config_as_upstream_would(
-    lab: Lab, tmp_path: Path, upstream: Path
+    lab: Lab, tmp_path: Path, upstream: UpstreamRecords
 ) -> None:
     flags = ("--masq-chain=IP-MASQ", "--enable-ipv6", "--to-ports=1024-65535")
-    node = lab.namespace("node")
-    run_upstream_once(lab, upstream, node, DUAL, flags)
+    node, _ = _upstream_node(lab, upstream, DUAL, flags)
     assert run_ours(node, tmp_path, LIST, flags) == 0
     migrated = nat_tables(node)
-    assert migrated == upstream_tables(lab, upstream, "fresh", LIST, flags)
+    assert migrated == upstream.tables("upstream's answer to the new config", LIST, flags)
     assert len(_jumps(migrated, "IP-MASQ")) == 2
+
+
+# With a real upstream binary (IP_MASQ_AGENT_UPSTREAM), the records are checked against it
+# live, case by case; without one these tests are not collected (CI has none, by design).
+_LIVE = upstream_binary()
+if _LIVE is not None:
+    _binary: Path = _LIVE
+
+    @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+    def test_live_upstream_writes_the_recorded_tables(
+        lab: Lab, tmp_path: Path, upstream: UpstreamRecords, case: Case
+    ) -> None:
+        up_ns = lab.namespace("up")
+        with upstream_first_sync(lab, _binary, up_ns, case.config, case.flags):
+            pass
+        assert nat_tables(up_ns) == upstream.tables(case.id, case.config, case.flags)
+
+    def test_live_upstream_node_takes_ours_new_config(
+        lab: Lab, tmp_path: Path, upstream: UpstreamRecords
+    ) -> None:
+        flags = ("--masq-chain=IP-MASQ", "--enable-ipv6")
+        node = lab.namespace("node")
+        run_upstream_once(lab, _binary, node, DUAL, flags)
+        assert run_ours(node, tmp_path, LIST, flags) == 0
+        assert nat_tables(node) == upstream.tables("live migration", LIST, flags)
