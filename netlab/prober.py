@@ -57,6 +57,7 @@ class BackgroundProber:
         *,
         duration: float = 120.0,
         timeout: float = 0.5,
+        gap: float = 0.02,
     ) -> None:
         self.output = output
         output.write_text("")
@@ -70,6 +71,8 @@ class BackgroundProber:
                 str(duration),
                 "--timeout",
                 str(timeout),
+                "--gap",
+                str(gap),
                 *(t.spec() for t in targets),
             ),
             ready_line="ready",

@@ -160,6 +160,23 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 "Runbook: README, 'Runbook: IpMasqAgentSyncStale'."
             ),
         ),
+        AlertRule(
+            alert="IpMasqAgentOtherBackendRules",
+            # Removal at the first sync after a start is a backend switch (`when="switch"`),
+            # expected once; rules that come back later mean another agent of ours is writing.
+            expr='increase(ip_masq_agent_other_backend_removals_total{when="reappeared"}[15m]) > 0',
+            for_seconds=0,
+            severity="warning",
+            summary="ip-masq-agent {{ $labels.pod }} keeps finding {{ $labels.backend }} rules "
+            "of another agent",
+            description=(
+                f"{where} removed rules of our {{{{ $labels.backend }}}} backend that came back "
+                "after it had removed them: another ip-masq-agent of ours (an old DaemonSet, a "
+                "second one, a manual run) is writing on that node, and until each resync "
+                "removes them its rules follow an older config. "
+                "Runbook: README, 'Runbook: IpMasqAgentOtherBackendRules'."
+            ),
+        ),
     )
 
 

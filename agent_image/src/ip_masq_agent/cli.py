@@ -10,7 +10,7 @@ from types import FrameType
 from prometheus_client import CollectorRegistry
 
 from ip_masq_agent.backends.base import ApplyError, Backend
-from ip_masq_agent.backends.migration import remove_other_backends
+from ip_masq_agent.backends.migration import OtherBackends, remove_other_backends
 from ip_masq_agent.backends.registry import (
     BackendRegistry,
     BackendSettings,
@@ -83,7 +83,11 @@ def backend_settings(options: Options, run: CommandRunner) -> BackendSettings:
 
 
 def build_runner(
-    options: Options, backend: Backend, logger: logging.Logger, registry: CollectorRegistry
+    options: Options,
+    backend: Backend,
+    logger: logging.Logger,
+    registry: CollectorRegistry,
+    others: OtherBackends | None = None,
 ) -> SyncRunner:
     """The agent's sync loop for these flags: config keeper, planner, backend, metrics."""
     metrics = AgentMetrics(registry, backend=backend.name)
@@ -101,13 +105,19 @@ def build_runner(
         clock=SystemClock(),
         metrics=metrics,
         logger=logger,
+        others=others,
     )
 
 
-def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
-    """The agent: sync at start, then on config changes, every resyncInterval and on retry."""
+def run(
+    options: Options, backend: Backend, logger: logging.Logger, others: OtherBackends | None = None
+) -> int:
+    """The agent: sync at start, then on config changes, every resyncInterval and on retry.
+
+    `others`, our other backends on the node, lose their rules after each successful sync.
+    """
     registry = CollectorRegistry()
-    runner = build_runner(options, backend, logger, registry)
+    runner = build_runner(options, backend, logger, registry, others)
     log_event(
         logger,
         logging.INFO,
@@ -216,10 +226,9 @@ def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None 
                 also=",".join(others) or "-",
             )
             return 0
-        # A node never holds two of our backends: drop what a previous choice left behind.
-        for other in remove_other_backends(backend, settings, registry):
-            log_event(logger, logging.WARNING, "removed rules of another backend", backend=other)
-        return run(options, backend, logger)
+        # A node never holds two of our backends: what a previous choice left goes once ours
+        # are in place (the runner sweeps after every successful sync), never before.
+        return run(options, backend, logger, OtherBackends(backend, settings, registry))
     except (ConfigError, ApplyError) as err:
         print(f"ip-masq-agent: {err}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ip_masq_agent.backends.migration import DISTINCT_BACKENDS
 from ip_masq_agent.rules import FAMILIES
 
 
@@ -59,6 +60,14 @@ class AgentMetrics:
             ["reason"],
             registry=registry,
         )
+        self.other_backend_removals = Counter(
+            "ip_masq_agent_other_backend_removals",
+            "Rules of another of our backends found on the node and removed, by that backend"
+            " and when: `switch` at the first sync after start (a change of backend), and"
+            " `reappeared` later (an overlapping old agent re-created them).",
+            ["backend", "when"],
+            registry=registry,
+        )
         self.backend = Gauge(
             "ip_masq_agent_backend_info",
             "The kernel backend in use (value 1).",
@@ -70,3 +79,7 @@ class AgentMetrics:
             self.syncs.labels(result=result)
         for family in FAMILIES:
             self.desired_cidrs.labels(family=family)
+        # Present at 0 from the start, so `increase()` sees the first reappearance too.
+        for other in DISTINCT_BACKENDS:
+            if other != backend:
+                self.other_backend_removals.labels(backend=other, when="reappeared")

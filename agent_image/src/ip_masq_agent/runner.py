@@ -60,6 +60,14 @@ class HealthReport:
 
 
 Planner = Callable[[AgentConfig], DesiredRules]
+
+
+class OtherBackends(Protocol):
+    """Our other backends on the node (backends.migration): `sweep` removes their rules."""
+
+    def sweep(self) -> list[str]: ...
+
+
 # Writes in one sync before a writer racing ours makes it a failed sync (retried with backoff).
 WRITE_ATTEMPTS: Final = 3
 
@@ -125,8 +133,11 @@ class SyncRunner:
         metrics: AgentMetrics,
         logger: logging.Logger,
         timing: SyncTiming = SyncTiming(),
+        others: OtherBackends | None = None,
     ) -> None:
         self._config = config
+        self._others = others
+        self._swept = False
         self._plan = plan
         self._backend = backend
         self._clock = clock
@@ -243,7 +254,32 @@ class SyncRunner:
         except ApplyError as err:
             return self._failed(started, served, "error", str(err))
         self._succeeded(started, desired)
+        self._sweep_others()
         return True
+
+    def _sweep_others(self) -> None:
+        # Only here, with our own rules verified in place: another backend's rules go last,
+        # so a switch never has a moment with neither, nor drops them with no good config.
+        if self._others is None:
+            return
+        when = "reappeared" if self._swept else "switch"
+        try:
+            removed = self._others.sweep()
+        except ApplyError as err:
+            log_event(
+                self._log, logging.ERROR, "cannot remove another backend's rules", error=str(err)
+            )
+            return
+        self._swept = True
+        for name in removed:
+            self._metrics.other_backend_removals.labels(backend=name, when=when).inc()
+            log_event(
+                self._log,
+                logging.WARNING,
+                "removed rules of another backend",
+                backend=name,
+                when=when,
+            )
 
     def _expected_view(self, desired: DesiredRules) -> str:
         memo = self._expected
