@@ -64,6 +64,33 @@ def uncovered(
     return merge_networks(remaining.iter_cidrs())
 
 
+# Ranges named in the merged-default-route error; more are counted.
+_NAMED_RANGES = 4
+
+
+def _default_route_error(
+    merged: netaddr.IPNetwork, parsed: list[tuple[Range, netaddr.IPNetwork]]
+) -> CidrError:
+    """Ranges that are each fine but merge into a default route (`0.0.0.0/1` and
+    `128.0.0.0/1`): named are the widest ones of that family, those no other range contains."""
+    family = [(r, net) for r, net in parsed if net.version == merged.version]
+    widest: list[tuple[Range, netaddr.IPNetwork]] = []
+    for item, net in family:
+        if not any(net in other and net != other for _, other in family) and all(
+            net != kept for _, kept in widest
+        ):
+            widest.append((item, net))
+    widest.sort(key=lambda pair: (pair[1].first, pair[1].prefixlen))
+    shown = widest[:_NAMED_RANGES]
+    more = f" (+{len(widest) - len(shown)} more)" if len(widest) > len(shown) else ""
+    names = ", ".join(describe(item) for item, _ in shown) + more
+    cidrs = ", ".join(repr(known_cidr(item)) for item, _ in shown)
+    return CidrError(
+        f"{names}: {cidrs} merge into {merged.cidr}, which would exempt every destination"
+        " from masquerading"
+    )
+
+
 def derive_non_masquerade_cidrs(
     ranges: Sequence[Range],
     *,
@@ -79,7 +106,11 @@ def derive_non_masquerade_cidrs(
         )
         for r in ranges
     ]
-    result = tuple(str(net.cidr) for net in merge_networks(networks))
+    merged = merge_networks(networks)
+    for net in merged:
+        if net.prefixlen == 0:
+            raise _default_route_error(net, list(zip(ranges, networks, strict=True)))
+    result = tuple(str(net.cidr) for net in merged)
     if len(result) > cidr_limit:
         raise CidrError(
             f"{limit_name}: the ranges merge into {len(result)} nonMasqueradeCIDRs, "

@@ -113,6 +113,38 @@ def test_rejections_name_key_and_value(cidr: str, ipv6: bool, message: str) -> N
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("cidrs", "message"),
+    [
+        pytest.param(
+            ("0.0.0.0/1", "128.0.0.0/1"),
+            "key0, key1: '0.0.0.0/1', '128.0.0.0/1' merge into 0.0.0.0/0, which would exempt"
+            " every destination from masquerading",
+            id="halves-v4",
+        ),
+        pytest.param(
+            ("10.0.0.0/8", "8000::/1", "::/1", "128.0.0.0/1"),
+            "key2, key1: '::/1', '8000::/1' merge into ::/0, which would exempt every"
+            " destination from masquerading",
+            id="halves-v6",
+        ),
+        pytest.param(
+            ("10.0.0.0/8", "0.0.0.0/2", "128.0.0.0/1", "64.0.0.0/2", "10.1.0.0/16"),
+            "key1, key3, key2: '0.0.0.0/2', '64.0.0.0/2', '128.0.0.0/1' merge into 0.0.0.0/0,"
+            " which would exempt every destination from masquerading",
+            id="quarters-and-a-half-v4",
+        ),
+    ],
+)
+def test_ranges_merging_into_a_default_route_are_refused(
+    cidrs: tuple[str, ...], message: str
+) -> None:
+    # Each range alone is fine; together they are the default route the parser refuses.
+    with pytest.raises(CidrError) as caught:
+        derive(*cidrs)
+    assert str(caught.value) == message
+
+
 def test_over_limit_says_how_many() -> None:
     with pytest.raises(
         CidrError, match=r"merge into 3 nonMasqueradeCIDRs, 1 more than cidr_limit 2"

@@ -178,6 +178,20 @@ def test_bad_range_inside_the_component_names_the_argument_and_label() -> None:
         run(lambda: args(ranges=ranges))
 
 
+def test_ranges_merging_into_a_default_route_are_refused_by_the_component() -> None:
+    ranges = [
+        *three_ranges(),
+        Range(cidr="::/1", label="low half", origin="peering"),
+        Range(cidr="8000::/1", label="high half", origin="peering"),
+    ]
+    with pytest.raises(
+        (CidrError, RenderError),
+        match=r"^IpMasqAgent agent: ranges: low half of peering, high half of peering: '::/1',"
+        r" '8000::/1' merge into ::/0, which would exempt every destination from masquerading$",
+    ):
+        run(lambda: args(ranges=ranges, enable_ipv6=True))
+
+
 def test_not_a_range_names_its_index() -> None:
     with pytest.raises(
         (TypeError, RenderError), match=r"^IpMasqAgent agent: ranges\[1\]: '10.0.0.0/8' is not"

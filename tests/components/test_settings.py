@@ -60,6 +60,13 @@ def test_malformed_range_names_key_and_value(key: str, bad: str) -> None:
             id="default-route",
         ),
         pytest.param(
+            {"extraNonMasqueradeCidrs": '["0.0.0.0/1", "128.0.0.0/1"]'},
+            "ip-masq-agent:extraNonMasqueradeCidrs[0], ip-masq-agent:extraNonMasqueradeCidrs[1]:"
+            " '0.0.0.0/1', '128.0.0.0/1' merge into 0.0.0.0/0, which would exempt every"
+            " destination",
+            id="merged-default-route",
+        ),
+        pytest.param(
             {"extraNonMasqueradeCidrs": '["fd00::/8"]'},
             "ip-masq-agent:extraNonMasqueradeCidrs[0]: 'fd00::/8' is IPv6 "
             "but the cluster is not dual-stack",
