@@ -46,30 +46,30 @@ def _as_bytes(config: Config) -> bytes | None:
     return config.encode() if isinstance(config, str) else config
 
 
-def _origin_parent() -> Path | None:
-    """The directory holding the repository this checkout was cloned from, if it is local."""
+def _origin_parent(root: Path) -> Path | None:
+    """The directory holding the repository `root` was cloned from, if that is a local path."""
     done = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "config", "--get", "remote.origin.url"],
+        ["git", "-C", str(root), "config", "--get", "remote.origin.url"],
         capture_output=True,
         text=True,
         check=False,
     )
-    origin = done.stdout.strip()
+    origin = done.stdout.strip().removeprefix("file://")
     if done.returncode != 0 or not origin or "://" in origin:
         return None
-    return Path(origin).resolve().parent
+    return (root / origin).resolve().parent  # a relative origin is relative to the clone
 
 
-def data_path() -> Path:
-    """`IP_MASQ_AGENT_UPSTREAM_DATA`, else ../shared beside the checkout, else beside the
+def data_path(root: Path = REPO_ROOT) -> Path:
+    """`IP_MASQ_AGENT_UPSTREAM_DATA`, else ../shared beside the checkout `root`, else beside the
     repository a temporary clone came from (the first that exists; else the first default)."""
     named = os.environ.get(DATA_ENV)
     if named:
         return Path(named)
-    candidates = [REPO_ROOT.parent / _RELATIVE]
-    origin = _origin_parent()
+    candidates = [root.parent / _RELATIVE]
+    origin = _origin_parent(root)
     if origin is not None:
-        candidates.append(origin.parent / _RELATIVE)
+        candidates.append(origin / _RELATIVE)
     return next((path for path in candidates if path.is_file()), candidates[0])
 
 
