@@ -115,6 +115,7 @@ GKE_CHAIN = "IP-MASQ"
 GKE_ADDRESSES = Addresses(
     destinations={
         "vpc": "172.18.255.254",  # the local stack's subnet: kept
+        "vpc-forced": "172.18.200.10",  # in the subnet, but see FORCED below
         "service": "10.96.0.10",  # its services range: kept
         "link-local": "169.254.169.254",  # masqLinkLocal: false: kept
         "internet": "203.0.113.10",
@@ -173,4 +174,40 @@ def test_beside_gkes_managed_agent_ours_keeps_its_hands_off_ip_masq(
 
     done = topo.node.run(*agent_argv("cleanup", f"--backend={backend}"), check=False)
     assert done.returncode == 0, done.stderr
+    assert _gke_lines(topo.node) == gke
+
+
+# Upstream ignores forceMasqueradeCIDRs (an unknown key), so GKE's agent reading the same
+# ConfigMap writes the recorded chain: it keeps the whole subnet. Ours masquerades the exception.
+FORCED = "forceMasqueradeCIDRs: [172.18.200.0/24]\n"
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_beside_gkes_managed_agent_forced_exceptions_are_still_masqueraded(
+    lab: Lab, tmp_path: Path, upstream: UpstreamRecords, backend: str
+) -> None:
+    (record,) = [r for r in upstream.noted(*GKE_NOTE) if "--enable-ipv6" not in r.flags]
+    assert record.config is not None
+    topo = SingleNode(lab, GKE_ADDRESSES)
+    a = topo.addresses
+    lay_upstream_node(topo.node, record)
+    gke = _gke_lines(topo.node)
+    config = tmp_path / "config"
+    config.write_bytes(record.config + FORCED.encode())
+    done = topo.node.run(
+        *agent_argv("--once", f"--backend={backend}", f"--config={config}"), check=False
+    )
+    assert done.returncode == 0, done.stderr
+    # Chain order at the hook: GKE's jump first (it was there first), ours after it; for the
+    # nftables backend our base chain has iptables' priority (srcnat). Either way a kept
+    # destination passes both unNATed, and the first chain that NATs decides.
+    postrouting = topo.node.run("iptables-save", "-t", "nat").stdout.splitlines()
+    jumps = [line.rsplit(" ", 1)[1] for line in postrouting if line.startswith("-A POSTROUTING")]
+    assert jumps == (["IP-MASQ", "IP-MASQ-AGENT"] if backend == "iptables" else ["IP-MASQ"])
+    assert topo.seen_from_pod("vpc", "vpc-forced", "service", "internet", proto="tcp") == {
+        "vpc": a.pod,
+        "vpc-forced": a.node,  # GKE's chain returns it, ours masquerades it
+        "service": a.pod,
+        "internet": a.node,
+    }
     assert _gke_lines(topo.node) == gke
