@@ -20,6 +20,7 @@ import yaml
 
 from netlab.fetch import fetch
 from netlab.lab import Namespace
+from pulumi_ip_masq_agent.monitoring import alert_rules
 from sandbox.cluster_agents import SandboxCluster
 from sandbox.endpoints import METRIC, check_endpoints
 from tests.monitoring.test_dashboard import expand, panel_queries
@@ -121,11 +122,7 @@ def test_prometheus_scrapes_the_agents_on_the_nodes_addresses_and_sees_a_rejecte
 
     groups = api(ns, "rules")["groups"]
     rules = {r["name"]: r for g in groups for r in g["rules"]}
-    assert set(rules) == {
-        "IpMasqAgentConfigRejected",
-        "IpMasqAgentSyncFailing",
-        "IpMasqAgentSyncStale",
-    }
+    assert set(rules) == {rule.alert for rule in alert_rules()}
     assert all(r["health"] == "ok" and r["state"] == "inactive" for r in rules.values()), rules
 
     # node0's copy of the ConfigMap turns invalid: it keeps its last good config, says so in
