@@ -95,14 +95,30 @@ def load_stack_config(
             f"{stack_file.name}: no such stack file (stacks: {', '.join(stacks(root))})"
         )
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    name = project_name(root)
     config: dict[str, str] = {}
     for key, spec in (project.get("config") or {}).items():
         if isinstance(spec, dict) and "default" in spec:
-            config[key if ":" in key else f"{PROJECT}:{key}"] = _encode(spec["default"])
+            config[key if ":" in key else f"{name}:{key}"] = _encode(spec["default"])
     document = yaml.safe_load(stack_file.read_text()) or {}
     for key, value in (document.get("config") or {}).items():
-        config[key if ":" in key else f"{PROJECT}:{key}"] = _encode(value)
+        config[key if ":" in key else f"{name}:{key}"] = _encode(value)
     return config
+
+
+def project_name(root: Path) -> str:
+    """The `name:` of the Pulumi project at `root` (this repository's: ip-masq-agent)."""
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
+    return str(project.get("name") or PROJECT)
+
+
+def program_root(stack_file: Path) -> Path:
+    """The project a stack file belongs to: its own directory when that holds a Pulumi program
+    (e.g. a user's program, or a test's deliberately mis-wired one), else this repository."""
+    here = stack_file.resolve().parent
+    if (here / "Pulumi.yaml").is_file() and (here / "__main__.py").is_file():
+        return here
+    return REPO_ROOT
 
 
 def stacks(root: Path = REPO_ROOT) -> list[str]:
@@ -159,7 +175,13 @@ def render_stack(
     """Run `__main__.py` as `pulumi preview` would, under mocks; `config` overrides the file."""
     settings = dict(config) if config is not None else load_stack_config(stack, root=root)
     program = str(root / "__main__.py")
-    return run_under_mocks(lambda: _run_path(program), stack=stack, config=settings, call=call)
+    return run_under_mocks(
+        lambda: _run_path(program),
+        stack=stack,
+        config=settings,
+        call=call,
+        project=project_name(root),
+    )
 
 
 def run_under_mocks(

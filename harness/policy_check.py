@@ -15,6 +15,8 @@ from harness.offline import (
     RenderResult,
     is_unknown,
     load_stack_config,
+    program_root,
+    project_name,
     render_stack,
 )
 from harness.offline_policy import (
@@ -25,7 +27,6 @@ from harness.offline_policy import (
     run_policies,
 )
 from pulumi_ip_masq_agent.policy.pack import POLICIES
-from pulumi_ip_masq_agent.settings import PROJECT
 
 CONFIG_DIR = REPO_ROOT / "policies" / "config"
 
@@ -62,10 +63,11 @@ def resolve_stack(stack: str) -> tuple[str, Path]:
 def check_stack(stack: str, config: Mapping[str, Any] | None = None) -> list[Finding]:
     """Render `stack` (name or file) under mocks and run every policy of the pack over it."""
     name, stack_file = resolve_stack(stack)
-    settings = load_stack_config(name, stack_file=stack_file)
-    result = render_stack(name, config=settings)
+    root = program_root(stack_file)
+    settings = load_stack_config(name, root=root, stack_file=stack_file)
+    result = render_stack(name, root=root, config=settings)
     return run_policies(
-        POLICIES, policy_resources(result), stack=name, project=PROJECT, config=config
+        POLICIES, policy_resources(result), stack=name, project=project_name(root), config=config
     )
 
 

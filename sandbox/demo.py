@@ -20,6 +20,7 @@ from netlab.lab import Lab, LabError, kernel_lab_unavailable
 from netlab.pod_spec import PodSpecError
 from netlab.podman import PodmanError
 from netlab.prober import BackgroundProber
+from sandbox.autopilot import autopilot_demo
 from sandbox.cluster_agents import RUNTIMES, Runtime, SandboxCluster
 from sandbox.endpoints import check_endpoints, format_checks
 from sandbox.stack import BACKEND_KEY, render_sandbox_stack
@@ -160,6 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         "rendered DaemonSet's pod spec",
     )
     options = parser.parse_args(argv)
+    try:
+        # Before the kernel check: an Autopilot stack only renders and checks, as any user may.
+        autopilot = autopilot_demo(options.stack, _say)
+    except USER_ERRORS as err:
+        print(f"demo {options.stack}: {err}", file=sys.stderr)
+        return 2
+    if autopilot is not None:
+        return autopilot
     reason = kernel_lab_unavailable()
     if reason is not None:
         print(f"demo: {reason} (run as root on Linux)", file=sys.stderr)

@@ -48,7 +48,7 @@ def _daemon_set(result: RenderResult) -> dict[str, Any]:
     if len(daemon_sets) != 1:
         raise PlanError(
             f"stack {result.stack}: the sandbox runs the agent DaemonSet, "
-            f"but the render has {len(daemon_sets)} (deployAgent off or Dataplane V2?)"
+            f"but the render has {len(daemon_sets)} (platform other than gke-standard?)"
         )
     return daemon_sets[0].inputs
 

@@ -6,16 +6,20 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from pulumi_ip_masq_agent import (
-    Dataplane,
     IpMasqAgent,
     IpMasqAgentArgs,
+    Platform,
     Range,
     concat_ranges,
     gke_ranges,
 )
 
 config = pulumi.Config()
-dataplane = Dataplane(config.get("dataplane") or "legacy")
+# One plain choice, made beside the cluster it must match: gke-standard, gke-managed-agent,
+# gke-dataplane-v2 or gke-autopilot.
+platform = Platform(config.get("platform") or "gke-standard")
+autopilot = platform is Platform.GKE_AUTOPILOT
+dataplane_v2 = platform in (Platform.GKE_DATAPLANE_V2, Platform.GKE_AUTOPILOT)
 
 network = gcp.compute.Network("vpc", auto_create_subnetworks=False)
 subnet = gcp.compute.Subnetwork(
@@ -36,7 +40,8 @@ cluster = gcp.container.Cluster(
     network=network.id,
     subnetwork=subnet.id,
     networking_mode="VPC_NATIVE",
-    datapath_provider="ADVANCED_DATAPATH" if dataplane == Dataplane.V2 else "LEGACY_DATAPATH",
+    enable_autopilot=autopilot or None,
+    datapath_provider="ADVANCED_DATAPATH" if dataplane_v2 else "LEGACY_DATAPATH",
     ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
         cluster_secondary_range_name="pods", services_secondary_range_name="services"
     ),
@@ -45,7 +50,7 @@ cluster = gcp.container.Cluster(
         enable_private_endpoint=False,
         master_ipv4_cidr_block="172.16.4.0/28",
     ),
-    initial_node_count=1,
+    initial_node_count=None if autopilot else 1,
 )
 # Without enable_config_map_mutable a CIDR change replaces the ConfigMap (delete, then create):
 # for that moment nodes have no config. Use your own kubeconfig for the cluster here.
@@ -56,13 +61,12 @@ args: IpMasqAgentArgs = {
     "ranges": concat_ranges(
         gke_ranges(subnet, cluster), [Range(cidr="192.168.50.0/24", label="on-prem VPN")]
     ),
-    "dataplane": dataplane,
-    "deploy_daemon_set": config.get_bool("deployDaemonSet") is not False
-    and dataplane == Dataplane.LEGACY,
+    "platform": platform,
 }
-if image := config.get("image"):
+if platform is Platform.GKE_STANDARD and (image := config.get("image")):
     args["image"] = image
 agent = IpMasqAgent("ip-masq-agent", args, opts=pulumi.ResourceOptions(providers=[provider]))
 
 pulumi.export("nonMasqueradeCidrs", agent.non_masquerade_cidrs)
 pulumi.export("daemonSetName", agent.daemon_set_name)
+pulumi.export("egressNatPolicyName", agent.egress_nat_policy_name)

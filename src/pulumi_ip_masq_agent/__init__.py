@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pulumi_ip_masq_agent._version import __version__
 from pulumi_ip_masq_agent.ip_masq_agent import Backend, Dataplane, IpMasqAgent, IpMasqAgentArgs
+from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import Range, concat_ranges
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ __all__ = [
     "GkeNetworkArgs",
     "IpMasqAgent",
     "IpMasqAgentArgs",
+    "Platform",
     "Range",
     "__version__",
     "concat_ranges",

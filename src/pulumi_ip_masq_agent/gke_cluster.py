@@ -1,4 +1,5 @@
-"""The GKE cluster: VPC-native Standard cluster, a node pool, and a Kubernetes provider for it."""
+"""The GKE cluster: VPC-native Standard cluster with a node pool, or Autopilot; and a Kubernetes
+provider for it."""
 
 import json
 from collections.abc import Sequence
@@ -36,7 +37,10 @@ class GkeClusterArgs(TypedDict):
     additional_pod_range_names: pulumi.Input[Sequence[pulumi.Input[str]]]
     """More secondary ranges for pods (multi-pod-CIDR)."""
     dataplane: Dataplane
-    """`legacy` (kube-proxy, our agent) or `v2` (GKE Dataplane V2)."""
+    """`legacy` (kube-proxy, our agent) or `v2` (GKE Dataplane V2; Autopilot needs it)."""
+    enable_autopilot: NotRequired[bool]
+    """GKE Autopilot (default false): GKE runs the nodes, Dataplane V2, no writes to kube-system;
+    the IpMasqAgent for it takes platform gke-autopilot. Plain: it decides what is created."""
     dual_stack: bool
     """IPv4 and IPv6 pods and services."""
     private_nodes: bool
@@ -50,7 +54,7 @@ class GkeClusterArgs(TypedDict):
 
 
 class GkeCluster(pulumi.ComponentResource):
-    """A GKE Standard cluster on the given ranges, and a provider that deploys into it."""
+    """A GKE Standard or Autopilot cluster on the given ranges, and a provider for it."""
 
     name: pulumi.Output[str]
     """Name of the GKE cluster."""
@@ -64,6 +68,18 @@ class GkeCluster(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        autopilot = args.get("enable_autopilot", False)
+        if not isinstance(autopilot, bool):
+            raise TypeError(
+                f"GkeCluster {name}: enable_autopilot must be a plain bool, not "
+                f"{type(autopilot).__name__} (it decides which resources exist)"
+            )
+        dataplane = Dataplane(args["dataplane"])
+        if autopilot and dataplane != Dataplane.V2:
+            raise ValueError(
+                f"GkeCluster {name}: dataplane {dataplane.value!r} with enable_autopilot "
+                "(Autopilot clusters run GKE Dataplane V2: dataplane 'v2')"
+            )
         super().__init__("ip-masq-agent:index:GkeCluster", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         additional = pulumi.Output.from_input(args["additional_pod_range_names"]).apply(
@@ -82,7 +98,8 @@ class GkeCluster(pulumi.ComponentResource):
             network=args["network"],
             subnetwork=args["subnetwork"],
             networking_mode="VPC_NATIVE",
-            datapath_provider=DATAPATH[Dataplane(args["dataplane"])],
+            datapath_provider=DATAPATH[dataplane],
+            enable_autopilot=autopilot or None,
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
                 cluster_secondary_range_name=args["pods_range_name"],
                 services_secondary_range_name=args["services_range_name"],
@@ -96,24 +113,26 @@ class GkeCluster(pulumi.ComponentResource):
             ),
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel="REGULAR"),
             # The default pool cannot be shaped; a separate pool can be replaced on its own.
-            remove_default_node_pool=True,
-            initial_node_count=1,
+            # Autopilot manages its nodes itself and refuses both settings.
+            remove_default_node_pool=None if autopilot else True,
+            initial_node_count=None if autopilot else 1,
             opts=child,
         )
-        gcp.container.NodePool(
-            f"{name}-nodes",
-            cluster=cluster.name,
-            location=args["location"],
-            node_count=args.get("nodes_per_zone", 1),
-            node_config=gcp.container.NodePoolNodeConfigArgs(
-                machine_type=args.get("machine_type", "e2-standard-2"),
-                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
-                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
-                    enable_secure_boot=True
+        if not autopilot:
+            gcp.container.NodePool(
+                f"{name}-nodes",
+                cluster=cluster.name,
+                location=args["location"],
+                node_count=args.get("nodes_per_zone", 1),
+                node_config=gcp.container.NodePoolNodeConfigArgs(
+                    machine_type=args.get("machine_type", "e2-standard-2"),
+                    oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+                    shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                        enable_secure_boot=True
+                    ),
                 ),
-            ),
-            opts=child,
-        )
+                opts=child,
+            )
         self.name = cluster.name
         # Read back from the cluster, so the list follows what is provisioned.
         self.control_plane_cidr = cluster.private_cluster_config.apply(

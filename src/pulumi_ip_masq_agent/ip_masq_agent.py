@@ -1,5 +1,7 @@
-"""The IpMasqAgent component: the agent's ConfigMap, derived from the network, and its DaemonSet."""
+"""The IpMasqAgent component: the derived list where the cluster reads it (ConfigMap and our
+agent's DaemonSet, or GKE Autopilot's EgressNATPolicy)."""
 
+import warnings
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Final, NotRequired, TypedDict, TypeVar
@@ -19,6 +21,7 @@ from pulumi_ip_masq_agent.monitoring import (
     Monitoring,
 )
 from pulumi_ip_masq_agent.monitoring_resources import register_dashboard, register_monitoring
+from pulumi_ip_masq_agent.platform import Platform, PlatformError, resolve_component_platform
 from pulumi_ip_masq_agent.ranges import Range, known_cidr, resolve_ranges
 
 NAMESPACE: Final = "kube-system"
@@ -39,15 +42,21 @@ LIVENESS_PATH: Final = "/healthz"  # fails only when syncs are stuck or keep fai
 READINESS_PATH: Final = "/readyz"  # ready after the first successful sync
 CONFIG_DIR: Final = "/etc/config"
 XTABLES_LOCK: Final = "/run/xtables.lock"
+# GKE's documented custom resource for Autopilot's masquerading (requires Dataplane V2).
+EGRESS_NAT_API_VERSION: Final = "networking.gke.io/v1"
+EGRESS_NAT_KIND: Final = "EgressNATPolicy"
+# Ours, not `default` (GKE creates and keeps that one; users edit it by hand) and not a
+# `gke-` name (GKE's own fixed policy): see README "GKE Autopilot".
+EGRESS_NAT_POLICY_NAME: Final = "ip-masq-agent-derived"
 
 
 class Dataplane(StrEnum):
-    """The cluster's dataplane: which agent reads the ConfigMap."""
+    """Deprecated (use `platform`): the cluster's dataplane, which agent reads the ConfigMap."""
 
     LEGACY = "legacy"
-    """kube-proxy dataplane: our agent runs as a DaemonSet on every node."""
+    """kube-proxy dataplane: our agent runs as a DaemonSet on every node (gke-standard)."""
     V2 = "v2"
-    """GKE Dataplane V2: GKE's own dataplane reads the ConfigMap; no DaemonSet."""
+    """GKE Dataplane V2 reads the ConfigMap; no DaemonSet (gke-dataplane-v2)."""
 
 
 class Backend(StrEnum):
@@ -69,11 +78,15 @@ class IpMasqAgentArgs(TypedDict):
     """Every range pods reach without SNAT (nodes, pods, services, control plane, peers...)."""
     image: NotRequired[pulumi.Input[str]]
     """The agent image (name@sha256:digest); required when a DaemonSet is deployed."""
+    platform: NotRequired[Platform]
+    """How the list reaches the nodes: `gke-standard` (default: ConfigMap and our agent's
+    DaemonSet), `gke-managed-agent` (ConfigMap only, for GKE's own agent), `gke-dataplane-v2`
+    (ConfigMap only, read by Dataplane V2) or `gke-autopilot` (one EgressNATPolicy, nothing in
+    kube-system); plain, not an Output."""
     dataplane: NotRequired[Dataplane]
-    """`legacy` (default: our agent's DaemonSet) or `v2` (ConfigMap only); plain, not an Output."""
+    """Deprecated, use `platform`: `legacy` (gke-standard) or `v2` (gke-dataplane-v2); plain."""
     deploy_daemon_set: NotRequired[bool]
-    """Run our agent as a DaemonSet (default: true on the legacy dataplane); plain, not an
-    Output: it decides which resources exist."""
+    """Deprecated, use `platform`: false is gke-managed-agent; plain."""
     enable_ipv6: NotRequired[pulumi.Input[bool]]
     """Dual-stack: IPv6 ranges allowed, the agent runs with --enable-ipv6 (default: whether any
     range is IPv6)."""
@@ -104,34 +117,44 @@ class IpMasqAgentArgs(TypedDict):
 # Upstream's defaults: the ConfigMap this component writes means what upstream's would.
 DEFAULT_CIDR_LIMIT: Final = 64
 DEFAULT_RESYNC_INTERVAL: Final = "60s"
+# The settings only an agent reading the ConfigMap knows: none of them exists on Autopilot,
+# where an EgressNATPolicy holds the list and no agent of ours or config of upstream's runs.
+AGENT_ONLY_ARGUMENTS: Final = (
+    "image",
+    "backend",
+    "resync_interval",
+    "cidr_limit",
+    "masq_link_local",
+    "masq_link_local_ipv6",
+    "force_masquerade_cidrs",
+    "monitoring",
+    "monitoring_labels",
+    "grafana_dashboard",
+)
 
 
 class IpMasqAgent(pulumi.ComponentResource):
-    """ConfigMap kube-system/ip-masq-agent with the merged ranges, plus the agent DaemonSet."""
+    """The derived ranges where the cluster's dataplane reads them: ConfigMap
+    kube-system/ip-masq-agent (plus our agent's DaemonSet on gke-standard), or an
+    EgressNATPolicy on GKE Autopilot."""
 
     non_masquerade_cidrs: pulumi.Output[list[str]]
-    """The ConfigMap's nonMasqueradeCIDRs: the ranges merged, IPv4 then IPv6."""
-    config_map_name: pulumi.Output[str]
-    """Name of the ConfigMap in kube-system."""
+    """The ranges merged, IPv4 then IPv6: the ConfigMap's nonMasqueradeCIDRs, or the
+    EgressNATPolicy's NoSNAT destinations on gke-autopilot."""
+    config_map_name: pulumi.Output[str | None]
+    """Name of the ConfigMap in kube-system (none on gke-autopilot)."""
     daemon_set_name: pulumi.Output[str | None]
     """Name of the agent DaemonSet in kube-system (none when not deployed)."""
+    egress_nat_policy_name: pulumi.Output[str | None]
+    """Name of the cluster-scoped EgressNATPolicy (gke-autopilot only)."""
 
     def __init__(
         self, name: str, args: IpMasqAgentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        dataplane_text = _plain(name, args, "dataplane", str, Dataplane.LEGACY.value)
-        if dataplane_text not in set(Dataplane):
-            raise ValueError(
-                f"IpMasqAgent {name}: dataplane {dataplane_text!r} is not one of "
-                + ", ".join(Dataplane)
-            )
-        dataplane = Dataplane(dataplane_text)
-        deploy = _plain(name, args, "deploy_daemon_set", bool, dataplane == Dataplane.LEGACY)
-        if deploy and dataplane == Dataplane.V2:
-            raise ValueError(
-                f"IpMasqAgent {name}: deploy_daemon_set is true but dataplane is v2 "
-                "(GKE Dataplane V2 reads the ConfigMap itself: leave deploy_daemon_set unset)"
-            )
+        platform = _platform(name, args)
+        if platform is Platform.GKE_AUTOPILOT:
+            _check_autopilot(name, args)
+        deploy = platform.runs_our_agent
         if deploy and "image" not in args:
             raise ValueError(f"IpMasqAgent {name}: image is required when a DaemonSet is deployed")
         monitoring = args.get("monitoring", Monitoring.NONE)
@@ -150,7 +173,7 @@ class IpMasqAgent(pulumi.ComponentResource):
         if scraped and not deploy:
             raise ValueError(
                 f"IpMasqAgent {name}: monitoring podmonitor scrapes our agent's DaemonSet, "
-                "which deploy_daemon_set false leaves out"
+                f"which platform {platform.value!r} does not deploy"
             )
         super().__init__("ip-masq-agent:index:IpMasqAgent", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -159,10 +182,56 @@ class IpMasqAgent(pulumi.ComponentResource):
         enable_ipv6 = pulumi.Output.all(ranges, args.get("enable_ipv6")).apply(
             lambda v: _ipv6(v[0]) if v[1] is None else bool(v[1])
         )
-        cidr_limit = args.get("cidr_limit", DEFAULT_CIDR_LIMIT)
-        self.non_masquerade_cidrs = pulumi.Output.all(ranges, enable_ipv6, cidr_limit).apply(
-            lambda v: list(_derive(name, v[0], enable_ipv6=v[1], cidr_limit=int(v[2])))
+        # GKE's managed agent enforces the document's cidrLimit like ours (upstream's 64 by
+        # default): unless one is given, the document states a limit the list fits.
+        fitted = platform is Platform.GKE_MANAGED_AGENT and "cidr_limit" not in args
+        explicit_limit = args.get("cidr_limit", DEFAULT_CIDR_LIMIT)
+        self.non_masquerade_cidrs = pulumi.Output.all(ranges, enable_ipv6, explicit_limit).apply(
+            lambda v: list(
+                _derive(name, v[0], enable_ipv6=v[1], cidr_limit=_NO_LIMIT if fitted else int(v[2]))
+            )
         )
+        cidr_limit: pulumi.Input[int] = (
+            self.non_masquerade_cidrs.apply(lambda c: max(DEFAULT_CIDR_LIMIT, len(c)))
+            if fitted
+            else explicit_limit
+        )
+
+        self.config_map_name = pulumi.Output.from_input(None)
+        self.daemon_set_name = pulumi.Output.from_input(None)
+        self.egress_nat_policy_name = pulumi.Output.from_input(None)
+        if platform is Platform.GKE_AUTOPILOT:
+            policy = register_egress_nat_policy(
+                name, self.non_masquerade_cidrs, labels=_labels(), parent=self
+            )
+            # Known in preview, and only once the policy is registered.
+            self.egress_nat_policy_name = policy.urn.apply(lambda _: EGRESS_NAT_POLICY_NAME)
+        else:
+            config_map = self._config_map(name, args, enable_ipv6, cidr_limit, child)
+            if deploy:
+                self._agent(name, args, enable_ipv6, config_map, scraped=scraped)
+                if dashboard:
+                    register_dashboard(
+                        name, namespace=NAMESPACE, object_name=DASHBOARD_CONFIG_MAP, parent=self
+                    )
+
+        self.register_outputs(
+            {
+                "nonMasqueradeCidrs": self.non_masquerade_cidrs,
+                "configMapName": self.config_map_name,
+                "daemonSetName": self.daemon_set_name,
+                "egressNatPolicyName": self.egress_nat_policy_name,
+            }
+        )
+
+    def _config_map(
+        self,
+        name: str,
+        args: IpMasqAgentArgs,
+        enable_ipv6: pulumi.Output[bool],
+        cidr_limit: pulumi.Input[int],
+        child: pulumi.ResourceOptions,
+    ) -> k8s.core.v1.ConfigMap:
         document = pulumi.Output.all(
             self.non_masquerade_cidrs,
             args.get("masq_link_local", False),
@@ -194,55 +263,112 @@ class IpMasqAgent(pulumi.ComponentResource):
             opts=child,
         )
         self.config_map_name = config_map.metadata.apply(lambda m: m.name or CONFIG_MAP_NAME)
+        return config_map
 
-        daemon_set_name: pulumi.Output[str | None] = pulumi.Output.from_input(None)
-        if deploy:
-            daemon_set = k8s.apps.v1.DaemonSet(
-                f"{name}-agent",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=DAEMON_SET_NAME, namespace=NAMESPACE, labels=_labels()
+    def _agent(
+        self,
+        name: str,
+        args: IpMasqAgentArgs,
+        enable_ipv6: pulumi.Output[bool],
+        config_map: k8s.core.v1.ConfigMap,
+        *,
+        scraped: bool,
+    ) -> None:
+        daemon_set = k8s.apps.v1.DaemonSet(
+            f"{name}-agent",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DAEMON_SET_NAME, namespace=NAMESPACE, labels=_labels()
+            ),
+            spec=daemon_set_spec(
+                image=args["image"],
+                container_args=pulumi.Output.all(
+                    enable_ipv6, args.get("backend", Backend.AUTO)
+                ).apply(
+                    lambda v: agent_args(
+                        enable_ipv6=v[0], backend=Backend(v[1]).value, serve_metrics=scraped
+                    )
                 ),
-                spec=daemon_set_spec(
-                    image=args["image"],
-                    container_args=pulumi.Output.all(
-                        enable_ipv6, args.get("backend", Backend.AUTO)
-                    ).apply(
-                        lambda v: agent_args(
-                            enable_ipv6=v[0], backend=Backend(v[1]).value, serve_metrics=scraped
-                        )
-                    ),
-                    serve_metrics=scraped,
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
-            )
-            daemon_set_name = daemon_set.metadata.apply(lambda m: m.name)
-            if scraped:
-                register_monitoring(
-                    name,
-                    namespace=NAMESPACE,
-                    object_name=DAEMON_SET_NAME,
-                    pod_labels=_selector(),
-                    labels=args.get("monitoring_labels", DEFAULT_SELECTOR_LABELS),
-                    resync_interval=args.get("resync_interval", DEFAULT_RESYNC_INTERVAL),
-                    parent=self,
-                    depends_on=[daemon_set],
-                )
-            if dashboard:
-                register_dashboard(
-                    name, namespace=NAMESPACE, object_name=DASHBOARD_CONFIG_MAP, parent=self
-                )
-        self.daemon_set_name = daemon_set_name
-
-        self.register_outputs(
-            {
-                "nonMasqueradeCidrs": self.non_masquerade_cidrs,
-                "configMapName": self.config_map_name,
-                "daemonSetName": self.daemon_set_name,
-            }
+                serve_metrics=scraped,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
         )
+        self.daemon_set_name = daemon_set.metadata.apply(lambda m: m.name)
+        if scraped:
+            register_monitoring(
+                name,
+                namespace=NAMESPACE,
+                object_name=DAEMON_SET_NAME,
+                pod_labels=_selector(),
+                labels=args.get("monitoring_labels", DEFAULT_SELECTOR_LABELS),
+                resync_interval=args.get("resync_interval", DEFAULT_RESYNC_INTERVAL),
+                parent=self,
+                depends_on=[daemon_set],
+            )
+
+
+# Any count fits: derivation for a document whose cidrLimit is then set to fit the list.
+_NO_LIMIT: Final = 1 << 31
+
+
+def _platform(name: str, args: IpMasqAgentArgs) -> Platform:
+    """The platform from `platform` or the deprecated pair; each deprecation is warned once
+    here (engine log and Python's warnings), a contradiction raised."""
+    where = f"IpMasqAgent {name}"
+    platform = _plain_or_none(name, args, "platform", str)
+    dataplane = _plain_or_none(name, args, "dataplane", str)
+    deploy = _plain_or_none(name, args, "deploy_daemon_set", bool)
+    try:
+        choice = resolve_component_platform(
+            where=where, platform=platform, dataplane=dataplane, deploy_daemon_set=deploy
+        )
+    except PlatformError as err:
+        raise PlatformError(str(err)) from None
+    for note in choice.deprecations:
+        warnings.warn(note, DeprecationWarning, stacklevel=3)
+        pulumi.warn(note)
+    return choice.platform
+
+
+def _check_autopilot(name: str, args: IpMasqAgentArgs) -> None:
+    """Autopilot refuses every write to kube-system and runs no agent of ours: an agent-only
+    argument would be silently meaningless, so it is an error naming the argument."""
+    for key in AGENT_ONLY_ARGUMENTS:
+        if key in args:
+            raise ValueError(
+                f"IpMasqAgent {name}: {key} is an agent setting, which platform 'gke-autopilot' "
+                "has no agent for (GKE Autopilot keeps pod IPs by EgressNATPolicy only): "
+                f"remove {key}"
+            )
+
+
+def register_egress_nat_policy(
+    name: str,
+    cidrs: pulumi.Input[Sequence[str]],
+    *,
+    labels: Mapping[str, str],
+    parent: pulumi.Resource,
+) -> k8s.apiextensions.CustomResource:
+    """The one cluster-scoped EgressNATPolicy this component owns: NoSNAT to every range."""
+    return k8s.apiextensions.CustomResource(
+        f"{name}-egress-nat",
+        api_version=EGRESS_NAT_API_VERSION,
+        kind=EGRESS_NAT_KIND,
+        metadata={"name": EGRESS_NAT_POLICY_NAME, "labels": dict(labels)},
+        spec=pulumi.Output.from_input(cidrs).apply(
+            lambda c: {"action": "NoSNAT", "destinations": [{"cidr": cidr} for cidr in c]}
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 P = TypeVar("P", bool, str)
+
+
+def _plain_or_none(name: str, args: IpMasqAgentArgs, key: str, kind: type[P]) -> P | None:
+    """A plain value when given (it decides which resources exist), else None."""
+    if key not in args:
+        return None
+    return _plain(name, args, key, kind, kind())
 
 
 def _plain(name: str, args: IpMasqAgentArgs, key: str, kind: type[P], default: P) -> P:

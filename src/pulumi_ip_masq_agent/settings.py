@@ -18,6 +18,7 @@ from pulumi_ip_masq_agent.cidrs import (
     parse_cidr,
 )
 from pulumi_ip_masq_agent.monitoring import DEFAULT_SELECTOR_LABELS, Monitoring, label_problem
+from pulumi_ip_masq_agent.platform import Platform, allowed_platforms
 from pulumi_ip_masq_agent.pulumi_sdk import stack_config_keys
 from pulumi_ip_masq_agent.ranges import Range, describe, known_cidr, stack_range
 
@@ -25,7 +26,9 @@ PROJECT: Final = "ip-masq-agent"
 
 # Defaults as declared in Pulumi.yaml (a test keeps the two equal); None means "no default".
 DEFAULTS: Final[Mapping[str, str | bool | int | list[str] | None]] = {
-    "platform": "gke",
+    "cluster": "",
+    "platform": "",
+    "autopilot": False,
     "subnetCidr": "",
     "podsCidr": "",
     "podsRangeName": "pods",
@@ -35,7 +38,7 @@ DEFAULTS: Final[Mapping[str, str | bool | int | list[str] | None]] = {
     "existingSubnet": "",
     "ipv6UlaRange": "",
     "clusterName": "",
-    "dataplane": "legacy",
+    "dataplane": "",
     "controlPlaneCidr": "",
     "privateNodes": True,
     "extraNonMasqueradeCidrs": [],
@@ -78,7 +81,11 @@ class SubnetPath:
 class Settings:
     """Every stack config value the program uses, typed and validated."""
 
-    platform: Literal["gke", "existing"]
+    cluster: Literal["gke", "existing"]
+    """What the program provisions: `gke` (VPC, subnet, cluster) or `existing` (kubeconfig)."""
+    platform: Platform
+    """How the list reaches the nodes (the component's `platform`), consistent with the cluster."""
+    autopilot: bool
     subnet_cidr: str | None
     pods_cidr: str | None
     pods_range_name: str
@@ -89,6 +96,7 @@ class Settings:
     ipv6_ula_range: str | None
     cluster_name: str
     dataplane: Literal["legacy", "v2"]
+    """The cluster's dataplane (v2 on Autopilot)."""
     control_plane_cidr: str | None
     private_nodes: bool
     extra_non_masquerade_cidrs: tuple[str, ...]
@@ -97,7 +105,6 @@ class Settings:
     masq_link_local_ipv6: bool
     resync_interval: str
     cidr_limit: int
-    deploy_agent: bool
     agent_image: str | None
     agent_backend: Literal["auto", "iptables", "nftables"]
     monitoring: Monitoring
@@ -105,6 +112,8 @@ class Settings:
     grafana_dashboard: bool
     gcp_project: str | None
     gcp_region: str | None
+    deprecations: tuple[str, ...] = ()
+    """Deprecated keys in use, one line each: read_settings warns them."""
 
     @property
     def dual_stack(self) -> bool:
@@ -113,8 +122,8 @@ class Settings:
 
     @property
     def runs_daemon_set(self) -> bool:
-        """Dataplane V2 reads the ConfigMap itself; otherwise our agent runs unless switched off."""
-        return self.deploy_agent and self.dataplane == "legacy"
+        """Our agent runs only on gke-standard; the other platforms have their own reader."""
+        return self.platform.runs_our_agent
 
     def monitoring_label_map(self) -> dict[str, str]:
         """The PodMonitor's and PrometheusRule's labels."""
@@ -231,8 +240,11 @@ def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = No
     read = _Reader(raw)
     gcp = gcp or {}
     existing_subnet_text = read.optional("existingSubnet")
+    delivery = _delivery(read)
     settings = Settings(
-        platform=read.choice("platform", ("gke", "existing")),  # type: ignore[arg-type]
+        cluster=delivery.cluster,
+        platform=delivery.platform,
+        autopilot=delivery.autopilot,
         subnet_cidr=read.optional("subnetCidr"),
         pods_cidr=read.optional("podsCidr"),
         pods_range_name=read.text("podsRangeName"),
@@ -242,7 +254,7 @@ def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = No
         existing_subnet=_subnet_path(existing_subnet_text),
         ipv6_ula_range=read.optional("ipv6UlaRange"),
         cluster_name=read.text("clusterName"),
-        dataplane=read.choice("dataplane", ("legacy", "v2")),  # type: ignore[arg-type]
+        dataplane=delivery.dataplane,
         control_plane_cidr=read.optional("controlPlaneCidr"),
         private_nodes=read.flag("privateNodes"),
         extra_non_masquerade_cidrs=read.strings("extraNonMasqueradeCidrs"),
@@ -251,7 +263,6 @@ def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = No
         masq_link_local_ipv6=read.flag("masqLinkLocalIPv6"),
         resync_interval=read.text("resyncInterval"),
         cidr_limit=read.integer("cidrLimit"),
-        deploy_agent=read.flag("deployAgent"),
         agent_image=read.optional("agentImage"),
         agent_backend=read.choice("agentBackend", ("auto", "iptables", "nftables")),  # type: ignore[arg-type]
         monitoring=Monitoring(read.choice("monitoring", tuple(Monitoring))),
@@ -259,9 +270,107 @@ def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = No
         grafana_dashboard=read.flag("grafanaDashboard"),
         gcp_project=gcp.get("project") or None,
         gcp_region=gcp.get("region") or None,
+        deprecations=delivery.deprecations,
     )
     _check(settings)
     return settings
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    cluster: Literal["gke", "existing"]
+    autopilot: bool
+    dataplane: Literal["legacy", "v2"]
+    platform: Platform
+    deprecations: tuple[str, ...]
+
+
+def _delivery(read: "_Reader") -> _Delivery:
+    """What the program provisions (`cluster`, `autopilot`, `dataplane`) and how the list
+    reaches the nodes (`platform`): the second follows from the first unless set, and then
+    must agree with it. The old keys keep their meaning one release, with a note."""
+    notes: list[str] = []
+    cluster_text = read.text("cluster")
+    platform_text = read.text("platform")
+    if platform_text in _CLUSTERS:
+        # `platform` used to say what the program provisions; the values cannot be mistaken.
+        if cluster_text and cluster_text != platform_text:
+            raise SettingsError(
+                f"{_key('platform')}: {platform_text!r} (its old meaning, now the cluster key) "
+                f"contradicts cluster {cluster_text!r}"
+            )
+        notes.append(
+            f"{_key('platform')}: {platform_text!r} is deprecated (the key now says how the list "
+            f"reaches the nodes): set {_key('cluster')}: {platform_text} instead"
+        )
+        cluster_text, platform_text = cluster_text or platform_text, ""
+    cluster = cluster_text or "gke"
+    if cluster not in _CLUSTERS:
+        raise SettingsError(f"{_key('cluster')}: {cluster!r} is not one of {', '.join(_CLUSTERS)}")
+    autopilot = read.flag("autopilot")
+    if autopilot and cluster != "gke":
+        raise SettingsError(
+            f"{_key('autopilot')}: true provisions an Autopilot cluster, only with cluster gke "
+            "(for an existing Autopilot cluster set platform: gke-autopilot)"
+        )
+    dataplane_text = read.text("dataplane")
+    if dataplane_text not in ("", "legacy", "v2"):
+        raise SettingsError(f"{_key('dataplane')}: {dataplane_text!r} is not one of legacy, v2")
+    if autopilot and dataplane_text == "legacy":
+        raise SettingsError(
+            f"{_key('dataplane')}: 'legacy' but autopilot is true (Autopilot runs Dataplane V2)"
+        )
+    # An existing cluster is described by the platform set for it (nothing here provisions it).
+    v2_platform = platform_text in (Platform.GKE_DATAPLANE_V2, Platform.GKE_AUTOPILOT)
+    described = cluster == "existing" and not dataplane_text and v2_platform
+    dataplane: Literal["legacy", "v2"] = (
+        "v2" if autopilot or dataplane_text == "v2" or described else "legacy"
+    )
+    deploy_agent = read.flag("deployAgent")
+    if not deploy_agent:
+        notes.append(
+            f"{_key('deployAgent')}: false is deprecated: set {_key('platform')}: "
+            f"{Platform.GKE_MANAGED_AGENT.value} (ConfigMap only, for GKE's own agent)"
+        )
+    if autopilot:
+        implied = Platform.GKE_AUTOPILOT
+    elif dataplane == "v2":
+        implied = Platform.GKE_DATAPLANE_V2
+    elif not deploy_agent:
+        implied = Platform.GKE_MANAGED_AGENT
+    else:
+        implied = Platform.GKE_STANDARD
+    if not platform_text:
+        return _Delivery(cluster, autopilot, dataplane, implied, tuple(notes))  # type: ignore[arg-type]
+    if platform_text not in set(Platform):
+        raise SettingsError(
+            f"{_key('platform')}: {platform_text!r} is not one of {allowed_platforms()}"
+        )
+    platform = Platform(platform_text)
+    conflict = _conflict(platform, cluster=cluster, autopilot=autopilot, dataplane=dataplane)
+    if conflict is None and platform is Platform.GKE_STANDARD and not deploy_agent:
+        conflict = "deployAgent: false (deprecated; it meant gke-managed-agent)"
+    if conflict is not None:
+        raise SettingsError(f"{_key('platform')}: {platform.value!r} contradicts {conflict}")
+    return _Delivery(cluster, autopilot, dataplane, platform, tuple(notes))  # type: ignore[arg-type]
+
+
+_CLUSTERS: Final = ("gke", "existing")
+
+
+def _conflict(platform: Platform, *, cluster: str, autopilot: bool, dataplane: str) -> str | None:
+    """What about the cluster rules this platform out, if anything."""
+    if autopilot and platform is not Platform.GKE_AUTOPILOT:
+        return "autopilot: true (an Autopilot cluster takes only gke-autopilot)"
+    if platform is Platform.GKE_AUTOPILOT:
+        if cluster == "gke" and not autopilot:
+            return "autopilot: false (the cluster this stack provisions is GKE Standard)"
+        return None
+    if dataplane == "v2" and platform is not Platform.GKE_DATAPLANE_V2:
+        return "dataplane: v2 (Dataplane V2 reads the ConfigMap itself: gke-dataplane-v2)"
+    if dataplane == "legacy" and platform is Platform.GKE_DATAPLANE_V2:
+        return "dataplane: legacy (set dataplane: v2 for a Dataplane V2 cluster)"
+    return None
 
 
 def _monitoring_labels(entries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -294,10 +403,12 @@ def _subnet_path(text: str | None) -> SubnetPath | None:
 
 def _check(settings: Settings) -> None:
     """Cross-key rules, then the whole derivation when every range is known from config."""
+    if settings.platform is Platform.GKE_AUTOPILOT:
+        _check_autopilot(settings)  # first: its message says why the key has no place at all
     _check_values(settings)
     _check_families(settings)
     _check_exceptions(settings)
-    _check_platform(settings)
+    _check_cluster(settings)
     if settings.existing_subnet is None:
         # Every range is in config: derive now so a bad stack fails before any resource exists.
         check_derivation(settings, settings.config_ranges())
@@ -359,8 +470,8 @@ def _check_values(settings: Settings) -> None:
         )
     if settings.monitoring == Monitoring.PODMONITOR and not settings.runs_daemon_set:
         raise SettingsError(
-            f"{_key('monitoring')}: 'podmonitor' scrapes our agent's DaemonSet, which this stack "
-            "does not deploy (deployAgent false or dataplane v2)"
+            f"{_key('monitoring')}: 'podmonitor' scrapes our agent's DaemonSet, which platform "
+            f"{settings.platform.value} does not deploy"
         )
     if settings.grafana_dashboard and settings.monitoring != Monitoring.PODMONITOR:
         raise SettingsError(
@@ -381,22 +492,22 @@ def _check_values(settings: Settings) -> None:
         )
 
 
-def _check_platform(settings: Settings) -> None:
-    if settings.platform == "existing":
+def _check_cluster(settings: Settings) -> None:
+    if settings.cluster == "existing":
         if settings.existing_subnet is not None:
             raise SettingsError(
-                f"{_key('existingSubnet')}: only for platform gke (platform is existing)"
+                f"{_key('existingSubnet')}: only for cluster gke (cluster is existing)"
             )
         if settings.pods_cidr is None:
-            raise SettingsError(f"{_key('podsCidr')}: required when platform is existing")
+            raise SettingsError(f"{_key('podsCidr')}: required when cluster is existing")
         if settings.runs_daemon_set and settings.agent_image is None:
             raise SettingsError(
-                f"{_key('agentImage')}: required when platform is existing "
+                f"{_key('agentImage')}: required when cluster is existing "
                 "(no Artifact Registry to push a build to)"
             )
         return
     if not settings.cluster_name:
-        raise SettingsError(f"{_key('clusterName')}: required when platform is gke")
+        raise SettingsError(f"{_key('clusterName')}: required when cluster is gke")
     if settings.existing_subnet is not None:
         for name, value in (
             ("subnetCidr", settings.subnet_cidr),
@@ -420,9 +531,9 @@ def _check_platform(settings: Settings) -> None:
             ("servicesCidr", settings.services_cidr),
         ):
             if value is None:
-                raise SettingsError(f"{_key(name)}: required when platform is gke")
+                raise SettingsError(f"{_key(name)}: required when cluster is gke")
         if settings.gcp_region is None:
-            raise SettingsError("gcp:region: required when platform is gke (the cluster's region)")
+            raise SettingsError("gcp:region: required when cluster is gke (the cluster's region)")
     if settings.control_plane_cidr is not None:
         if not settings.private_nodes:
             raise SettingsError(
@@ -434,6 +545,44 @@ def _check_platform(settings: Settings) -> None:
             raise SettingsError(
                 f"{_key('controlPlaneCidr')}: {settings.control_plane_cidr!r} must be a /28 on GKE"
             )
+
+
+# Keys only an agent reading the ConfigMap acts on, with the attribute holding each.
+_AGENT_ONLY_KEYS: Final = (
+    ("forceMasqueradeCidrs", "force_masquerade_cidrs"),
+    ("agentImage", "agent_image"),
+    ("agentBackend", "agent_backend"),
+    ("resyncInterval", "resync_interval"),
+    ("cidrLimit", "cidr_limit"),
+    ("masqLinkLocal", "masq_link_local"),
+    ("masqLinkLocalIPv6", "masq_link_local_ipv6"),
+    ("monitoring", "monitoring"),
+    ("monitoringLabels", "monitoring_labels"),
+    ("grafanaDashboard", "grafana_dashboard"),
+)
+
+
+def _check_autopilot(settings: Settings) -> None:
+    """No agent runs and nothing goes to kube-system (Autopilot refuses the write): a key that
+    only means something to an agent is an error, not silently dropped."""
+    for key, attribute in _AGENT_ONLY_KEYS:
+        value = _as_config(getattr(settings, attribute))
+        if value != DEFAULTS[key]:
+            raise SettingsError(
+                f"{_key(key)}: {value!r} is an agent setting, and platform gke-autopilot runs no "
+                "agent (GKE Autopilot takes the list as an EgressNATPolicy): remove it"
+            )
+
+
+def _as_config(value: object) -> object:
+    """A settings value as Pulumi.yaml writes its default, to compare the two."""
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return [f"{v[0]}={v[1]}" if isinstance(v, tuple) else v for v in value]
+    if isinstance(value, Monitoring):
+        return value.value
+    return value
 
 
 def _check_exceptions(settings: Settings) -> None:
@@ -464,7 +613,7 @@ def _check_families(settings: Settings) -> None:
         network = _parse(source, ipv6_enabled=True)
         if network.version != 6:
             raise SettingsError(f"{describe(source)}: {source['cidr']!r} must be an IPv6 range")
-        if settings.platform == "gke" and (
+        if settings.cluster == "gke" and (
             network.prefixlen != 48 or network not in netaddr.IPNetwork(_GCP_ULA_POOL)
         ):
             raise SettingsError(
@@ -489,4 +638,7 @@ def read_settings() -> Settings:
     raw = {name: value for name in names if (value := project_config.get(name)) is not None}
     gcp_config = pulumi.Config("gcp")
     gcp = {name: value for name in ("project", "region") if (value := gcp_config.get(name))}
-    return parse_settings(raw, gcp=gcp)
+    settings = parse_settings(raw, gcp=gcp)
+    for note in settings.deprecations:
+        pulumi.warn(note)
+    return settings

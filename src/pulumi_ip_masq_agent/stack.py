@@ -11,8 +11,9 @@ from pulumi_ip_masq_agent.agent_image import AgentImage
 from pulumi_ip_masq_agent.gke_cluster import GkeCluster, GkeClusterArgs
 from pulumi_ip_masq_agent.gke_network import GkeNetwork, GkeNetworkArgs
 from pulumi_ip_masq_agent.ip_masq_agent import Backend, Dataplane, IpMasqAgent, IpMasqAgentArgs
+from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import concat_ranges
-from pulumi_ip_masq_agent.settings import Settings
+from pulumi_ip_masq_agent.settings import DEFAULTS, Settings
 
 
 def build_stack(settings: Settings, *, agent_context: Path) -> dict[str, pulumi.Input[Any]]:
@@ -21,7 +22,7 @@ def build_stack(settings: Settings, *, agent_context: Path) -> dict[str, pulumi.
     subnet = settings.existing_subnet
     region = subnet.region if subnet else settings.gcp_region
 
-    if settings.platform == "gke":
+    if settings.cluster == "gke":
         assert region is not None  # read_settings requires gcp:region unless a subnet is adopted
         network_args: GkeNetworkArgs = {
             "region": region,
@@ -52,6 +53,7 @@ def build_stack(settings: Settings, *, agent_context: Path) -> dict[str, pulumi.
             "services_range_name": settings.services_range_name,
             "additional_pod_range_names": network.additional_pod_range_names,
             "dataplane": Dataplane(settings.dataplane),
+            "enable_autopilot": settings.autopilot,
             "dual_stack": settings.dual_stack,
             "private_nodes": settings.private_nodes,
         }
@@ -71,18 +73,25 @@ def build_stack(settings: Settings, *, agent_context: Path) -> dict[str, pulumi.
     agent_args: IpMasqAgentArgs = {
         "ranges": ranges,
         "enable_ipv6": settings.dual_stack,
-        "cidr_limit": settings.cidr_limit,
-        "masq_link_local": settings.masq_link_local,
-        "masq_link_local_ipv6": settings.masq_link_local_ipv6,
-        "resync_interval": settings.resync_interval,
-        "dataplane": Dataplane(settings.dataplane),
-        "deploy_daemon_set": settings.runs_daemon_set,
-        "backend": Backend(settings.agent_backend),
-        "monitoring": settings.monitoring,
-        "monitoring_labels": settings.monitoring_label_map(),
-        "grafana_dashboard": settings.grafana_dashboard,
-        "force_masquerade_cidrs": list(settings.force_masquerade_cidrs),
+        "platform": settings.platform,
     }
+    if settings.platform is not Platform.GKE_AUTOPILOT:
+        # What the ConfigMap's readers act on; read_settings refuses these on Autopilot.
+        agent_args |= {
+            "masq_link_local": settings.masq_link_local,
+            "masq_link_local_ipv6": settings.masq_link_local_ipv6,
+            "resync_interval": settings.resync_interval,
+            "backend": Backend(settings.agent_backend),
+            "monitoring": settings.monitoring,
+            "monitoring_labels": settings.monitoring_label_map(),
+            "grafana_dashboard": settings.grafana_dashboard,
+            "force_masquerade_cidrs": list(settings.force_masquerade_cidrs),
+        }
+        # Left out for GKE's managed agent at the default: the component sets it to fit.
+        if settings.platform is not Platform.GKE_MANAGED_AGENT or (
+            settings.cidr_limit != DEFAULTS["cidrLimit"]
+        ):
+            agent_args["cidr_limit"] = settings.cidr_limit
     image: pulumi.Input[str] | None = settings.agent_image
     if settings.runs_daemon_set and image is None:
         assert region is not None  # read_settings requires agentImage off GKE
@@ -103,6 +112,8 @@ def build_stack(settings: Settings, *, agent_context: Path) -> dict[str, pulumi.
         "nonMasqueradeCidrs": agent.non_masquerade_cidrs,
         "configMapName": agent.config_map_name,
         "daemonSetName": agent.daemon_set_name,
+        "egressNatPolicyName": agent.egress_nat_policy_name,
+        "platform": settings.platform.value,
         "agentImage": image,
         "clusterName": cluster_name,
     }

@@ -53,13 +53,16 @@ for name, config in scenarios.items():
         "outputs": result.outputs,
         "types": [r.type for r in result.resources],
         "configmaps": [r.inputs for r in result.of_type("kubernetes:core/v1:ConfigMap")],
+        "objects": [r.inputs for r in result.kubernetes_objects()],
+        "clusters": [r.inputs for r in result.of_type("gcp:container/cluster:Cluster")],
     }
 print(json.dumps(replies))
 """
 SCENARIOS = {
     "daemon-set": {"image": IMAGE},
-    "dataplane-v2": {"dataplane": "v2"},
-    "configmap-only": {"deployDaemonSet": "false"},
+    "dataplane-v2": {"platform": "gke-dataplane-v2"},
+    "configmap-only": {"platform": "gke-managed-agent"},
+    "autopilot": {"platform": "gke-autopilot"},
     "output-deploy": {},
 }
 
@@ -135,3 +138,25 @@ def test_an_output_for_deploy_daemon_set_is_a_type_error(replies: dict[str, Any]
     reply = replies["output-deploy"]
     assert reply["error"] == "TypeError"
     assert "deploy_daemon_set must be a plain bool" in reply["message"]
+
+
+def test_autopilot_is_one_egress_nat_policy_and_nothing_in_kube_system(
+    replies: dict[str, Any],
+) -> None:
+    reply = replies["autopilot"]
+    assert "error" not in reply, reply
+    [policy] = reply["objects"]
+    assert (policy["apiVersion"], policy["kind"]) == ("networking.gke.io/v1", "EgressNATPolicy")
+    assert "namespace" not in policy["metadata"]
+    assert policy["metadata"]["name"] == reply["outputs"]["egressNatPolicyName"]
+    expected = [str(c) for c in netaddr.cidr_merge(EXAMPLE_RANGES)]
+    assert policy["spec"] == {
+        "action": "NoSNAT",
+        "destinations": [{"cidr": cidr} for cidr in expected],
+    }
+    assert reply["outputs"]["nonMasqueradeCidrs"] == expected
+    assert reply["configmaps"] == []
+    assert "kubernetes:apps/v1:DaemonSet" not in reply["types"]
+    [cluster] = reply["clusters"]
+    assert cluster["enableAutopilot"] is True
+    assert cluster["datapathProvider"] == "ADVANCED_DATAPATH"

@@ -22,6 +22,7 @@ from pulumi_ip_masq_agent.ip_masq_agent import (
     IpMasqAgentArgs,
     agent_args,
 )
+from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import Range, concat_ranges
 
 
@@ -133,12 +134,17 @@ def test_two_ranges_with_one_label_are_both_kept() -> None:
 @pytest.mark.parametrize(
     ("overrides", "daemon_sets"),
     [
-        pytest.param({"deploy_daemon_set": False}, 0, id="configmap-only"),
-        pytest.param({"dataplane": Dataplane.V2}, 0, id="dataplane-v2"),
-        pytest.param({"dataplane": "v2"}, 0, id="dataplane-v2-text"),
-        pytest.param({"dataplane": "legacy"}, 1, id="dataplane-legacy"),
+        pytest.param({}, 1, id="default-gke-standard"),
+        pytest.param({"platform": Platform.GKE_STANDARD}, 1, id="gke-standard"),
+        pytest.param({"platform": "gke-managed-agent"}, 0, id="gke-managed-agent"),
+        pytest.param({"platform": "gke-dataplane-v2"}, 0, id="gke-dataplane-v2"),
+        pytest.param({"deploy_daemon_set": False}, 0, id="deprecated-configmap-only"),
+        pytest.param({"dataplane": Dataplane.V2}, 0, id="deprecated-dataplane-v2"),
+        pytest.param({"dataplane": "v2"}, 0, id="deprecated-dataplane-v2-text"),
+        pytest.param({"dataplane": "legacy"}, 1, id="deprecated-dataplane-legacy"),
     ],
 )
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_what_is_deployed(overrides: dict[str, Any], daemon_sets: int) -> None:
     result = run(lambda: args(**overrides))
     assert len(result.of_type("kubernetes:apps/v1:DaemonSet")) == daemon_sets
@@ -148,17 +154,86 @@ def test_what_is_deployed(overrides: dict[str, Any], daemon_sets: int) -> None:
 
 
 def test_configmap_only_needs_no_image() -> None:
-    result = run(lambda: {"ranges": three_ranges(), "dataplane": Dataplane.V2})
+    result = run(lambda: {"ranges": three_ranges(), "platform": Platform.GKE_DATAPLANE_V2})
     assert document(result)["nonMasqueradeCIDRs"] == ["10.0.0.0/19", "10.4.0.0/14"]
 
 
-@pytest.mark.parametrize("key", ["deploy_daemon_set", "dataplane"])
+@pytest.mark.parametrize(
+    ("old", "platform"),
+    [
+        pytest.param({"dataplane": "v2"}, "gke-dataplane-v2", id="dataplane"),
+        pytest.param({"deploy_daemon_set": False}, "gke-managed-agent", id="deploy_daemon_set"),
+    ],
+)
+def test_deprecated_arguments_warn_naming_the_platform(old: dict[str, Any], platform: str) -> None:
+    with pytest.warns(DeprecationWarning) as caught:
+        run(lambda: {"ranges": three_ranges(), **old})  # type: ignore[typeddict-item]
+    [key] = old
+    [message] = [str(w.message) for w in caught if str(w.message).startswith("IpMasqAgent")]
+    assert message == (
+        f"IpMasqAgent agent: {key} is deprecated and goes in the next release: "
+        f"use platform {platform!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param(
+            {"platform": "gke-standard", "dataplane": "v2"},
+            "IpMasqAgent agent: platform 'gke-standard' contradicts the deprecated dataplane 'v2'"
+            " (which mean 'gke-dataplane-v2'): drop dataplane",
+            id="dataplane",
+        ),
+        pytest.param(
+            {"platform": "gke-standard", "deploy_daemon_set": False},
+            "IpMasqAgent agent: platform 'gke-standard' contradicts the deprecated"
+            " deploy_daemon_set false (which mean 'gke-managed-agent'): drop deploy_daemon_set",
+            id="deploy_daemon_set",
+        ),
+        pytest.param(
+            {"platform": "gke-autopilot", "dataplane": "v2"},
+            "IpMasqAgent agent: platform 'gke-autopilot' contradicts the deprecated dataplane",
+            id="autopilot",
+        ),
+        pytest.param(
+            {"platform": "aks"},
+            "IpMasqAgent agent: platform: 'aks' is not one of gke-standard, gke-managed-agent,"
+            " gke-dataplane-v2, gke-autopilot",
+            id="unknown",
+        ),
+    ],
+)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_platform_errors_are_one_line(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        run(lambda: {"ranges": three_ranges(), **overrides})  # type: ignore[typeddict-item]
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_managed_agent_states_a_cidr_limit_the_list_fits() -> None:
+    many = [Range(cidr=f"10.{i}.0.0/24", label=f"peer {i}") for i in range(0, 140, 2)]
+    result = run(lambda: {"ranges": many, "platform": Platform.GKE_MANAGED_AGENT})
+    loaded = document(result)
+    assert len(loaded["nonMasqueradeCIDRs"]) == 70
+    assert loaded["cidrLimit"] == 70
+    small = document(
+        run(lambda: {"ranges": three_ranges(), "platform": Platform.GKE_MANAGED_AGENT})
+    )
+    assert small["cidrLimit"] == 64
+    with pytest.raises((CidrError, RenderError), match=r"cidr_limit: the ranges merge into 70"):
+        run(lambda: {"ranges": many, "platform": Platform.GKE_MANAGED_AGENT, "cidr_limit": 64})
+
+
+@pytest.mark.parametrize("key", ["deploy_daemon_set", "dataplane", "platform"])
 def test_an_output_for_a_deciding_argument_is_a_type_error(key: str) -> None:
-    value = {"deploy_daemon_set": True, "dataplane": "legacy"}[key]
+    value = {"deploy_daemon_set": True, "dataplane": "legacy", "platform": "gke-standard"}[key]
     with pytest.raises(TypeError, match=rf"^IpMasqAgent agent: {key} must be a plain .*Output"):
         run(lambda: args(**{key: pulumi.Output.from_input(value)}))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_daemon_set_on_dataplane_v2_is_refused() -> None:
     with pytest.raises(ValueError, match=r"deploy_daemon_set is true but dataplane is v2"):
         run(lambda: args(dataplane="v2", deploy_daemon_set=True))

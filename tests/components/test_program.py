@@ -52,7 +52,7 @@ def render_with(stack: str, **overrides: str) -> RenderResult:
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, RenderResult]:
-    return {stack: render_stack(stack) for stack in ("dev", "prod", "local")}
+    return {stack: render_stack(stack) for stack in ("dev", "prod", "local", "autopilot")}
 
 
 def test_every_stack_file_is_rendered(rendered: dict[str, RenderResult]) -> None:

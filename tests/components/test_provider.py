@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import pulumi
+import pytest
 import yaml
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
@@ -44,8 +45,18 @@ def test_every_exported_component_is_in_the_schema() -> None:
     agent = resources[f"{PACKAGE_NAME}:index:IpMasqAgent"]
     assert agent["requiredInputs"] == ["ranges"]
     # The arguments that decide which resources exist are plain in every language.
+    assert agent["inputProperties"]["platform"]["plain"] is True
     assert agent["inputProperties"]["deployDaemonSet"]["plain"] is True
     assert agent["inputProperties"]["dataplane"]["plain"] is True
+    platforms = committed_schema()["types"][f"{PACKAGE_NAME}:index:Platform"]["enum"]
+    assert [p["value"] for p in platforms] == [
+        "gke-standard",
+        "gke-managed-agent",
+        "gke-dataplane-v2",
+        "gke-autopilot",
+    ]
+    cluster = resources[f"{PACKAGE_NAME}:index:GkeCluster"]
+    assert cluster["inputProperties"]["enableAutopilot"]["plain"] is True
 
 
 def construct(inputs: dict[str, Any]) -> RenderResult:
@@ -72,7 +83,7 @@ def test_construct_with_camel_case_inputs() -> None:
             "resyncInterval": "5m",
             "masqLinkLocal": True,
             "backend": "nftables",
-            "dataplane": "legacy",
+            "platform": "gke-standard",
         }
     )
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
@@ -95,8 +106,14 @@ def test_construct_with_camel_case_inputs() -> None:
     assert state["daemonSetName"] == daemon_set.inputs["metadata"]["name"]
 
 
-def test_construct_configmap_only_on_dataplane_v2() -> None:
-    result = construct({"ranges": [{"cidr": "10.4.0.0/14", "label": "pods"}], "dataplane": "v2"})
+@pytest.mark.parametrize(
+    "inputs",
+    [{"platform": "gke-dataplane-v2"}, {"dataplane": "v2"}],
+    ids=["platform", "deprecated"],
+)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_construct_configmap_only_on_dataplane_v2(inputs: dict[str, Any]) -> None:
+    result = construct({"ranges": [{"cidr": "10.4.0.0/14", "label": "pods"}], **inputs})
     assert not result.of_type("kubernetes:apps/v1:DaemonSet")
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
     assert yaml.safe_load(configmap.inputs["data"]["config"])["nonMasqueradeCIDRs"] == [

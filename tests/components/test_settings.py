@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.settings import DEFAULTS, SettingsError, parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +30,10 @@ def test_defaults_match_pulumi_yaml() -> None:
 
 def test_minimal_gke_settings() -> None:
     settings = parse_settings(GKE, gcp=REGION)
-    assert settings.platform == "gke"
+    assert settings.cluster == "gke"
+    assert settings.platform is Platform.GKE_STANDARD
     assert settings.runs_daemon_set
+    assert settings.deprecations == ()
     assert not settings.dual_stack
     assert settings.resync_interval == "60s"
     assert settings.cidr_limit == 64
@@ -124,17 +127,18 @@ def test_malformed_range_names_key_and_value(key: str, bad: str) -> None:
         ),
         pytest.param(
             {"platform": "eks"},
-            "ip-masq-agent:platform: 'eks' is not one of gke, existing",
+            "ip-masq-agent:platform: 'eks' is not one of gke-standard, gke-managed-agent,"
+            " gke-dataplane-v2, gke-autopilot",
             id="platform",
         ),
         pytest.param(
             {"clusterName": ""},
-            "ip-masq-agent:clusterName: required when platform is gke",
+            "ip-masq-agent:clusterName: required when cluster is gke",
             id="cluster-name",
         ),
         pytest.param(
             {"servicesCidr": ""},
-            "ip-masq-agent:servicesCidr: required when platform is gke",
+            "ip-masq-agent:servicesCidr: required when cluster is gke",
             id="services-required",
         ),
         pytest.param(
@@ -179,15 +183,145 @@ def test_gke_needs_a_region_unless_adopting() -> None:
     assert adopted.existing_subnet.region == "us-east1"
 
 
-def test_existing_platform_needs_image_and_pods() -> None:
+def test_existing_cluster_needs_image_and_pods() -> None:
     with pytest.raises(SettingsError, match=r"^ip-masq-agent:agentImage: required"):
-        parse_settings({"platform": "existing", "podsCidr": "10.244.0.0/16"})
+        parse_settings({"cluster": "existing", "podsCidr": "10.244.0.0/16"})
     with pytest.raises(SettingsError, match=r"^ip-masq-agent:podsCidr: required"):
-        parse_settings({"platform": "existing", "agentImage": "x"})
+        parse_settings({"cluster": "existing", "agentImage": "x"})
     configmap_only = parse_settings(
-        {"platform": "existing", "podsCidr": "10.244.0.0/16", "deployAgent": "false"}
+        {"cluster": "existing", "podsCidr": "10.244.0.0/16", "platform": "gke-managed-agent"}
     )
     assert not configmap_only.runs_daemon_set
+
+
+EXISTING = {"cluster": "existing", "podsCidr": "10.244.0.0/16", "agentImage": "x"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "cluster", "platform"),
+    [
+        pytest.param({**GKE}, "gke", Platform.GKE_STANDARD, id="standard"),
+        pytest.param({**GKE, "dataplane": "v2"}, "gke", Platform.GKE_DATAPLANE_V2, id="v2"),
+        pytest.param({**GKE, "autopilot": "true"}, "gke", Platform.GKE_AUTOPILOT, id="autopilot"),
+        pytest.param(
+            {**GKE, "autopilot": "true", "platform": "gke-autopilot", "dataplane": "v2"},
+            "gke",
+            Platform.GKE_AUTOPILOT,
+            id="autopilot-explicit",
+        ),
+        pytest.param(
+            {**GKE, "platform": "gke-managed-agent"},
+            "gke",
+            Platform.GKE_MANAGED_AGENT,
+            id="managed",
+        ),
+        pytest.param(
+            {**EXISTING, "platform": "gke-autopilot", "agentImage": ""},
+            "existing",
+            Platform.GKE_AUTOPILOT,
+            id="existing-autopilot",
+        ),
+    ],
+)
+def test_platform_follows_the_cluster(
+    raw: dict[str, str], cluster: str, platform: Platform
+) -> None:
+    settings = parse_settings(raw, gcp=REGION)
+    assert (settings.cluster, settings.platform) == (cluster, platform)
+    assert settings.dataplane == ("v2" if "v2" in platform or "autopilot" in platform else "legacy")
+    assert settings.deprecations == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param(
+            {"autopilot": "true", "platform": "gke-dataplane-v2"},
+            "ip-masq-agent:platform: 'gke-dataplane-v2' contradicts autopilot: true",
+            id="autopilot-v2",
+        ),
+        pytest.param(
+            {"platform": "gke-autopilot"},
+            "ip-masq-agent:platform: 'gke-autopilot' contradicts autopilot: false",
+            id="standard-autopilot",
+        ),
+        pytest.param(
+            {"dataplane": "v2", "platform": "gke-standard"},
+            "ip-masq-agent:platform: 'gke-standard' contradicts dataplane: v2",
+            id="v2-standard",
+        ),
+        pytest.param(
+            {"platform": "gke-dataplane-v2"},
+            "ip-masq-agent:platform: 'gke-dataplane-v2' contradicts dataplane: legacy",
+            id="legacy-v2",
+        ),
+        pytest.param(
+            {"deployAgent": "false", "platform": "gke-standard"},
+            "ip-masq-agent:platform: 'gke-standard' contradicts deployAgent: false",
+            id="deploy-agent",
+        ),
+        pytest.param(
+            {"autopilot": "true", "dataplane": "legacy"},
+            "ip-masq-agent:dataplane: 'legacy' but autopilot is true",
+            id="autopilot-legacy",
+        ),
+        pytest.param(
+            {"platform": "existing", "cluster": "gke"},
+            "ip-masq-agent:platform: 'existing' (its old meaning, now the cluster key) "
+            "contradicts cluster 'gke'",
+            id="old-platform-against-cluster",
+        ),
+        pytest.param(
+            {"cluster": "eks"},
+            "ip-masq-agent:cluster: 'eks' is not one of gke, existing",
+            id="cluster",
+        ),
+    ],
+)
+def test_platform_contradicting_the_cluster_is_refused(raw: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({**GKE, **raw}, gcp=REGION)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_old_keys_still_work_for_one_release_with_a_note() -> None:
+    old = parse_settings({**EXISTING, "cluster": "", "platform": "existing"})
+    assert (old.cluster, old.platform) == ("existing", Platform.GKE_STANDARD)
+    [note] = old.deprecations
+    assert note.startswith("ip-masq-agent:platform: 'existing' is deprecated")
+    assert "set ip-masq-agent:cluster: existing instead" in note
+    managed = parse_settings({**GKE, "deployAgent": "false"}, gcp=REGION)
+    assert managed.platform is Platform.GKE_MANAGED_AGENT
+    [note] = managed.deprecations
+    assert "ip-masq-agent:platform: gke-managed-agent" in note
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("forceMasqueradeCidrs", '["10.200.0.0/16"]'),
+        ("agentImage", "registry.example/agent:1"),
+        ("agentBackend", "nftables"),
+        ("resyncInterval", "30s"),
+        ("cidrLimit", "32"),
+        ("masqLinkLocal", "true"),
+        ("masqLinkLocalIPv6", "true"),
+        ("monitoring", "podmonitor"),
+        ("grafanaDashboard", "true"),
+        ("monitoringLabels", '["team=net"]'),
+    ],
+)
+def test_agent_settings_on_autopilot_name_the_key(key: str, value: str) -> None:
+    raw = {**GKE, "autopilot": "true", key: value}
+    if key == "grafanaDashboard":
+        raw["monitoring"] = "podmonitor"
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw, gcp=REGION)
+    message = str(caught.value)
+    assert message.startswith("ip-masq-agent:"), message
+    assert "platform gke-autopilot runs no agent" in message
+    assert "\n" not in message
 
 
 def test_dataplane_v2_runs_no_daemon_set() -> None:

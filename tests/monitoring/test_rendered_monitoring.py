@@ -12,6 +12,7 @@ from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.flags import parse_flags
 from pulumi_ip_masq_agent.ip_masq_agent import DAEMON_SET_NAME, IpMasqAgent
 from pulumi_ip_masq_agent.monitoring import METRICS_PORT, rule_groups
+from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.settings import SettingsError, parse_settings
 from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
 
@@ -143,9 +144,9 @@ def test_make_render_writes_the_podmonitor_and_the_rule(
             "ip-masq-agent:monitoring: 'servicemonitor' is not one of none, podmonitor",
         ),
         (
-            {"deployAgent": "false"},
-            "ip-masq-agent:monitoring: 'podmonitor' scrapes our agent's DaemonSet, which this "
-            "stack does not deploy (deployAgent false or dataplane v2)",
+            {"platform": "gke-managed-agent"},
+            "ip-masq-agent:monitoring: 'podmonitor' scrapes our agent's DaemonSet, which platform "
+            "gke-managed-agent does not deploy",
         ),
         (
             {"monitoringLabels": '["release"]'},
@@ -183,7 +184,7 @@ def test_the_component_refuses_a_podmonitor_without_its_daemon_set() -> None:
             "agent",
             {
                 "ranges": [{"cidr": "10.0.0.0/16", "label": "pods"}],
-                "deploy_daemon_set": False,
+                "platform": Platform.GKE_MANAGED_AGENT,
                 "monitoring": "podmonitor",  # type: ignore[typeddict-item]
             },
         )

@@ -247,9 +247,9 @@ def test_force_masquerade_in_a_stack_that_runs_our_agent_passes() -> None:
         ),
         pytest.param(
             "local",
-            {"deployAgent": "false", "extraNonMasqueradeCidrs": '["10.200.0.0/16"]'},
+            {"platform": "gke-managed-agent", "extraNonMasqueradeCidrs": '["10.200.0.0/16"]'},
             "forceMasqueradeCIDRs (10.200.7.0/24) but no DaemonSet in this stack runs this"
-            " project's agent (deployAgent: false or dataplane: v2)",
+            " project's agent (platform gke-managed-agent or gke-dataplane-v2)",
             id="configmap-only",
         ),
     ],

@@ -52,7 +52,7 @@ def test_configmap_only_stack_is_mandatory_and_says_why() -> None:
     assert violation.startswith(
         "ConfigMap kube-system/ip-masq-agent (ip-masq-config) data.config: forceMasqueradeCIDRs"
         " (10.200.0.0/16) but no DaemonSet in this stack runs this project's agent"
-        " (deployAgent: false or dataplane: v2)"
+        " (platform gke-managed-agent or gke-dataplane-v2)"
     )
     assert "silently ignores it and keeps pod IPs towards these ranges" in violation
 

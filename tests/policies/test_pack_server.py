@@ -53,6 +53,9 @@ def test_pack_declares_every_policy_with_its_enforcement(
     assert levels == {
         "non-masquerade-covers-pod-ranges": "MANDATORY",
         "force-masquerade-needs-our-agent": "MANDATORY",
+        "platform-matches-cluster": "MANDATORY",
+        "autopilot-nothing-in-kube-system": "MANDATORY",
+        "egress-nat-policy-covers-pod-ranges": "MANDATORY",
         "ip-masq-config-valid": "MANDATORY",
         "ip-masq-agent-least-privilege": "MANDATORY",
         "agent-image-pinned": "ADVISORY",

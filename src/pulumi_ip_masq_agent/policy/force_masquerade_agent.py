@@ -95,7 +95,7 @@ def validate_force_masquerade_agent(
             elif not ours and not undecided:
                 report_violation(
                     f"{head} but no DaemonSet in this stack runs this project's agent "
-                    f"(deployAgent: false or dataplane: v2): {WHY}",
+                    f"(platform gke-managed-agent or gke-dataplane-v2): {WHY}",
                     resource.urn,
                 )
     unknowns.raise_if_any()

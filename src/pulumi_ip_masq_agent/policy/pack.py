@@ -13,6 +13,7 @@ from pulumi_policy import (
 from pulumi_ip_masq_agent.policy import (
     config_valid,
     force_masquerade_agent,
+    gke_platform,
     image_pinned,
     least_privilege,
     masq_link_local,
@@ -41,6 +42,36 @@ POLICIES: Final[list[Policy]] = [
             "(agents that do not know the key ignore it and keep pod IPs towards the ranges)."
         ),
         validate=force_masquerade_agent.validate_force_masquerade_agent,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name=gke_platform.PLATFORM_MATCHES,
+        description=(
+            "How the list reaches the nodes matches every GKE Cluster in the stack: an "
+            "EgressNATPolicy only for Autopilot (enableAutopilot), no ConfigMap-only delivery "
+            "on Autopilot, and no DaemonSet of our agent on Dataplane V2 (datapathProvider "
+            "ADVANCED_DATAPATH), whose dataplane reads the ConfigMap itself."
+        ),
+        validate=gke_platform.validate_platform_matches_cluster,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name=gke_platform.AUTOPILOT_KUBE_SYSTEM,
+        description=(
+            "A stack with a GKE Autopilot cluster writes no Kubernetes object to kube-system, "
+            "which Autopilot refuses (managed-namespaces-limitation)."
+        ),
+        validate=gke_platform.validate_autopilot_kube_system,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name=gke_platform.EGRESS_COVERAGE,
+        description=(
+            "The NoSNAT destinations of the stack's EgressNATPolicy cover every pod range "
+            "(cluster, additional, node-pool) and the services range of every GKE cluster and "
+            "subnet in the stack, as GKE's Network Analyzer checks."
+        ),
+        validate=gke_platform.validate_egress_nat_coverage,
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
     ResourceValidationPolicy(
