@@ -44,7 +44,7 @@ def run(program: Callable[[], Any]) -> RenderResult:
     def main() -> None:
         ranges = program()
         pulumi.export("ranges", ranges)
-        agent = IpMasqAgent("agent", {"ranges": ranges, "deploy_daemon_set": False})
+        agent = IpMasqAgent("agent", {"ranges": ranges, "platform": "gke-managed-agent"})
         pulumi.export("cidrs", agent.non_masquerade_cidrs)
 
     return run_under_mocks(main, stack="test", config={}, project="byo")
