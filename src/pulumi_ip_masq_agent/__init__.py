@@ -9,7 +9,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from pulumi_ip_masq_agent._version import __version__
-from pulumi_ip_masq_agent.ip_masq_agent import Backend, Dataplane, IpMasqAgent, IpMasqAgentArgs
+from pulumi_ip_masq_agent.ip_masq_agent import (
+    AgentPhase,
+    Backend,
+    Dataplane,
+    IpMasqAgent,
+    IpMasqAgentArgs,
+)
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import Range, concat_ranges
 
@@ -46,6 +52,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AgentImage",
     "AgentImageArgs",
+    "AgentPhase",
     "Backend",
     "Dataplane",
     "GkeCluster",

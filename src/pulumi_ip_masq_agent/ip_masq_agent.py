@@ -70,6 +70,16 @@ class Backend(StrEnum):
     """one nftables table with sets of CIDRs."""
 
 
+class AgentPhase(StrEnum):
+    """What our agent's DaemonSet does on the nodes (gke-standard only)."""
+
+    RUN = "run"
+    """Program the rules from the ConfigMap (default)."""
+    CLEANUP = "cleanup"
+    """Uninstall phase: remove our rules from every node, each pod Ready once its node holds
+    none; after it has rolled out, remove the component (or switch platform)."""
+
+
 class IpMasqAgentArgs(TypedDict):
     """Inputs of the IpMasqAgent component; all but `ranges` (and `image` with a DaemonSet)
     default as upstream's agent does."""
@@ -83,6 +93,9 @@ class IpMasqAgentArgs(TypedDict):
     DaemonSet), `gke-managed-agent` (ConfigMap only, for GKE's own agent), `gke-dataplane-v2`
     (ConfigMap only, read by Dataplane V2) or `gke-autopilot` (one EgressNATPolicy, nothing in
     kube-system); plain, not an Output."""
+    agent_phase: NotRequired[AgentPhase]
+    """`run` (default) or `cleanup`: the DaemonSet removes our rules from every node and is Ready
+    only once they are gone, the step before removing the agent (gke-standard only; plain)."""
     dataplane: NotRequired[Dataplane]
     """Deprecated, use `platform`: `legacy` (gke-standard) or `v2` (gke-dataplane-v2); plain."""
     deploy_daemon_set: NotRequired[bool]
@@ -155,6 +168,12 @@ class IpMasqAgent(pulumi.ComponentResource):
         if platform is Platform.GKE_AUTOPILOT:
             _check_autopilot(name, args)
         deploy = platform.runs_our_agent
+        phase = _agent_phase(name, args)
+        if phase is AgentPhase.CLEANUP and not deploy:
+            raise ValueError(
+                f"IpMasqAgent {name}: agent_phase 'cleanup' runs our agent's DaemonSet, which "
+                f"platform {platform.value!r} does not deploy (clean up on gke-standard first)"
+            )
         if deploy and "image" not in args:
             raise ValueError(f"IpMasqAgent {name}: image is required when a DaemonSet is deployed")
         monitoring = args.get("monitoring", Monitoring.NONE)
@@ -170,6 +189,9 @@ class IpMasqAgent(pulumi.ComponentResource):
                 f"IpMasqAgent {name}: grafana_dashboard needs monitoring podmonitor "
                 "(without it nothing scrapes the metrics the dashboard shows)"
             )
+        if phase is AgentPhase.CLEANUP:
+            # No agent serves /metrics while cleaning up: scraping it would only report it down.
+            scraped = dashboard = False
         if scraped and not deploy:
             raise ValueError(
                 f"IpMasqAgent {name}: monitoring podmonitor scrapes our agent's DaemonSet, "
@@ -209,7 +231,7 @@ class IpMasqAgent(pulumi.ComponentResource):
         else:
             config_map = self._config_map(name, args, enable_ipv6, cidr_limit, child)
             if deploy:
-                self._agent(name, args, enable_ipv6, config_map, scraped=scraped)
+                self._agent(name, args, enable_ipv6, config_map, scraped=scraped, phase=phase)
                 if dashboard:
                     register_dashboard(
                         name, namespace=NAMESPACE, object_name=DASHBOARD_CONFIG_MAP, parent=self
@@ -273,6 +295,7 @@ class IpMasqAgent(pulumi.ComponentResource):
         config_map: k8s.core.v1.ConfigMap,
         *,
         scraped: bool,
+        phase: AgentPhase,
     ) -> None:
         daemon_set = k8s.apps.v1.DaemonSet(
             f"{name}-agent",
@@ -285,7 +308,10 @@ class IpMasqAgent(pulumi.ComponentResource):
                     enable_ipv6, args.get("backend", Backend.AUTO)
                 ).apply(
                     lambda v: agent_args(
-                        enable_ipv6=v[0], backend=Backend(v[1]).value, serve_metrics=scraped
+                        enable_ipv6=v[0],
+                        backend=Backend(v[1]).value,
+                        serve_metrics=scraped,
+                        phase=phase,
                     )
                 ),
                 serve_metrics=scraped,
@@ -308,6 +334,16 @@ class IpMasqAgent(pulumi.ComponentResource):
 
 # Any count fits: derivation for a document whose cidrLimit is then set to fit the list.
 _NO_LIMIT: Final = 1 << 31
+
+
+def _agent_phase(name: str, args: IpMasqAgentArgs) -> AgentPhase:
+    phase = _plain(name, args, "agent_phase", str, AgentPhase.RUN.value)
+    if phase not in set(AgentPhase):
+        raise ValueError(
+            f"IpMasqAgent {name}: agent_phase {phase!r} is not one of "
+            + ", ".join(p.value for p in AgentPhase)
+        )
+    return AgentPhase(phase)
 
 
 def _platform(name: str, args: IpMasqAgentArgs) -> Platform:
@@ -422,11 +458,19 @@ def _labels() -> dict[str, str]:
     }
 
 
-def agent_args(*, enable_ipv6: bool, backend: str, serve_metrics: bool = False) -> list[str]:
+def agent_args(
+    *,
+    enable_ipv6: bool,
+    backend: str,
+    serve_metrics: bool = False,
+    phase: AgentPhase = AgentPhase.RUN,
+) -> list[str]:
     """The agent's command line: upstream's flags plus ours (--backend, --health-address, and
     --metrics-address on the node's address when Prometheus scrapes it; else the agent's
-    loopback default)."""
-    args = [f"--masq-chain={MASQ_CHAIN}", f"--backend={backend}"]
+    loopback default). The cleanup phase runs `cleanup --stay` with the same chain and
+    families, so it removes exactly what the run phase wrote (and any other backend's)."""
+    args = ["cleanup", "--stay"] if phase is AgentPhase.CLEANUP else []
+    args += [f"--masq-chain={MASQ_CHAIN}", f"--backend={backend}"]
     if enable_ipv6:
         args.append("--enable-ipv6")
     args.append(f"--health-address={AGENT_HEALTH_ADDRESS}")

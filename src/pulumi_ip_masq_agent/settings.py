@@ -50,6 +50,7 @@ DEFAULTS: Final[Mapping[str, str | bool | int | list[str] | None]] = {
     "deployAgent": True,
     "agentImage": "",
     "agentBackend": "auto",
+    "agentPhase": "run",
     "monitoring": "none",
     "monitoringLabels": [f"{name}={value}" for name, value in DEFAULT_SELECTOR_LABELS.items()],
     "grafanaDashboard": False,
@@ -107,6 +108,8 @@ class Settings:
     cidr_limit: int
     agent_image: str | None
     agent_backend: Literal["auto", "iptables", "nftables"]
+    agent_phase: Literal["run", "cleanup"]
+    """`cleanup`: the uninstall phase, our DaemonSet removes its rules from every node."""
     monitoring: Monitoring
     monitoring_labels: tuple[tuple[str, str], ...]
     grafana_dashboard: bool
@@ -265,6 +268,7 @@ def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = No
         cidr_limit=read.integer("cidrLimit"),
         agent_image=read.optional("agentImage"),
         agent_backend=read.choice("agentBackend", ("auto", "iptables", "nftables")),  # type: ignore[arg-type]
+        agent_phase=read.choice("agentPhase", ("run", "cleanup")),  # type: ignore[arg-type]
         monitoring=Monitoring(read.choice("monitoring", tuple(Monitoring))),
         monitoring_labels=_monitoring_labels(read.strings("monitoringLabels")),
         grafana_dashboard=read.flag("grafanaDashboard"),
@@ -405,6 +409,11 @@ def _check(settings: Settings) -> None:
     """Cross-key rules, then the whole derivation when every range is known from config."""
     if settings.platform is Platform.GKE_AUTOPILOT:
         _check_autopilot(settings)  # first: its message says why the key has no place at all
+    if settings.agent_phase == "cleanup" and not settings.runs_daemon_set:
+        raise SettingsError(
+            f"{_key('agentPhase')}: 'cleanup' runs our agent's DaemonSet, which platform "
+            f"{settings.platform.value!r} does not deploy (clean up on gke-standard first)"
+        )
     _check_values(settings)
     _check_families(settings)
     _check_exceptions(settings)
@@ -552,6 +561,7 @@ _AGENT_ONLY_KEYS: Final = (
     ("forceMasqueradeCidrs", "force_masquerade_cidrs"),
     ("agentImage", "agent_image"),
     ("agentBackend", "agent_backend"),
+    ("agentPhase", "agent_phase"),
     ("resyncInterval", "resync_interval"),
     ("cidrLimit", "cidr_limit"),
     ("masqLinkLocal", "masq_link_local"),

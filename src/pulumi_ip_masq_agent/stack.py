@@ -10,7 +10,13 @@ import pulumi_kubernetes as k8s
 from pulumi_ip_masq_agent.agent_image import AgentImage
 from pulumi_ip_masq_agent.gke_cluster import GkeCluster, GkeClusterArgs
 from pulumi_ip_masq_agent.gke_network import GkeNetwork, GkeNetworkArgs
-from pulumi_ip_masq_agent.ip_masq_agent import Backend, Dataplane, IpMasqAgent, IpMasqAgentArgs
+from pulumi_ip_masq_agent.ip_masq_agent import (
+    AgentPhase,
+    Backend,
+    Dataplane,
+    IpMasqAgent,
+    IpMasqAgentArgs,
+)
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import concat_ranges
 from pulumi_ip_masq_agent.settings import DEFAULTS, Settings
@@ -82,6 +88,7 @@ def build_stack(settings: Settings, *, agent_context: Path) -> dict[str, pulumi.
             "masq_link_local_ipv6": settings.masq_link_local_ipv6,
             "resync_interval": settings.resync_interval,
             "backend": Backend(settings.agent_backend),
+            "agent_phase": AgentPhase(settings.agent_phase),
             "monitoring": settings.monitoring,
             "monitoring_labels": settings.monitoring_label_map(),
             "grafana_dashboard": settings.grafana_dashboard,

@@ -8,7 +8,7 @@ import pulumi_gcp as gcp
 import pytest
 
 from harness.offline import RenderError, RenderResult, is_unknown, run_under_mocks
-from pulumi_ip_masq_agent import IpMasqAgent, gke_ranges
+from pulumi_ip_masq_agent import IpMasqAgent, Platform, gke_ranges
 from pulumi_ip_masq_agent.cidrs import CidrError
 
 
@@ -44,7 +44,7 @@ def run(program: Callable[[], Any]) -> RenderResult:
     def main() -> None:
         ranges = program()
         pulumi.export("ranges", ranges)
-        agent = IpMasqAgent("agent", {"ranges": ranges, "platform": "gke-managed-agent"})
+        agent = IpMasqAgent("agent", {"ranges": ranges, "platform": Platform.GKE_MANAGED_AGENT})
         pulumi.export("cidrs", agent.non_masquerade_cidrs)
 
     return run_under_mocks(main, stack="test", config={}, project="byo")

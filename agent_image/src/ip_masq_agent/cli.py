@@ -17,6 +17,7 @@ from ip_masq_agent.backends.registry import (
     UnknownBackendError,
     default_backend_registry,
 )
+from ip_masq_agent.cleanup_phase import CleanupPhase
 from ip_masq_agent.commands import CommandRunner, SubprocessRunner
 from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
 from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
@@ -77,7 +78,7 @@ def backend_settings(options: Options, run: CommandRunner) -> BackendSettings:
         run,
         # Only a running agent resyncs; `render` asks the node nothing it does not need. The
         # agent's tools run in its own namespace, so its own netlink socket sees theirs.
-        generation=read_generation if options.command == "run" else None,
+        generation=read_generation if options.command == "run" or options.stay else None,
         random_fully=options.random_fully,
     )
 
@@ -166,6 +167,32 @@ def run(
     return 0
 
 
+def stay_cleaning(
+    options: Options, settings: BackendSettings, registry: BackendRegistry, logger: logging.Logger
+) -> int:
+    """`cleanup --stay`: remove every backend's rules, then keep them gone, Ready once they are."""
+    phase = CleanupPhase(OtherBackends(None, settings, registry), logger)
+    try:
+        server = HealthServer(options.health_address, phase.routes(), flag="health-address")
+    except OSError as err:
+        print(f"ip-masq-agent: -health-address: cannot listen: {err.strerror}", file=sys.stderr)
+        return 1
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log_event(logger, logging.INFO, "stopping", signal=signal.Signals(signum).name)
+        phase.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log_event(logger, logging.INFO, "cleanup phase", chain=options.masq_chain)
+    server.start()
+    try:
+        phase.run()
+    finally:
+        server.stop()
+    return 0
+
+
 def _servers(
     options: Options, runner: SyncRunner, registry: CollectorRegistry
 ) -> list[HealthServer]:
@@ -200,7 +227,9 @@ def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None 
         logger = configure_logging(options.verbosity)
         settings = backend_settings(options, SubprocessRunner())
         backend = registry.create(options.backend, settings)
-        if options.command == "run" and not options.once:
+        if options.stay and not options.health_address:
+            raise FlagError("flag -stay needs -health-address: readiness says when cleanup is done")
+        if (options.command == "run" and not options.once) or options.stay:
             for flag, address in (
                 ("health-address", options.health_address),
                 ("metrics-address", options.metrics_address),
@@ -213,6 +242,8 @@ def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None 
     try:
         if options.command == "render":
             return render(options, backend)
+        if options.command == "cleanup" and options.stay:
+            return stay_cleaning(options, settings, registry, logger)
         if options.command == "cleanup":
             # Every backend's state, whichever wrote it: after cleanup the node has no trace.
             backend.cleanup()

@@ -57,6 +57,7 @@ class Options:
     health_address: str = DEFAULT_HEALTH_ADDRESS
     metrics_address: str = DEFAULT_METRICS_ADDRESS
     once: bool = False
+    stay: bool = False  # cleanup: keep running, Ready once no rule of ours is left
     family: Family | None = None
     verbosity: int = 0
 
@@ -146,6 +147,7 @@ _FLAGS: Final[dict[str, _Flag]] = {
     "health-address": _Flag("health_address", False),
     "metrics-address": _Flag("metrics_address", False),
     "once": _Flag("once", True),
+    "stay": _Flag("stay", True),
     "family": _Flag("family", False, _family),
     "v": _Flag("verbosity", False, _verbosity),
     # klog flags that existing DaemonSet manifests pass: accepted, logging stays on stderr.
@@ -214,6 +216,8 @@ def parse_flags(argv: Sequence[str]) -> Options:
     options = replace(Options(), **values)
     if options.family is not None and options.command != "render":
         raise FlagError("flag -family is only for the render command")
+    if options.stay and options.command != "cleanup":
+        raise FlagError("flag -stay is only for the cleanup command")
     if options.family == "ipv6" and not options.enable_ipv6:
         raise FlagError("flag -family=ipv6 needs -enable-ipv6")
     return options

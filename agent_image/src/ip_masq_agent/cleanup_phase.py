@@ -1,0 +1,79 @@
+"""`cleanup --stay`: remove every backend's rules, then stay, Ready only once they are gone.
+
+The uninstall phase of a DaemonSet: each node's pod removes our rules and keeps running, so
+the rollout completes (every pod Ready) only when no node holds our rules any more; only then
+are the DaemonSet and ConfigMap removed. A rule an old pod still writes during the rollout is
+removed at the next recheck.
+"""
+
+import logging
+import threading
+from typing import Final, Protocol
+
+from ip_masq_agent.backends.base import ApplyError
+from ip_masq_agent.http_server import Response, Route
+from ip_masq_agent.logs import log_event
+
+# How often the pod looks again: an old agent may still be stopping on the node.
+RECHECK_SECONDS: Final = 10.0
+
+
+class Sweeper(Protocol):
+    """Removes the rules of every backend (backends.migration.OtherBackends with none active)."""
+
+    def sweep(self) -> list[str]: ...
+
+
+class CleanupPhase:
+    """The sweep loop and its verdict; HTTP threads read the verdict under the lock."""
+
+    def __init__(
+        self, sweeper: Sweeper, logger: logging.Logger, recheck: float = RECHECK_SECONDS
+    ) -> None:
+        self._sweeper = sweeper
+        self._log = logger
+        self._recheck = recheck
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._gone = False  # the last sweep succeeded: nothing of ours is on the node
+        self._error: str | None = None
+
+    def sweep(self) -> bool:
+        """One sweep now; True when the node then holds no rule of ours."""
+        try:
+            removed = self._sweeper.sweep()
+        except ApplyError as err:
+            with self._lock:
+                self._gone, self._error = False, str(err)
+            log_event(self._log, logging.ERROR, "cleanup failed", error=str(err))
+            return False
+        with self._lock:
+            self._gone, self._error = True, None
+        if removed:
+            log_event(self._log, logging.INFO, "rules removed", backends=",".join(removed))
+        return True
+
+    def run(self) -> None:
+        """Sweep until `stop`: at once, then every recheck (sooner after a failure)."""
+        while not self._stop.is_set():
+            gone = self.sweep()
+            self._stop.wait(self._recheck if gone else min(self._recheck, 1.0))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def routes(self) -> dict[str, Route]:
+        """/healthz: the loop is alive; /readyz: 200 only once the node holds none of our rules."""
+
+        def healthz() -> Response:
+            return Response(200, b"ok\nmode: cleanup\n")
+
+        def readyz() -> Response:
+            with self._lock:
+                gone, error = self._gone, self._error
+            if gone:
+                return Response(200, b"ok\nmode: cleanup: no rule of ours on this node\n")
+            reason = "cleanup failed (the log says why)" if error else "cleanup not done yet"
+            return Response(503, f"not ready: {reason}\n".encode())
+
+        return {"/healthz": healthz, "/readyz": readyz}
