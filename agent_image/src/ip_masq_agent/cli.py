@@ -27,7 +27,7 @@ from ip_masq_agent.logs import configure_logging, log_event
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.nft_generation import read_generation
 from ip_masq_agent.rules import FAMILIES, DesiredRules, Masquerade, plan_rules
-from ip_masq_agent.runner import SyncRunner, SystemClock
+from ip_masq_agent.runner import SyncRunner, SyncTiming, SystemClock
 from ip_masq_agent.watch import ConfigWatcher
 
 
@@ -101,6 +101,7 @@ def build_runner(
         clock=SystemClock(),
         metrics=metrics,
         logger=logger,
+        timing=SyncTiming(health_timeout=options.health_timeout),
     )
 
 

@@ -16,6 +16,7 @@ from ip_masq_agent.logs import log_event
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.quoting import quoted
 from ip_masq_agent.rules import DesiredRules
+from ip_masq_agent.sync_health import LivenessLimits, SyncHealth
 
 
 class Clock(Protocol):
@@ -43,7 +44,9 @@ class SyncTiming:
     min_interval: float = 0.1  # gap between syncs: coalesces a burst of file events
     initial_backoff: float = 0.5
     max_backoff: float = 30.0
-    health_timeout: float = 30.0  # a requested sync not done after this makes /healthz fail
+    # A write owed (requested, or found necessary) and not done after this makes /healthz
+    # fail, however long each attempt takes (a tool waiting on a held lock until its timeout).
+    health_timeout: float = 30.0
     # The loop completes an iteration at least every resyncInterval (at most an hour, its
     # longest sleep); this much more without one and /healthz fails, whatever it is stuck on.
     heartbeat_slack: float = 30.0
@@ -137,8 +140,13 @@ class SyncRunner:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
-        self._queued_at: float | None = None
+        self._queued_at: float | None = None  # scheduling only: the health tracker keeps ages
         now = clock.monotonic()
+        self._interval = config.defaults.resync_interval
+        limits = LivenessLimits(
+            timing.health_timeout, timing.heartbeat_slack, timing.failures_unhealthy
+        )
+        self._health = SyncHealth(limits, started=now, interval=self._loop_period())
         self._last_sync_at = now - timing.min_interval
         self._next_resync = now
         self._retry_at: float | None = None
@@ -150,18 +158,15 @@ class SyncRunner:
         self._summary: str | None = None
         self._plan_memo: tuple[AgentConfig, DesiredRules] | None = None
         self._summarised: DesiredRules | None = None
-        self._failures = 0
         self._digests: dict[str, str] = {}
         self._last_error: str | None = None
-        self._ready = False
-        self._beat = now  # the loop's last completed iteration
-        self._interval = config.defaults.resync_interval
         self._rule_counts: str | None = None
 
     # --- requests and scheduling -------------------------------------------------------
 
     def request_sync(self, reason: str) -> None:
         """Ask for a sync soon (thread-safe); bursts collapse into one sync."""
+        self._health.requested(self._clock.monotonic())
         with self._lock:
             if self._queued_at is None:
                 self._queued_at = self._clock.monotonic()
@@ -184,9 +189,12 @@ class SyncRunner:
         if self._clock.monotonic() >= self.due_at():
             self.sync()
         now = self._clock.monotonic()
-        with self._lock:
-            self._beat = now
+        self._health.iterated(now, self._loop_period())
         return max(0.0, self.due_at() - now)
+
+    def _loop_period(self) -> float:
+        """The longest the loop sleeps between iterations (resyncInterval, held to the gap)."""
+        return max(self._interval, self._timing.min_interval)
 
     def run(self) -> None:
         """Sync until `stop`; returns within the time one sync takes."""
@@ -209,8 +217,8 @@ class SyncRunner:
     def sync(self) -> bool:
         """One sync now; True when the kernel holds the desired rules afterwards."""
         started = self._clock.monotonic()
+        self._health.sync_started()
         with self._lock:
-            served = self._queued_at
             self._queued_at = None
             self._last_sync_at = started
         config = self._config.load()
@@ -220,7 +228,7 @@ class SyncRunner:
         # the minimum gap between syncs bounds it as it bounds bursts of file events.
         self._next_resync = started + max(interval, self._timing.min_interval)
         if config is None:
-            return self._failed(started, served, "no_config", self._config.problem or "no config")
+            return self._failed(started, "no_config", self._config.problem or "no config")
         # The keeper hands back the same object while the file is unchanged: an idle resync
         # then re-plans nothing (10,000 CIDRs cost milliseconds to plan and to summarise).
         memo = self._plan_memo
@@ -231,6 +239,7 @@ class SyncRunner:
             expected = self._expected_view(desired)
             reason = self._rewrite_reason(desired, expected)
             if reason is not None:
+                self._health.write_needed(started)
                 self._write(desired, expected)
                 self._metrics.rules_rewritten.labels(reason=reason).inc()
                 log_event(
@@ -241,7 +250,7 @@ class SyncRunner:
                     backend=self._backend.name,
                 )
         except ApplyError as err:
-            return self._failed(started, served, "error", str(err))
+            return self._failed(started, "error", str(err))
         self._succeeded(started, desired)
         return True
 
@@ -278,11 +287,9 @@ class SyncRunner:
 
     def _succeeded(self, started: float, desired: DesiredRules) -> None:
         self._force = False
-        self._failures = 0
         self._last_error = None
         self._retry_at = None
         self._backoff = self._timing.initial_backoff
-        self._ready = True
         summary = self._summary if desired is self._summarised else rules_summary(desired)
         self._summarised = desired
         if summary != self._summary:
@@ -299,6 +306,7 @@ class SyncRunner:
                     len(rules.non_masquerade)
                 )
                 self._export_digest(rules.family, family_digest(rules.non_masquerade))
+        self._health.sync_succeeded(self._rule_counts)
         self._metrics.syncs.labels(result="ok").inc()
         self._metrics.last_success.set(self._clock.wall())
         self._metrics.sync_duration.observe(self._clock.monotonic() - started)
@@ -315,17 +323,15 @@ class SyncRunner:
         self._metrics.desired_digest.labels(family=family, sha256=digest).set(1)
         self._digests[family] = digest
 
-    def _failed(self, started: float, served: float | None, result: str, error: str) -> bool:
+    def _failed(self, started: float, result: str, error: str) -> bool:
         self._force = True  # whatever the kernel holds now, write it whole next time
-        self._failures += 1
+        # What this sync owed stays owed, with its age: the tracker keeps it until a success.
+        # The retry comes with backoff, not at the minimum gap: a held lock is not hammered.
+        failures = self._health.sync_failed()
         self._last_error = error
         now = self._clock.monotonic()
         self._retry_at = now + self._backoff
         self._backoff = min(self._backoff * 2, self._timing.max_backoff)
-        with self._lock:
-            # The request that triggered this sync is still unserved: keep its age.
-            if served is not None:
-                self._queued_at = min(served, self._queued_at or served)
         self._metrics.syncs.labels(result=result).inc()
         self._metrics.sync_duration.observe(now - started)
         log_event(
@@ -333,7 +339,7 @@ class SyncRunner:
             logging.ERROR,
             "sync failed",
             error=error,
-            failures=self._failures,
+            failures=failures,
             # When the next attempt really comes: the resync may come before the backoff.
             retry_in=f"{max(0.0, self.due_at() - now):.1f}s",
         )
@@ -347,30 +353,18 @@ class SyncRunner:
     # --- health --------------------------------------------------------------------------
 
     def health(self) -> HealthReport:
-        """Healthy unless the loop stalls, a requested sync waits too long or syncs keep failing.
+        """Healthy unless the loop stalls, an owed write waits too long or syncs keep failing.
 
         The body is a status line and counts: no CIDR, no config text, no tool output (any
         pod that reaches the port could read them); the log has the details.
         """
-        now = self._clock.monotonic()
-        problems = []
-        with self._lock:
-            queued_at = self._queued_at
-            beat = self._beat
-        stall_bound = min(max(self._interval, self._timing.min_interval), 3600.0)
-        stall_bound += self._timing.heartbeat_slack
-        if now - beat > stall_bound:
-            problems.append(
-                f"the sync loop has not completed an iteration for {now - beat:.0f}s"
-                f" (bound {stall_bound:.0f}s)"
-            )
-        if queued_at is not None and now - queued_at > self._timing.health_timeout:
-            problems.append(f"a sync requested {now - queued_at:.0f}s ago has not succeeded")
-        if self._failures >= self._timing.failures_unhealthy:
-            problems.append(f"{self._failures} syncs failed in a row (the log says why)")
+        problems = self._health.problems(self._clock.monotonic())
         lines = [f"unhealthy: {p}" for p in problems] or ["ok"]
         lines.append(f"backend: {self._backend.name}")
         lines.append(f"config: {self._config.state}")
-        if self._rule_counts is not None:
-            lines.append(f"rules: {self._rule_counts}")
-        return HealthReport(healthy=not problems, ready=self._ready, body="\n".join(lines) + "\n")
+        rules = self._health.rules
+        if rules is not None:
+            lines.append(f"rules: {rules}")
+        return HealthReport(
+            healthy=not problems, ready=self._health.ready, body="\n".join(lines) + "\n"
+        )

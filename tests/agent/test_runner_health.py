@@ -1,0 +1,116 @@
+"""The loop's health verdicts with a fake clock: stuck writes."""
+
+from dataclasses import replace
+
+import pytest
+
+from ip_masq_agent.backends.base import ApplyError
+from tests.agent.test_runner import CONFIG, FAST, Harness
+
+COMMAND_TIMEOUT = 30.0  # SubprocessRunner's: `iptables-restore -w` behind a held lock ends there
+PROBE = 0.1  # how often the fake kubelet asks /healthz
+CHANGED = CONFIG.replace("10.8.0.0/14", "10.9.0.0/16")
+
+
+class Probes:
+    """/healthz answers by age of the oldest write still owed, as kubelet would see them."""
+
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        self.seen: list[tuple[float, bool]] = []  # (monotonic time, healthy)
+
+    def probe(self) -> None:
+        self.seen.append((self.h.clock.now, self.h.runner.health().healthy))
+
+    def hang(self) -> None:
+        """A write that waits out the command timeout (the xtables lock is held) and fails."""
+        for _ in range(round(COMMAND_TIMEOUT / PROBE)):
+            self.h.clock.now += PROBE
+            self.probe()
+        raise ApplyError(f"iptables-legacy-restore: timed out after {COMMAND_TIMEOUT}s")
+
+    def run_for(self, seconds: float) -> None:
+        end = self.h.clock.now + seconds
+        while self.h.clock.now < end:
+            self.h.advance(PROBE)
+            self.probe()
+
+    def first_failure_after(self, since: float) -> float:
+        return next(round(t - since, 1) for t, healthy in self.seen if not healthy and t > since)
+
+    def check(self, since: float, health_timeout: float) -> None:
+        """Green up to the timeout (no false alarm), red from then on until the write succeeds."""
+        ages = [(t - since, healthy) for t, healthy in self.seen if t >= since]
+        early = [round(age, 1) for age, healthy in ages if age <= health_timeout and not healthy]
+        late = [round(age, 1) for age, healthy in ages if age > health_timeout + 1e-6 and healthy]
+        assert early == [], f"/healthz failed before the timeout at {early[:5]}"
+        assert late == [], f"/healthz green past the timeout at {late[:5]} (of {len(late)})"
+
+
+@pytest.mark.parametrize("health_timeout", [5.0, 10.0, 45.0])
+def test_healthz_fails_within_the_health_timeout_of_a_request_while_every_write_hangs(
+    health_timeout: float,
+) -> None:
+    h = Harness(CONFIG, replace(FAST, health_timeout=health_timeout))
+    h.runner.step()
+    probes = Probes(h)
+    h.backend.stall = probes.hang
+    h.source.text = CHANGED
+    requested = h.clock.now
+    h.runner.request_sync("config file changed")
+    probes.run_for(150)  # several 30 s attempts, each ending at the command timeout
+    probes.check(requested, health_timeout)
+    assert probes.first_failure_after(requested) == pytest.approx(health_timeout, abs=PROBE + 1e-6)
+    # The lock holder goes away: the next attempt writes the change and /healthz turns green.
+    h.backend.stall = None
+    probes.run_for(5)
+    assert h.cidrs() == ["169.254.0.0/16", "10.9.0.0/16"]
+    assert h.runner.health().healthy
+
+
+def test_a_drift_repair_that_hangs_fails_healthz_within_the_health_timeout() -> None:
+    h = Harness(CONFIG, replace(FAST, health_timeout=10.0))
+    h.runner.step()
+    probes = Probes(h)
+    h.backend.kernel = "flushed by another writer"
+    h.backend.stall = probes.hang
+    found = h.clock.now + 10  # the next resync sees the drift and owes a write from then
+    probes.run_for(120)
+    probes.check(found, 10.0)
+    h.backend.stall = None
+    probes.run_for(5)
+    assert h.backend.kernel == h.backend.render(h.backend.applied[-1])
+    assert h.runner.health().healthy
+
+
+def test_a_first_sync_that_hangs_fails_healthz_within_the_health_timeout_of_the_start() -> None:
+    h = Harness(CONFIG, replace(FAST, health_timeout=10.0))
+    probes = Probes(h)
+    started = h.clock.now
+    h.backend.stall = probes.hang
+    probes.run_for(100)
+    probes.check(started, 10.0)
+    assert not h.runner.health().ready
+
+
+def test_a_request_made_while_a_sync_runs_is_not_served_by_it() -> None:
+    h = Harness(CONFIG, replace(FAST, health_timeout=10.0))
+    h.runner.step()
+    h.advance(5)
+
+    def request_midway() -> None:
+        h.clock.now += 2
+        h.runner.request_sync("config file changed")  # after the sync read the config
+        h.clock.now += 9
+
+    h.backend.stall = request_midway
+    h.source.text = CHANGED
+    h.runner.request_sync("config file changed")
+    h.clock.now += 0.1
+    h.runner.sync()  # succeeds after 11 s; the second request is 9 s old
+    h.backend.stall = None
+    assert h.runner.health().healthy
+    h.clock.now += 1.5  # that request waited 10.5 s and no sync served it yet
+    assert not h.runner.health().healthy
+    h.runner.step()
+    assert h.runner.health().healthy
