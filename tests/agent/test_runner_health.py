@@ -1,15 +1,18 @@
-"""The loop's health verdicts with a fake clock: stuck writes."""
+"""The loop's health verdicts with a fake clock: stuck writes and another writer fighting ours."""
 
+import logging
 from dataclasses import replace
 
 import pytest
 
 from ip_masq_agent.backends.base import ApplyError
+from ip_masq_agent.health import health_routes
 from tests.agent.test_runner import CONFIG, FAST, Harness
 
 COMMAND_TIMEOUT = 30.0  # SubprocessRunner's: `iptables-restore -w` behind a held lock ends there
 PROBE = 0.1  # how often the fake kubelet asks /healthz
 CHANGED = CONFIG.replace("10.8.0.0/14", "10.9.0.0/16")
+FIGHT = "another writer is changing our rules"
 
 
 class Probes:
@@ -114,3 +117,84 @@ def test_a_request_made_while_a_sync_runs_is_not_served_by_it() -> None:
     assert not h.runner.health().healthy
     h.runner.step()
     assert h.runner.health().healthy
+
+
+def _readyz(h: Harness) -> tuple[int, str]:
+    response = health_routes(h.runner.health)["/readyz"]()
+    return response.status, response.body.decode()
+
+
+@pytest.mark.parametrize(
+    ("resync", "seconds"), [("1s", 1.0), ("10s", 10.0), ("5m", 300.0)], ids=["1s", "10s", "5m"]
+)
+def test_three_drift_rewrites_in_the_window_fail_readyz_log_the_fight_and_count_it(
+    caplog: pytest.LogCaptureFixture, resync: str, seconds: float
+) -> None:
+    h = Harness(f"nonMasqueradeCIDRs: [10.8.0.0/14]\nresyncInterval: {resync}\n")
+    h.runner.step()
+    statuses = []
+    with caplog.at_level(logging.WARNING, logger="test-runner"):
+        for _ in range(4):
+            h.backend.kernel = "rewritten by another agent"
+            h.advance(seconds)
+            statuses.append(_readyz(h)[0])
+    assert h.metric("ip_masq_agent_rules_rewritten_total", reason="drift") == 4
+    assert statuses == [200, 200, 503, 503]
+    body = _readyz(h)[1]
+    assert body.startswith(f"not ready: {FIGHT} (3 drift rewrites within ")
+    assert "10.8.0.0" not in body
+    # Liveness stays green: a restart would not stop the other writer.
+    assert health_routes(h.runner.health)["/healthz"]().status == 200
+    fights = [r for r in caplog.records if r.getMessage() == FIGHT]
+    assert len(fights) == 1 and fights[0].levelno == logging.WARNING
+    assert getattr(fights[0], "fields", {})["rewrites"] == 3
+    assert h.metric("ip_masq_agent_writer_fights_total") == 1
+    assert h.metric("ip_masq_agent_writer_fight") == 1
+
+
+def test_readiness_returns_once_the_other_writer_has_stopped_for_the_window() -> None:
+    h = Harness(CONFIG)  # resyncInterval 10s: the window is 5 minutes
+    h.runner.step()
+    rewrites = []
+    for _ in range(3):
+        h.backend.kernel = "rewritten by another agent"
+        h.advance(10)
+        rewrites.append(h.clock.now)
+    assert _readyz(h)[0] == 503
+    while _readyz(h)[0] == 503 and h.clock.now < rewrites[0] + 400:
+        h.advance(1)
+    assert h.clock.now - rewrites[0] == pytest.approx(301, abs=1)
+    assert h.metric("ip_masq_agent_writer_fight") == 0
+    assert h.metric("ip_masq_agent_writer_fights_total") == 1
+
+
+def test_occasional_drift_is_repaired_without_calling_it_a_fight() -> None:
+    h = Harness(CONFIG)
+    h.runner.step()
+    for _ in range(6):  # a tamper every 160 s: never 3 within 5 minutes
+        h.backend.kernel = "flushed once by an operator"
+        h.advance(10)
+        assert _readyz(h)[0] == 200
+        for _ in range(15):
+            h.advance(10)
+    assert h.metric("ip_masq_agent_rules_rewritten_total", reason="drift") == 6
+    assert h.metric("ip_masq_agent_writer_fights_total") == 0
+
+
+def test_config_changes_and_retries_are_no_fight() -> None:
+    h = Harness(CONFIG)
+    h.runner.step()
+    for n in range(4):
+        h.source.text = CONFIG.replace("10.8.0.0/14", f"10.{9 + n}.0.0/16")
+        h.runner.request_sync("config file changed")
+        h.advance(1)
+    h.backend.fail = "boom"
+    h.source.text = CHANGED
+    h.runner.request_sync("config file changed")
+    h.advance(1)
+    h.backend.fail = None
+    h.advance(1)
+    assert len(h.backend.applied) == 6
+    assert h.metric("ip_masq_agent_rules_rewritten_total", reason="retry") == 1
+    assert _readyz(h)[0] == 200
+    assert h.metric("ip_masq_agent_writer_fights_total") == 0

@@ -1,4 +1,4 @@
-"""The agent's health signals on a real kernel: a held lock.
+"""The agent's health signals on a real kernel: a held lock, a writer fighting ours.
 
 One node namespace per test, the agent on Debian's python3 as in the image; verdicts are read
 from its real /healthz, /readyz and /metrics and from the kernel's rules.
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from ip_masq_agent.drift_fight import FIGHT_EVENT, FIGHT_REWRITES
 from netlab.fetch import fetch
 from netlab.lab import Lab
 from netlab.node_agent import agent_argv
 from tests.agent.kernel_helpers import wait_until
-from tests.dataplane.backend_views import IPTABLES_LEGACY, BackendView
+from tests.dataplane.backend_views import IPTABLES_LEGACY, VIEWS, BackendView
 
 pytestmark = pytest.mark.kernel
 
@@ -122,3 +123,36 @@ def test_healthz_fails_within_the_health_timeout_while_the_xtables_lock_is_held(
     # The holder lets go: the waiting restore takes the lock, the change lands, green again.
     assert wait_until(lambda: agent.view.holds(agent.node, "172.16.0.0/12"), 5), agent.tail()
     assert _first_status(agent, "/healthz", 200, 3) is not None
+
+
+@pytest.mark.parametrize("view", list(VIEWS.values()), ids=list(VIEWS))
+def test_a_writer_undoing_our_rules_fails_readyz_and_is_logged_and_counted(
+    lab: Lab, tmp_path: Path, view: BackendView
+) -> None:
+    agent = _Agent(lab, tmp_path, view, "nonMasqueradeCIDRs: [10.0.0.0/8]\nresyncInterval: 1s\n")
+    drift = 'ip_masq_agent_rules_rewritten_total{reason="drift"}'
+    seen: list[tuple[float, int]] = []  # (drift rewrites so far, /readyz) after each repair
+    started = time.monotonic()
+    for _ in range(3 * FIGHT_REWRITES):  # bounded: the other writer gives up after this many
+        agent.view.tampers["element"](agent.node)  # drops our first kept range
+        assert wait_until(lambda: agent.view.state(agent.node) == agent.good, 5), agent.tail()
+        time.sleep(0.2)  # the repairing sync finishes (its look after the write)
+        seen.append((agent.metric(drift), agent.get("/readyz")[0]))
+        if seen[-1][1] == 503:
+            break
+    took = time.monotonic() - started
+    print(f"{view.name}: /readyz 503 {took:.2f}s after the first undo; {seen}")
+    assert [status for count, status in seen if count < FIGHT_REWRITES] == [200] * sum(
+        1 for count, _ in seen if count < FIGHT_REWRITES
+    ), seen
+    assert seen[-1][1] == 503 and seen[-1][0] >= FIGHT_REWRITES, seen
+    status, body = agent.get("/readyz")
+    assert status == 503 and body.startswith(f"not ready: {FIGHT_EVENT} ("), body
+    assert "10.0.0.0" not in body
+    assert agent.get("/healthz")[0] == 200  # a restart would not stop the other writer
+    assert agent.metric("ip_masq_agent_writer_fights_total") == 1
+    assert agent.metric("ip_masq_agent_writer_fight") == 1
+    fights = agent.log_lines(f'"{FIGHT_EVENT}"')
+    assert len(fights) == 1, agent.tail()
+    assert "level=warning" in fights[0] and f"rewrites={FIGHT_REWRITES}" in fights[0], fights
+    assert agent.process.poll() is None

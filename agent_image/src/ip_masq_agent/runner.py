@@ -12,6 +12,7 @@ from typing import Final, Protocol
 from ip_masq_agent.backends.base import ApplyError, Backend
 from ip_masq_agent.config import AgentConfig, Network
 from ip_masq_agent.config_keeper import ConfigKeeper
+from ip_masq_agent.drift_fight import FIGHT_EVENT, FIGHT_REWRITES, FIGHT_WINDOW, DriftFight
 from ip_masq_agent.logs import log_event
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.quoting import quoted
@@ -51,6 +52,10 @@ class SyncTiming:
     # longest sleep); this much more without one and /healthz fails, whatever it is stuck on.
     heartbeat_slack: float = 30.0
     failures_unhealthy: int = 3  # this many failed syncs in a row make /healthz fail
+    # This many drift rewrites within the window (or as many resync intervals, if longer)
+    # mean another writer keeps undoing ours: /readyz fails while they do.
+    fight_rewrites: int = FIGHT_REWRITES
+    fight_window: float = FIGHT_WINDOW
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class HealthReport:
     healthy: bool
     ready: bool
     body: str
+    unready: str = "no sync succeeded yet"  # why /readyz fails, when it does
 
 
 Planner = Callable[[AgentConfig], DesiredRules]
@@ -147,6 +153,10 @@ class SyncRunner:
             timing.health_timeout, timing.heartbeat_slack, timing.failures_unhealthy
         )
         self._health = SyncHealth(limits, started=now, interval=self._loop_period())
+        self._fight = DriftFight(timing.fight_rewrites, timing.fight_window)
+        metrics.writer_fight.set_function(
+            lambda: 0.0 if self._fight.fight(clock.monotonic()) is None else 1.0
+        )
         self._last_sync_at = now - timing.min_interval
         self._next_resync = now
         self._retry_at: float | None = None
@@ -249,10 +259,28 @@ class SyncRunner:
                     reason=reason,
                     backend=self._backend.name,
                 )
+                if reason == "drift":
+                    self._drift_repaired(desired)
         except ApplyError as err:
             return self._failed(started, "error", str(err))
         self._succeeded(started, desired)
         return True
+
+    def _drift_repaired(self, desired: DesiredRules) -> None:
+        fight = self._fight.drift_rewritten(self._clock.monotonic(), self._loop_period())
+        if fight is not None:
+            self._metrics.writer_fights.inc()
+            log_event(
+                self._log,
+                logging.WARNING,
+                FIGHT_EVENT,
+                rewrites=fight.rewrites,
+                within=f"{fight.span:.0f}s",
+                window=f"{fight.window:.0f}s",
+                backend=self._backend.name,
+                chain=desired.chain,
+                hint="find the other agent or script writing this chain (or table) and stop it",
+            )
 
     def _expected_view(self, desired: DesiredRules) -> str:
         memo = self._expected
@@ -353,18 +381,31 @@ class SyncRunner:
     # --- health --------------------------------------------------------------------------
 
     def health(self) -> HealthReport:
-        """Healthy unless the loop stalls, an owed write waits too long or syncs keep failing.
+        """Healthy unless the loop stalls, an owed write waits too long or syncs keep failing;
+        ready after the first success, unless another writer keeps undoing our rules.
 
         The body is a status line and counts: no CIDR, no config text, no tool output (any
         pod that reaches the port could read them); the log has the details.
         """
-        problems = self._health.problems(self._clock.monotonic())
+        now = self._clock.monotonic()
+        problems = self._health.problems(now)
+        fight = self._fight.fight(now)
         lines = [f"unhealthy: {p}" for p in problems] or ["ok"]
+        if fight is not None:
+            lines.append(f"warning: {FIGHT_EVENT} ({fight.describe()})")
         lines.append(f"backend: {self._backend.name}")
         lines.append(f"config: {self._config.state}")
         rules = self._health.rules
         if rules is not None:
             lines.append(f"rules: {rules}")
+        ready = self._health.ready
+        if not ready:
+            unready = "no sync succeeded yet"
+        elif fight is not None:
+            ready = False
+            unready = f"{FIGHT_EVENT} ({fight.describe()})"
+        else:
+            unready = ""
         return HealthReport(
-            healthy=not problems, ready=self._health.ready, body="\n".join(lines) + "\n"
+            healthy=not problems, ready=ready, body="\n".join(lines) + "\n", unready=unready
         )
