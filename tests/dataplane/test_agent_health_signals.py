@@ -1,12 +1,15 @@
-"""The agent's health signals on a real kernel: a held lock, a writer fighting ours.
+"""The agent's health signals on a real kernel: a held lock, a writer fighting ours, SIGHUP.
 
 One node namespace per test, the agent on Debian's python3 as in the image; verdicts are read
 from its real /healthz, /readyz and /metrics and from the kernel's rules.
 """
 
+import contextlib
 import fcntl
 import os
 import re
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from netlab.fetch import fetch
 from netlab.lab import Lab
 from netlab.node_agent import agent_argv
 from tests.agent.kernel_helpers import wait_until
-from tests.dataplane.backend_views import IPTABLES_LEGACY, VIEWS, BackendView
+from tests.dataplane.backend_views import IPTABLES_LEGACY, NFTABLES, VIEWS, BackendView
 
 pytestmark = pytest.mark.kernel
 
@@ -156,3 +159,21 @@ def test_a_writer_undoing_our_rules_fails_readyz_and_is_logged_and_counted(
     assert len(fights) == 1, agent.tail()
     assert "level=warning" in fights[0] and f"rewrites={FIGHT_REWRITES}" in fights[0], fights
     assert agent.process.poll() is None
+
+
+def test_sighup_is_logged_and_resyncs_and_the_agent_keeps_running(lab: Lab, tmp_path: Path) -> None:
+    # resyncInterval 1h: only the signal's sync can repair the rules within the test.
+    config = "nonMasqueradeCIDRs: [10.0.0.0/8]\nresyncInterval: 1h\n"
+    agent = _Agent(lab, tmp_path, NFTABLES, config)
+    agent.view.tampers["element"](agent.node)
+    assert agent.view.state(agent.node) != agent.good
+    agent.process.send_signal(signal.SIGHUP)
+    repaired = wait_until(lambda: agent.view.state(agent.node) == agent.good, 5)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        agent.process.wait(timeout=0.5)  # an agent killed by the signal is gone by now
+    assert agent.process.poll() is None, f"exit {agent.process.returncode}: {agent.tail()}"
+    assert repaired is not None, agent.tail()
+    assert agent.get("/healthz")[0] == 200
+    lines = [line for line in agent.log.read_text().splitlines() if "SIGHUP" in line]
+    assert len(lines) == 1 and "level=info" in lines[0], agent.tail()
+    print(f"SIGHUP: rules repaired {repaired:.2f}s after the signal; {lines[0]}")

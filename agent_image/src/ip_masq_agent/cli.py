@@ -4,6 +4,7 @@ import functools
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import FrameType
 
@@ -143,8 +144,20 @@ def run(options: Options, backend: Backend, logger: logging.Logger) -> int:
         )
         runner.stop()
 
+    def on_hangup(_signum: int, _frame: FrameType | None) -> None:
+        # SIGHUP means "reload" to daemons: the agent re-reads its config on every sync, so a
+        # sync now is the reload (and repairs drift too). Its default action would kill the
+        # agent silently. The handler runs on the main thread, which may hold the runner's lock
+        # in the loop: the request goes from a thread of its own.
+        threading.Thread(target=reload, name="sighup", daemon=True).start()
+
+    def reload() -> None:
+        log_event(logger, logging.INFO, "SIGHUP: re-reading the config now", signal="SIGHUP")
+        runner.request_sync("SIGHUP")
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     for server in servers:
         server.start()
     watcher.start()
