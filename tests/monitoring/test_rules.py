@@ -36,6 +36,7 @@ def test_alert_names_and_severities_are_the_contract() -> None:
         "IpMasqAgentConfigRejected": "warning",
         "IpMasqAgentSyncFailing": "critical",
         "IpMasqAgentSyncStale": "critical",
+        "IpMasqAgentWriterFight": "warning",
     }
     readme = (ROOT / "README.md").read_text()
     for name, rule in rules.items():
@@ -75,7 +76,7 @@ def test_stale_bound_follows_the_resync_interval(resync: float, bound: str) -> N
 def test_promtool_checks_the_rules_file(promtool: str) -> None:
     result = run_promtool(promtool, "check", "rules", RULES_FILE)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 3 rules found" in result.stdout
+    assert "SUCCESS: 4 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass(promtool: str) -> None:
