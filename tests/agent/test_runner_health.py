@@ -198,3 +198,32 @@ def test_config_changes_and_retries_are_no_fight() -> None:
     assert h.metric("ip_masq_agent_rules_rewritten_total", reason="retry") == 1
     assert _readyz(h)[0] == 200
     assert h.metric("ip_masq_agent_writer_fights_total") == 0
+
+
+def test_a_writer_racing_our_writes_is_a_fight_too(caplog: pytest.LogCaptureFixture) -> None:
+    # Undone between our write and our look, every time: the sync fails, and each write it
+    # had to repeat is one more rewrite another writer forced.
+    h = Harness(CONFIG)
+    h.runner.step()
+    h.backend.racing_writes = 3
+    h.backend.kernel = "rewritten by another agent"
+    with caplog.at_level(logging.WARNING, logger="test-runner"):
+        h.advance(10)
+    assert h.runner.last_error is not None  # three writes, all undone
+    assert _readyz(h)[0] == 503
+    assert h.metric("ip_masq_agent_writer_fights_total") == 1
+    assert [r.getMessage() for r in caplog.records].count(FIGHT) == 1
+    # The writer stops: the retry holds, and the fight ends with the window.
+    h.advance(0.5)
+    assert h.runner.last_error is None
+    for _ in range(31):
+        h.advance(10)
+    assert _readyz(h)[0] == 200
+
+
+def test_a_first_write_raced_once_is_no_fight() -> None:
+    h = Harness(CONFIG)
+    h.backend.racing_writes = 1
+    h.runner.step()
+    assert _readyz(h)[0] == 200
+    assert h.metric("ip_masq_agent_writer_fights_total") == 0

@@ -5,10 +5,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-# One tamper (an operator, a one-off script) is repaired and forgotten; a third rewrite within
-# the window means something keeps undoing our rules (upstream's agent on our chain, a CNI
-# rewriting nat). The window is 5 minutes, or 3 resync intervals when those are longer: drift is
-# only seen at a resync, so a writer undoing every rewrite is caught at any interval.
+# A drift rewrite is one another writer forced: drift found at a resync, or our write undone
+# before we looked at it. One tamper (an operator, a one-off script) is repaired and
+# forgotten; a third within the window means something keeps undoing our rules (upstream's
+# agent on our chain, a CNI rewriting nat). The window is 5 minutes, or 3 resync intervals
+# when those are longer: drift is only seen at a resync, so a writer undoing every rewrite is
+# caught at any interval.
 FIGHT_REWRITES: Final = 3
 FIGHT_WINDOW: Final = 300.0
 FIGHT_EVENT: Final = "another writer is changing our rules"  # the log's event, /readyz's reason
@@ -32,7 +34,7 @@ class Fight:
 class DriftFight:
     """The last few drift rewrites; fighting while `rewrites` of them fall within the window.
 
-    The loop reports each rewrite that repaired drift; readiness, the gauge and the log ask.
+    The loop reports each rewrite another writer forced; readiness, the gauge and the log ask.
     Bounded: only the last `rewrites` timestamps are kept.
     """
 

@@ -250,6 +250,8 @@ class SyncRunner:
             reason = self._rewrite_reason(desired, expected)
             if reason is not None:
                 self._health.write_needed(started)
+                if reason == "drift":
+                    self._rewrite_forced(desired)
                 self._write(desired, expected)
                 self._metrics.rules_rewritten.labels(reason=reason).inc()
                 log_event(
@@ -259,14 +261,13 @@ class SyncRunner:
                     reason=reason,
                     backend=self._backend.name,
                 )
-                if reason == "drift":
-                    self._drift_repaired(desired)
         except ApplyError as err:
             return self._failed(started, "error", str(err))
         self._succeeded(started, desired)
         return True
 
-    def _drift_repaired(self, desired: DesiredRules) -> None:
+    def _rewrite_forced(self, desired: DesiredRules) -> None:
+        """Another writer changed our rules (found at a resync, or right after our write)."""
         fight = self._fight.drift_rewritten(self._clock.monotonic(), self._loop_period())
         if fight is not None:
             self._metrics.writer_fights.inc()
@@ -290,7 +291,9 @@ class SyncRunner:
 
     def _write(self, desired: DesiredRules, expected: str) -> None:
         """Apply until the kernel shows exactly `expected`; ApplyError when it never does."""
-        for _ in range(WRITE_ATTEMPTS):
+        for attempt in range(WRITE_ATTEMPTS):
+            if attempt:
+                self._rewrite_forced(desired)  # undone between our write and our look
             self._backend.apply(desired)
             self._applied = desired
             observed = self._backend.observe()
