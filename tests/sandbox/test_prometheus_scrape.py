@@ -125,6 +125,7 @@ def test_prometheus_scrapes_the_agents_on_the_nodes_addresses_and_sees_a_rejecte
         "IpMasqAgentConfigRejected",
         "IpMasqAgentSyncFailing",
         "IpMasqAgentSyncStale",
+        "IpMasqAgentWriterFight",
     }
     assert all(r["health"] == "ok" and r["state"] == "inactive" for r in rules.values()), rules
 
