@@ -48,6 +48,8 @@ _LABEL_VALUE: Final = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])
 SCRAPE_INTERVAL_SECONDS: Final = 30
 # The window and the hold of the two rules whose contract says "for 5 minutes".
 FIVE_MINUTES: Final = 300
+# How long a counted writer fight keeps IpMasqAgentWriterFight firing after it started.
+FIGHT_LOOKBACK: Final = 600
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,33 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 "second one, a manual run) is writing on that node, and until each resync "
                 "removes them its rules follow an older config. "
                 "Runbook: README, 'Runbook: IpMasqAgentOtherBackendRules'."
+            ),
+        ),
+        AlertRule(
+            alert="IpMasqAgentWriterFight",
+            # The agent's own verdict is the hold (3 drift rewrites within its window), so no
+            # `for`. The gauge covers a fight that goes on (it stays 1, the counter does not
+            # move); the counter one too short for any scrape to see the gauge at 1 (a slow
+            # writer whose third undo falls just inside the window). A sum, not `or`: both
+            # sides drop the metric name and keep every other label, so one alert per pod.
+            expr=(
+                f"max_over_time(ip_masq_agent_writer_fight[{prometheus_duration(FIGHT_LOOKBACK)}])"
+                "\n+\n"
+                "increase(ip_masq_agent_writer_fights_total"
+                f"[{prometheus_duration(FIGHT_LOOKBACK)}]) > 0"
+            ),
+            for_seconds=0,
+            severity="warning",
+            summary="ip-masq-agent {{ $labels.pod }}: another writer keeps undoing its NAT rules",
+            description=(
+                f"In the last {FIGHT_LOOKBACK // 60} minutes {where} had to repair its rules 3 "
+                "times within its fight window (5 minutes, or 3 resync intervals when longer): "
+                "another program writes the agent's chain or nft table (upstream's "
+                "ip-masq-agent with the same --masq-chain, a CNI or a script rewriting nat). "
+                "Until each repair, that node's pod traffic follows the other writer's rules; "
+                "/readyz on that node is 503 while the fight goes on, and the log line "
+                "'another writer is changing our rules' has the counts. "
+                "Runbook: README, 'Runbook: IpMasqAgentWriterFight'."
             ),
         ),
     )

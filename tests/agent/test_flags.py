@@ -54,6 +54,8 @@ from ip_masq_agent.rules import PortRange
             id="flags-before-command",
         ),
         pytest.param(["cleanup"], Options(command="cleanup"), id="cleanup"),
+        pytest.param(["--health-timeout=1m30s"], Options(health_timeout=90.0), id="health-timeout"),
+        pytest.param(["--health-timeout", "500ms"], Options(health_timeout=0.5), id="timeout-ms"),
         pytest.param(["--", "cleanup"], Options(command="cleanup"), id="double-dash"),
     ],
 )
@@ -65,6 +67,9 @@ def test_accepted(argv: list[str], expected: Options) -> None:
     ("argv", "message"),
     [
         pytest.param(["--bogus"], "flag provided but not defined: -bogus", id="unknown"),
+        pytest.param(["--health-timeout=0s"], "-health-timeout: want a positive", id="ht-0"),
+        pytest.param(["--health-timeout=-5s"], "-health-timeout: want a positive", id="ht-neg"),
+        pytest.param(["--health-timeout=30"], "-health-timeout: want a positive", id="ht-unit"),
         pytest.param(["--masq-chain"], "flag needs an argument: -masq-chain", id="missing-value"),
         pytest.param(["--once=maybe"], "invalid boolean value 'maybe' for flag -once", id="bool"),
         pytest.param(["--to-ports=0-10"], "'0-10' is not within 1-65535", id="port-zero"),

@@ -3,6 +3,7 @@
 import ipaddress
 import itertools
 import logging
+from collections.abc import Callable
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -37,6 +38,7 @@ class FakeBackend:
         self.observes = 0
         self.fail: str | None = None
         self.racing_writes = 0  # another writer flushes our rules right after this many writes
+        self.stall: Callable[[], None] | None = None  # runs first in every write (a hung tool)
 
     def render(self, desired: DesiredRules) -> str:
         return repr(desired)
@@ -45,6 +47,8 @@ class FakeBackend:
         return self.render(desired)
 
     def apply(self, desired: DesiredRules) -> None:
+        if self.stall is not None:
+            self.stall()
         if self.fail:
             raise ApplyError(self.fail)
         self.applied.append(desired)
@@ -82,8 +86,11 @@ def _plan(config: AgentConfig) -> DesiredRules:
     return plan_rules(config, chain="IP-MASQ-AGENT", enable_ipv6=False, masquerade=Masquerade())
 
 
+FAST = SyncTiming(min_interval=0.1, initial_backoff=0.5, max_backoff=4.0)
+
+
 class Harness:
-    def __init__(self, text: str | None) -> None:
+    def __init__(self, text: str | None, timing: SyncTiming = FAST) -> None:
         self.clock = FakeClock()
         self.backend = FakeBackend()
         self.source = MemorySource(text)
@@ -103,7 +110,7 @@ class Harness:
             clock=self.clock,
             metrics=self.metrics,
             logger=logging.getLogger("test-runner"),
-            timing=SyncTiming(min_interval=0.1, initial_backoff=0.5, max_backoff=4.0),
+            timing=timing,
         )
 
     def advance(self, seconds: float) -> None:

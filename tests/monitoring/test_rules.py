@@ -37,6 +37,7 @@ def test_alert_names_and_severities_are_the_contract() -> None:
         "IpMasqAgentSyncFailing": "critical",
         "IpMasqAgentSyncStale": "critical",
         "IpMasqAgentOtherBackendRules": "warning",
+        "IpMasqAgentWriterFight": "warning",
     }
     readme = (ROOT / "README.md").read_text()
     for name, rule in rules.items():

@@ -4,6 +4,7 @@ import functools
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import FrameType
 
@@ -28,7 +29,7 @@ from ip_masq_agent.logs import configure_logging, log_event
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.nft_generation import read_generation
 from ip_masq_agent.rules import FAMILIES, DesiredRules, Masquerade, plan_rules
-from ip_masq_agent.runner import SyncRunner, SystemClock
+from ip_masq_agent.runner import SyncRunner, SyncTiming, SystemClock
 from ip_masq_agent.watch import ConfigWatcher
 
 
@@ -107,6 +108,7 @@ def build_runner(
         metrics=metrics,
         logger=logger,
         others=others,
+        timing=SyncTiming(health_timeout=options.health_timeout),
     )
 
 
@@ -153,8 +155,20 @@ def run(
         )
         runner.stop()
 
+    def on_hangup(_signum: int, _frame: FrameType | None) -> None:
+        # SIGHUP means "reload" to daemons: the agent re-reads its config on every sync, so a
+        # sync now is the reload (and repairs drift too). Its default action would kill the
+        # agent silently. The handler runs on the main thread, which may hold the runner's lock
+        # in the loop: the request goes from a thread of its own.
+        threading.Thread(target=reload, name="sighup", daemon=True).start()
+
+    def reload() -> None:
+        log_event(logger, logging.INFO, "SIGHUP: re-reading the config now", signal="SIGHUP")
+        runner.request_sync("SIGHUP")
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     for server in servers:
         server.start()
     watcher.start()

@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
+from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.quoting import clipped, quoted
 from ip_masq_agent.rules import Family, PortRange
 
@@ -33,6 +34,9 @@ _RESERVED_CHAINS: Final = frozenset(
 )
 _PORT_RANGE: Final = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
 _LEVEL: Final = re.compile(r"[+-]?[0-9]{1,10}")
+# A write owed for longer than this fails /healthz: kubelet's liveness probe then restarts
+# the container. Each tool run is cut at 30 s, so the default sees one stuck attempt through.
+DEFAULT_HEALTH_TIMEOUT: Final = 30.0
 # Each range is a rule per protocol (and a statistic match) in the chain: a handful is what
 # anyone splits the port space into; 20,000 would make every new connection walk 60,000 rules.
 MAX_TO_PORTS_RANGES: Final = 64
@@ -56,6 +60,7 @@ class Options:
     backend: str = "auto"
     health_address: str = DEFAULT_HEALTH_ADDRESS
     metrics_address: str = DEFAULT_METRICS_ADDRESS
+    health_timeout: float = DEFAULT_HEALTH_TIMEOUT
     once: bool = False
     stay: bool = False  # cleanup: keep running, Ready once no rule of ours is left
     family: Family | None = None
@@ -121,6 +126,19 @@ def _family(text: str) -> Family:
     return "ipv4" if text == "ipv4" else "ipv6"
 
 
+def _health_timeout(text: str) -> float:
+    try:
+        seconds = parse_go_duration(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise FlagError(
+            f"invalid value {quoted(text)} for flag -health-timeout: want a positive duration"
+            " such as 30s"
+        )
+    return seconds
+
+
 def _verbosity(text: str) -> int:
     # klog's strconv.ParseInt(text, 10, 32): a sign and ASCII digits, nothing else (int()
     # would also take " 2", "1_0" and digits of any script).
@@ -146,6 +164,7 @@ _FLAGS: Final[dict[str, _Flag]] = {
     "backend": _Flag("backend", False),
     "health-address": _Flag("health_address", False),
     "metrics-address": _Flag("metrics_address", False),
+    "health-timeout": _Flag("health_timeout", False, _health_timeout),
     "once": _Flag("once", True),
     "stay": _Flag("stay", True),
     "family": _Flag("family", False, _family),

@@ -21,7 +21,8 @@ def split_address(address: str, flag: str = "health-address") -> tuple[str, int]
 
 
 def health_routes(report: Callable[[], HealthReport]) -> dict[str, Route]:
-    """/healthz (liveness) and /readyz (first sync done): status lines and counts only."""
+    """/healthz (liveness) and /readyz (first sync done, no writer fighting ours): status lines
+    and counts only."""
 
     def healthz() -> Response:
         health = report()
@@ -31,7 +32,7 @@ def health_routes(report: Callable[[], HealthReport]) -> dict[str, Route]:
         health = report()
         if health.ready:
             return Response(200, health.body.encode())
-        return Response(503, b"not ready: no sync succeeded yet\n")
+        return Response(503, f"not ready: {health.unready}\n".encode())
 
     return {"/healthz": healthz, "/readyz": readyz}
 

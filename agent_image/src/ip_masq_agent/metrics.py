@@ -68,6 +68,19 @@ class AgentMetrics:
             ["backend", "when"],
             registry=registry,
         )
+        self.writer_fights = Counter(
+            "ip_masq_agent_writer_fights",
+            "Fights with another writer: times drift rewrites (drift found at a resync, or our"
+            " write undone before we looked) reached 3 within 5 minutes, or within 3 resync"
+            " intervals when longer.",
+            registry=registry,
+        )
+        self.writer_fight = Gauge(
+            "ip_masq_agent_writer_fight",
+            "1 while another writer keeps undoing our rules (3 drift rewrites within the"
+            " window); /readyz fails meanwhile.",
+            registry=registry,
+        )
         self.backend = Gauge(
             "ip_masq_agent_backend_info",
             "The kernel backend in use (value 1).",

@@ -12,10 +12,12 @@ from typing import Final, Protocol
 from ip_masq_agent.backends.base import ApplyError, Backend
 from ip_masq_agent.config import AgentConfig, Network
 from ip_masq_agent.config_keeper import ConfigKeeper
+from ip_masq_agent.drift_fight import FIGHT_EVENT, FIGHT_REWRITES, FIGHT_WINDOW, DriftFight
 from ip_masq_agent.logs import log_event
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.quoting import quoted
 from ip_masq_agent.rules import DesiredRules
+from ip_masq_agent.sync_health import LivenessLimits, SyncHealth
 
 
 class Clock(Protocol):
@@ -43,11 +45,17 @@ class SyncTiming:
     min_interval: float = 0.1  # gap between syncs: coalesces a burst of file events
     initial_backoff: float = 0.5
     max_backoff: float = 30.0
-    health_timeout: float = 30.0  # a requested sync not done after this makes /healthz fail
+    # A write owed (requested, or found necessary) and not done after this makes /healthz
+    # fail, however long each attempt takes (a tool waiting on a held lock until its timeout).
+    health_timeout: float = 30.0
     # The loop completes an iteration at least every resyncInterval (at most an hour, its
     # longest sleep); this much more without one and /healthz fails, whatever it is stuck on.
     heartbeat_slack: float = 30.0
     failures_unhealthy: int = 3  # this many failed syncs in a row make /healthz fail
+    # This many drift rewrites within the window (or as many resync intervals, if longer)
+    # mean another writer keeps undoing ours: /readyz fails while they do.
+    fight_rewrites: int = FIGHT_REWRITES
+    fight_window: float = FIGHT_WINDOW
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class HealthReport:
     healthy: bool
     ready: bool
     body: str
+    unready: str = "no sync succeeded yet"  # why /readyz fails, when it does
 
 
 Planner = Callable[[AgentConfig], DesiredRules]
@@ -148,8 +157,17 @@ class SyncRunner:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
-        self._queued_at: float | None = None
+        self._queued_at: float | None = None  # scheduling only: the health tracker keeps ages
         now = clock.monotonic()
+        self._interval = config.defaults.resync_interval
+        limits = LivenessLimits(
+            timing.health_timeout, timing.heartbeat_slack, timing.failures_unhealthy
+        )
+        self._health = SyncHealth(limits, started=now, interval=self._loop_period())
+        self._fight = DriftFight(timing.fight_rewrites, timing.fight_window)
+        metrics.writer_fight.set_function(
+            lambda: 0.0 if self._fight.fight(clock.monotonic()) is None else 1.0
+        )
         self._last_sync_at = now - timing.min_interval
         self._next_resync = now
         self._retry_at: float | None = None
@@ -161,18 +179,15 @@ class SyncRunner:
         self._summary: str | None = None
         self._plan_memo: tuple[AgentConfig, DesiredRules] | None = None
         self._summarised: DesiredRules | None = None
-        self._failures = 0
         self._digests: dict[str, str] = {}
         self._last_error: str | None = None
-        self._ready = False
-        self._beat = now  # the loop's last completed iteration
-        self._interval = config.defaults.resync_interval
         self._rule_counts: str | None = None
 
     # --- requests and scheduling -------------------------------------------------------
 
     def request_sync(self, reason: str) -> None:
         """Ask for a sync soon (thread-safe); bursts collapse into one sync."""
+        self._health.requested(self._clock.monotonic())
         with self._lock:
             if self._queued_at is None:
                 self._queued_at = self._clock.monotonic()
@@ -195,9 +210,12 @@ class SyncRunner:
         if self._clock.monotonic() >= self.due_at():
             self.sync()
         now = self._clock.monotonic()
-        with self._lock:
-            self._beat = now
+        self._health.iterated(now, self._loop_period())
         return max(0.0, self.due_at() - now)
+
+    def _loop_period(self) -> float:
+        """The longest the loop sleeps between iterations (resyncInterval, held to the gap)."""
+        return max(self._interval, self._timing.min_interval)
 
     def run(self) -> None:
         """Sync until `stop`; returns within the time one sync takes."""
@@ -220,8 +238,8 @@ class SyncRunner:
     def sync(self) -> bool:
         """One sync now; True when the kernel holds the desired rules afterwards."""
         started = self._clock.monotonic()
+        self._health.sync_started()
         with self._lock:
-            served = self._queued_at
             self._queued_at = None
             self._last_sync_at = started
         config = self._config.load()
@@ -231,7 +249,7 @@ class SyncRunner:
         # the minimum gap between syncs bounds it as it bounds bursts of file events.
         self._next_resync = started + max(interval, self._timing.min_interval)
         if config is None:
-            return self._failed(started, served, "no_config", self._config.problem or "no config")
+            return self._failed(started, "no_config", self._config.problem or "no config")
         # The keeper hands back the same object while the file is unchanged: an idle resync
         # then re-plans nothing (10,000 CIDRs cost milliseconds to plan and to summarise).
         memo = self._plan_memo
@@ -242,6 +260,9 @@ class SyncRunner:
             expected = self._expected_view(desired)
             reason = self._rewrite_reason(desired, expected)
             if reason is not None:
+                self._health.write_needed(started)
+                if reason == "drift":
+                    self._rewrite_forced(desired)
                 self._write(desired, expected)
                 self._metrics.rules_rewritten.labels(reason=reason).inc()
                 log_event(
@@ -252,7 +273,7 @@ class SyncRunner:
                     backend=self._backend.name,
                 )
         except ApplyError as err:
-            return self._failed(started, served, "error", str(err))
+            return self._failed(started, "error", str(err))
         self._succeeded(started, desired)
         self._sweep_others()
         return True
@@ -281,6 +302,23 @@ class SyncRunner:
                 when=when,
             )
 
+    def _rewrite_forced(self, desired: DesiredRules) -> None:
+        """Another writer changed our rules (found at a resync, or right after our write)."""
+        fight = self._fight.drift_rewritten(self._clock.monotonic(), self._loop_period())
+        if fight is not None:
+            self._metrics.writer_fights.inc()
+            log_event(
+                self._log,
+                logging.WARNING,
+                FIGHT_EVENT,
+                rewrites=fight.rewrites,
+                within=f"{fight.span:.0f}s",
+                window=f"{fight.window:.0f}s",
+                backend=self._backend.name,
+                chain=desired.chain,
+                hint="find the other agent or script writing this chain (or table) and stop it",
+            )
+
     def _expected_view(self, desired: DesiredRules) -> str:
         memo = self._expected
         if memo is None or memo[0] is not desired:
@@ -289,7 +327,9 @@ class SyncRunner:
 
     def _write(self, desired: DesiredRules, expected: str) -> None:
         """Apply until the kernel shows exactly `expected`; ApplyError when it never does."""
-        for _ in range(WRITE_ATTEMPTS):
+        for attempt in range(WRITE_ATTEMPTS):
+            if attempt:
+                self._rewrite_forced(desired)  # undone between our write and our look
             self._backend.apply(desired)
             self._applied = desired
             observed = self._backend.observe()
@@ -314,11 +354,9 @@ class SyncRunner:
 
     def _succeeded(self, started: float, desired: DesiredRules) -> None:
         self._force = False
-        self._failures = 0
         self._last_error = None
         self._retry_at = None
         self._backoff = self._timing.initial_backoff
-        self._ready = True
         summary = self._summary if desired is self._summarised else rules_summary(desired)
         self._summarised = desired
         if summary != self._summary:
@@ -335,6 +373,7 @@ class SyncRunner:
                     len(rules.non_masquerade)
                 )
                 self._export_digest(rules.family, family_digest(rules.non_masquerade))
+        self._health.sync_succeeded(self._rule_counts)
         self._metrics.syncs.labels(result="ok").inc()
         self._metrics.last_success.set(self._clock.wall())
         self._metrics.sync_duration.observe(self._clock.monotonic() - started)
@@ -351,17 +390,15 @@ class SyncRunner:
         self._metrics.desired_digest.labels(family=family, sha256=digest).set(1)
         self._digests[family] = digest
 
-    def _failed(self, started: float, served: float | None, result: str, error: str) -> bool:
+    def _failed(self, started: float, result: str, error: str) -> bool:
         self._force = True  # whatever the kernel holds now, write it whole next time
-        self._failures += 1
+        # What this sync owed stays owed, with its age: the tracker keeps it until a success.
+        # The retry comes with backoff, not at the minimum gap: a held lock is not hammered.
+        failures = self._health.sync_failed()
         self._last_error = error
         now = self._clock.monotonic()
         self._retry_at = now + self._backoff
         self._backoff = min(self._backoff * 2, self._timing.max_backoff)
-        with self._lock:
-            # The request that triggered this sync is still unserved: keep its age.
-            if served is not None:
-                self._queued_at = min(served, self._queued_at or served)
         self._metrics.syncs.labels(result=result).inc()
         self._metrics.sync_duration.observe(now - started)
         log_event(
@@ -369,7 +406,7 @@ class SyncRunner:
             logging.ERROR,
             "sync failed",
             error=error,
-            failures=self._failures,
+            failures=failures,
             # When the next attempt really comes: the resync may come before the backoff.
             retry_in=f"{max(0.0, self.due_at() - now):.1f}s",
         )
@@ -383,30 +420,31 @@ class SyncRunner:
     # --- health --------------------------------------------------------------------------
 
     def health(self) -> HealthReport:
-        """Healthy unless the loop stalls, a requested sync waits too long or syncs keep failing.
+        """Healthy unless the loop stalls, an owed write waits too long or syncs keep failing;
+        ready after the first success, unless another writer keeps undoing our rules.
 
         The body is a status line and counts: no CIDR, no config text, no tool output (any
         pod that reaches the port could read them); the log has the details.
         """
         now = self._clock.monotonic()
-        problems = []
-        with self._lock:
-            queued_at = self._queued_at
-            beat = self._beat
-        stall_bound = min(max(self._interval, self._timing.min_interval), 3600.0)
-        stall_bound += self._timing.heartbeat_slack
-        if now - beat > stall_bound:
-            problems.append(
-                f"the sync loop has not completed an iteration for {now - beat:.0f}s"
-                f" (bound {stall_bound:.0f}s)"
-            )
-        if queued_at is not None and now - queued_at > self._timing.health_timeout:
-            problems.append(f"a sync requested {now - queued_at:.0f}s ago has not succeeded")
-        if self._failures >= self._timing.failures_unhealthy:
-            problems.append(f"{self._failures} syncs failed in a row (the log says why)")
+        problems = self._health.problems(now)
+        fight = self._fight.fight(now)
         lines = [f"unhealthy: {p}" for p in problems] or ["ok"]
+        if fight is not None:
+            lines.append(f"warning: {FIGHT_EVENT} ({fight.describe()})")
         lines.append(f"backend: {self._backend.name}")
         lines.append(f"config: {self._config.state}")
-        if self._rule_counts is not None:
-            lines.append(f"rules: {self._rule_counts}")
-        return HealthReport(healthy=not problems, ready=self._ready, body="\n".join(lines) + "\n")
+        rules = self._health.rules
+        if rules is not None:
+            lines.append(f"rules: {rules}")
+        ready = self._health.ready
+        if not ready:
+            unready = "no sync succeeded yet"
+        elif fight is not None:
+            ready = False
+            unready = f"{FIGHT_EVENT} ({fight.describe()})"
+        else:
+            unready = ""
+        return HealthReport(
+            healthy=not problems, ready=ready, body="\n".join(lines) + "\n", unready=unready
+        )
