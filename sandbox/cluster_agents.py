@@ -5,6 +5,7 @@ image); `container` runs the built image under the rendered DaemonSet's pod spec
 sandbox kubelet (netlab.kubelet), as a node would.
 """
 
+import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -55,6 +56,9 @@ class SandboxCluster:
         self.lab = lab
         self.stack = stack
         self.runtime = runtime
+        self.workdir = workdir
+        self.backend = backend
+        self.rollouts = 0
         self.plan = plan_cluster(stack.ranges, nodes=nodes)
         self.volumes: dict[str, ConfigMapVolume] = {}
         self.agents: dict[str, NodeAgent] = {}
@@ -120,6 +124,37 @@ class SandboxCluster:
             agent.wait_ready()
         for kubelet in self.kubelets.values():
             kubelet.wait_ready()
+
+    def roll_out(self, stack: SandboxStack | None) -> None:
+        """A `pulumi up` that changes the DaemonSet, rolled out as its RollingUpdate
+        (maxUnavailable 1) does: node by node the old pod stops (SIGTERM: its rules stay), the
+        new one starts and must be Ready before the next node. None: the DaemonSet is deleted
+        (every pod stops; the ConfigMap stays). Process runtime only."""
+        if self.runtime != "process":
+            raise ValueError("roll_out runs on the process runtime only")
+        self.rollouts += 1
+        for node in self.plan.nodes:
+            old = self.agents.pop(node.name, None)
+            if old is not None:
+                old.kill(signal.SIGTERM)
+            if stack is None:
+                continue
+            volume = self.volumes[node.name]
+            volume.publish(stack.config_text)
+            agent = NodeAgent(
+                self.lab,
+                self.cluster.nodes[node.name],
+                volume,
+                stack.agent_args,
+                log=self.workdir / f"{node.name}-rollout{self.rollouts}-agent.log",
+                backend=self.backend,
+                env=node_env(stack, node),
+            )
+            agent.start()
+            agent.wait_ready()
+            self.agents[node.name] = agent
+        if stack is not None:
+            self.stack = stack
 
     def publish(self, config_text: str | bytes, nodes: Iterable[str] | None = None) -> None:
         """Swap the mounted ConfigMap data on these nodes (all by default), kubelet-style."""

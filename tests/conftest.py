@@ -9,17 +9,19 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
 from netlab.image import BuiltImage, build_image
 from netlab.lab import Lab, kernel_lab_unavailable
 from netlab.podman import DEBIAN_PACKAGES
+from netlab.upstream_records import DATA_ENV, UpstreamRecords, data_path
 
 IMAGE_FIXTURE = "agent_image"
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"kernel and image tests must run in CI: {reason}")
     pytest.skip(reason)
@@ -30,6 +32,15 @@ def kernel_available() -> None:
     reason = kernel_lab_unavailable()
     if reason is not None:
         _unavailable(reason)
+
+
+@pytest.fixture(scope="session")
+def upstream(kernel_available: None) -> UpstreamRecords:
+    """Upstream v2.12.6's recorded nat tables; a missing file fails under CI=true, as the lab."""
+    path = data_path()
+    if path.is_file():
+        return UpstreamRecords.load(path)
+    _unavailable(f"no upstream records at {path} (set {DATA_ENV} to the file)")
 
 
 @pytest.fixture
