@@ -227,3 +227,35 @@ def test_a_first_write_raced_once_is_no_fight() -> None:
     h.runner.step()
     assert _readyz(h)[0] == 200
     assert h.metric("ip_masq_agent_writer_fights_total") == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["nonMasqueradeCIDRs: [10.0.0.1/8]\n", "cidrLimit: -1\n", "not: [yaml\n"],
+    ids=["host-bits", "negative-limit", "not-yaml"],
+)
+def test_a_rejected_current_config_makes_the_pod_not_ready_and_a_fixed_one_ready(
+    bad: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing routes to these pods: NotReady only shows `kubectl get ds` that a node's rules
+    # do not follow the ConfigMap (and holds a rollout), while they keep the last good config.
+    h = Harness(CONFIG, FAST)
+    h.runner.step()
+    assert _readyz(h)[0] == 200
+    h.source.text = bad
+    with caplog.at_level(logging.DEBUG, logger="test-runner"):
+        h.runner.request_sync("config file changed")
+        h.advance(1)
+    events = [r.getMessage() for r in caplog.records if r.levelno >= logging.DEBUG]
+    assert "config not used" in events and "sync ok" not in events, events
+    (error,) = [r for r in caplog.records if r.getMessage() == "config not used"]
+    assert error.fields["ready"] == "false until the file is fixed"  # type: ignore[attr-defined]
+    status, body = _readyz(h)
+    assert status == 503
+    assert body.startswith("not ready: the config file is rejected; the rules keep the last good")
+    assert h.runner.health().healthy  # liveness: a restart would change nothing
+    assert h.cidrs() == ["169.254.0.0/16", "10.8.0.0/14"]
+    h.source.text = CONFIG
+    h.runner.request_sync("config file changed")
+    h.advance(1)
+    assert _readyz(h)[0] == 200

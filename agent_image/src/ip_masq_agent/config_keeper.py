@@ -121,7 +121,15 @@ class ConfigKeeper:
             self._state = f"{result} (the log says why); {self._keeping()}"
         self._metrics.config_current.set(0 if problem else 1)
         if problem is not None and problem != self._logged_problem:
-            log_event(self._log, logging.ERROR, "config not used", problem=problem, result=result)
+            log_event(
+                self._log,
+                logging.ERROR,
+                "config not used",
+                problem=problem,
+                result=result,
+                # /readyz says so too: `kubectl get ds` shows the node NotReady until it is fixed.
+                ready="false until the file is fixed" if self._config else "false",
+            )
         self._logged_problem = problem
 
     def load(self) -> AgentConfig | None:

@@ -377,7 +377,11 @@ class SyncRunner:
         self._metrics.syncs.labels(result="ok").inc()
         self._metrics.last_success.set(self._clock.wall())
         self._metrics.sync_duration.observe(self._clock.monotonic() - started)
-        log_event(self._log, logging.DEBUG, "sync ok")
+        if self._config.problem is None:
+            log_event(self._log, logging.DEBUG, "sync ok")
+        else:
+            # Not "ok": the rules stand, but not for the file as it is now.
+            log_event(self._log, logging.DEBUG, "rules kept", config=self._config.state)
 
     def _export_digest(self, family: str, digest: str) -> None:
         # One series per family: the old list's digest goes when the new one comes, so a
@@ -440,6 +444,15 @@ class SyncRunner:
         ready = self._health.ready
         if not ready:
             unready = "no sync succeeded yet"
+        elif self._config.problem is not None:
+            # The rules keep the last good config (safe: nothing routes to these pods); NotReady
+            # is what makes a node whose rules ignore the ConfigMap show in `kubectl get ds`,
+            # and it holds a DaemonSet rollout there.
+            ready = False
+            unready = (
+                "the config file is rejected; the rules keep the last good config"
+                f" (config: {self._config.state})"
+            )
         elif fight is not None:
             ready = False
             unready = f"{FIGHT_EVENT} ({fight.describe()})"
