@@ -210,9 +210,9 @@ class ContainerRunner:
         self.restart_count = 0
         self.args: list[str] = []  # as run: `$(VAR)` expanded
         self.events: list[str] = []
-        self.liveness, self.readiness = (
+        self.liveness, self.readiness, self.startup = (
             None if probe is None else ProbeState(probe_url(probe, kubelet.pod_ip))
-            for probe in (spec.liveness, spec.readiness)
+            for probe in (spec.liveness, spec.readiness, spec.startup)
         )
         self._lock = threading.Lock()
         self._started_at = 0.0
@@ -256,7 +256,7 @@ class ContainerRunner:
 
     def start(self) -> None:
         self._run(0)
-        for kind in ("liveness", "readiness"):
+        for kind in ("startup", "liveness", "readiness"):
             if getattr(self, kind) is not None:
                 self._spawn(self._probe_loop, kind)
         self._spawn(self._supervise)
@@ -275,11 +275,15 @@ class ContainerRunner:
         probe: HttpGetProbe = getattr(self.spec, kind)
         state: ProbeState = getattr(self, kind)
         stop = self.kubelet.stopping
-        # kubelet probes at once, then every periodSeconds, skipping the initial delay.
+        # kubelet probes at once, then every periodSeconds, skipping the initial delay; with a
+        # startup probe, the others wait until it has succeeded, and it stops once it has.
         while not stop.is_set():
             with self._lock:
                 since_start = time.monotonic() - self._started_at
-            if since_start >= probe.initial_delay_seconds:
+            started = self.startup is None or self.startup.ok
+            gated = kind != "startup" and not started
+            finished = kind == "startup" and started
+            if not (gated or finished) and since_start >= probe.initial_delay_seconds:
                 status, _ = fetch(self.kubelet.ns, state.url, timeout=probe.timeout_seconds)
                 self._record(kind, probe, state, status)
             stop.wait(probe.period_seconds)
@@ -298,9 +302,9 @@ class ContainerRunner:
         if state.consecutive_failures < probe.failure_threshold:
             return
         state.ok = False
-        if kind == "liveness" and not self.kubelet.stopping.is_set():
+        if kind in ("liveness", "startup") and not self.kubelet.stopping.is_set():
             self.events.append(
-                f"liveness failed {state.consecutive_failures} times ({state.url}): killing"
+                f"{kind} failed {state.consecutive_failures} times ({state.url}): killing"
             )
             state.consecutive_failures = 0
             self._kill()
@@ -321,7 +325,7 @@ class ContainerRunner:
             if stop.wait(backoff):
                 return
             backoff = min(BACKOFF_CAP, max(BACKOFF_START, backoff * 2))
-            for state in (self.liveness, self.readiness):
+            for state in (self.liveness, self.readiness, self.startup):
                 if state is not None:
                     state.ok = False
                     state.consecutive_failures = state.consecutive_successes = 0

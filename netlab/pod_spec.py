@@ -89,6 +89,7 @@ class ContainerSpec:
     memory_limit_bytes: int | None
     liveness: HttpGetProbe | None
     readiness: HttpGetProbe | None
+    startup: HttpGetProbe | None = None  # gates the other two until it first succeeds
 
 
 @dataclass(frozen=True)
@@ -393,6 +394,7 @@ def _container(value: object, path: str, pod_seccomp: str | None) -> ContainerSp
     named = dict(ports)
     liveness = container.get("livenessProbe")
     readiness = container.get("readinessProbe")
+    startup = container.get("startupProbe")
     spec = ContainerSpec(
         name=name,
         image=_string(container.require("image"), container.at("image")),
@@ -418,6 +420,7 @@ def _container(value: object, path: str, pod_seccomp: str | None) -> ContainerSp
         readiness=None
         if readiness is None
         else _probe(readiness, container.at("readinessProbe"), named),
+        startup=None if startup is None else _probe(startup, container.at("startupProbe"), named),
     )
     container.done()
     return spec

@@ -31,6 +31,8 @@ CONFIG_MAP_KEY: Final = "config"
 # GKE manages a DaemonSet called `ip-masq-agent` itself; ours must never be mistaken for it.
 DAEMON_SET_NAME: Final = "ip-masq-agent-derived"
 MASQ_CHAIN: Final = "IP-MASQ-AGENT"
+# When kubelet first asks a new agent: it is listening by then after a normal start.
+STARTUP_DELAY_SECONDS: Final = 2
 DASHBOARD_CONFIG_MAP: Final = "ip-masq-agent-dashboard"
 # The agent's own port (one constant, in ip_masq_agent.flags) on the node's loopback only:
 # kubelet, on the node, probes 127.0.0.1 (the probes' `host`); nothing off the node needs
@@ -513,14 +515,17 @@ def daemon_set_spec(
             )
         )
 
-    def probe(path: str) -> k8s.core.v1.ProbeArgs:
+    def probe(
+        path: str, *, period: int = 10, failures: int = 3, delay: int | None = None
+    ) -> k8s.core.v1.ProbeArgs:
         return k8s.core.v1.ProbeArgs(
             http_get=k8s.core.v1.HTTPGetActionArgs(
                 host=AGENT_HEALTH_HOST, path=path, port=AGENT_HEALTH_PORT
             ),
-            period_seconds=10,
+            initial_delay_seconds=delay,
+            period_seconds=period,
             timeout_seconds=2,
-            failure_threshold=3,
+            failure_threshold=failures,
         )
 
     container = k8s.core.v1.ContainerArgs(
@@ -541,8 +546,12 @@ def daemon_set_spec(
             requests={"cpu": "10m", "memory": "32Mi"},
             limits={"cpu": "100m", "memory": "96Mi"},
         ),
+        # The startup probe gates the other two: its first look comes after a normal start
+        # (Python and its imports under the 100m CPU limit take about a second), so a start
+        # logs no probe failure; then readiness every 5 s lets a rollout move on quickly.
+        startup_probe=probe(LIVENESS_PATH, period=1, failures=30, delay=STARTUP_DELAY_SECONDS),
         liveness_probe=probe(LIVENESS_PATH),
-        readiness_probe=probe(READINESS_PATH),
+        readiness_probe=probe(READINESS_PATH, period=5),
         volume_mounts=[
             k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
             k8s.core.v1.VolumeMountArgs(name="xtables-lock", mount_path=XTABLES_LOCK),

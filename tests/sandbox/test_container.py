@@ -144,14 +144,19 @@ def test_a_stopped_agent_is_restarted_by_liveness_and_the_rules_stay(
     watch = PacketWatch(sandbox, tmp_path, duration=150)
     watch.wait_rounds(2)
     rules_before = nat_fingerprint(sandbox.cluster.nodes["node0"], "nftables")
-    # The kubelet's own probe must have seen the agent live first (its first probe, at the
-    # container's start, came before the agent listened): failures are counted from here.
-    readiness = runner.readiness
-    assert readiness is not None
+    # The kubelet's own probes must have seen the agent live first: failures count from here.
+    readiness, startup = runner.readiness, runner.startup
+    assert readiness is not None and startup is not None
     deadline = time.monotonic() + probe.period_seconds + probe.timeout_seconds + 5
     while not (runner.liveness.ok and readiness.ok) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert runner.liveness.ok and readiness.ok, (runner.liveness.history, readiness.history)
+    # A normal start logs no probe failure: the startup probe's first look already succeeds,
+    # and it holds the other two back until then.
+    assert [status for _, status in startup.history] == [200], startup.history
+    started_at = startup.history[0][0]
+    assert all(at >= started_at for at, _ in runner.liveness.history + readiness.history)
+    assert {status for _, status in runner.liveness.history + readiness.history} == {200}
     first = runner.name
     stopped_at = time.time()
     os.kill(runner.pid(), signal.SIGSTOP)
