@@ -4,14 +4,21 @@ agent's DaemonSet, or GKE Autopilot's EgressNATPolicy)."""
 import warnings
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Final, NotRequired, TypedDict, TypeVar
+from typing import Any, Final, NotRequired, TypedDict, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS
 from pulumi_ip_masq_agent.agent_config import AgentConfigValues, ConfigError, render_agent_config
-from pulumi_ip_masq_agent.cidrs import CidrError, derive_non_masquerade_cidrs, read_network
+from pulumi_ip_masq_agent.arguments import (
+    check_choice,
+    check_count,
+    check_known,
+    check_list,
+    check_text,
+)
+from pulumi_ip_masq_agent.cidrs import CidrError, derive_non_masquerade_cidrs
 from pulumi_ip_masq_agent.monitoring import (
     DEFAULT_SELECTOR_LABELS,
     METRICS_PORT,
@@ -22,7 +29,7 @@ from pulumi_ip_masq_agent.monitoring import (
 )
 from pulumi_ip_masq_agent.monitoring_resources import register_dashboard, register_monitoring
 from pulumi_ip_masq_agent.platform import Platform, PlatformError, resolve_component_platform
-from pulumi_ip_masq_agent.ranges import Range, known_cidr, resolve_ranges
+from pulumi_ip_masq_agent.ranges import Range, resolve_ranges
 
 NAMESPACE: Final = "kube-system"
 # Upstream's name and key: the agent (and GKE Dataplane V2) read exactly this ConfigMap.
@@ -33,6 +40,8 @@ DAEMON_SET_NAME: Final = "ip-masq-agent-derived"
 MASQ_CHAIN: Final = "IP-MASQ-AGENT"
 # When kubelet first asks a new agent: it is listening by then after a normal start.
 STARTUP_DELAY_SECONDS: Final = 2
+# Node agents are what pods' traffic depends on: evicted last, scheduled first.
+DEFAULT_PRIORITY_CLASS: Final = "system-node-critical"
 DASHBOARD_CONFIG_MAP: Final = "ip-masq-agent-dashboard"
 # The agent's own port (one constant, in ip_masq_agent.flags) on the node's loopback only:
 # kubelet, on the node, probes 127.0.0.1 (the probes' `host`); nothing off the node needs
@@ -70,6 +79,10 @@ class Backend(StrEnum):
     """upstream-identical iptables rules."""
     NFTABLES = "nftables"
     """one nftables table with sets of CIDRs."""
+    IPTABLES_NFT = "iptables-nft"
+    """upstream's chain, always through iptables-nft."""
+    IPTABLES_LEGACY = "iptables-legacy"
+    """upstream's chain, always through iptables-legacy."""
 
 
 class AgentPhase(StrEnum):
@@ -80,6 +93,19 @@ class AgentPhase(StrEnum):
     CLEANUP = "cleanup"
     """Uninstall phase: remove our rules from every node, each pod Ready once its node holds
     none; after it has rolled out, remove the component (or switch platform)."""
+
+
+class Toleration(TypedDict):
+    """A Kubernetes toleration of the agent's pods."""
+
+    key: NotRequired[pulumi.Input[str]]
+    """The taint key (empty with operator Exists: every taint)."""
+    operator: NotRequired[pulumi.Input[str]]
+    """Equal (default) or Exists."""
+    value: NotRequired[pulumi.Input[str]]
+    """The taint value, with Equal."""
+    effect: NotRequired[pulumi.Input[str]]
+    """NoSchedule, PreferNoSchedule or NoExecute (empty: all)."""
 
 
 class IpMasqAgentArgs(TypedDict):
@@ -103,8 +129,8 @@ class IpMasqAgentArgs(TypedDict):
     deploy_daemon_set: NotRequired[bool]
     """Deprecated, use `platform`: false is gke-managed-agent; plain."""
     enable_ipv6: NotRequired[pulumi.Input[bool]]
-    """Dual-stack: IPv6 ranges allowed, the agent runs with --enable-ipv6 (default: whether any
-    range is IPv6)."""
+    """Dual-stack: IPv6 ranges allowed, the agent runs with --enable-ipv6 (default false: an IPv6
+    range is then an error naming it)."""
     cidr_limit: NotRequired[pulumi.Input[int]]
     """The agent's cidrLimit (default 64); more merged CIDRs than this is an error."""
     masq_link_local: NotRequired[pulumi.Input[bool]]
@@ -127,6 +153,17 @@ class IpMasqAgentArgs(TypedDict):
     force_masquerade_cidrs: NotRequired[pulumi.Input[Sequence[pulumi.Input[str]]]]
     """Destinations masqueraded although inside a kept range (the config's forceMasqueradeCIDRs;
     the most specific CIDR of both lists decides). Only this project's agent knows the key."""
+    log_verbosity: NotRequired[int]
+    """The agent's -v: 0 (default) logs state changes only, 2 adds a line per sync (plain)."""
+    node_selector: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
+    """Node labels the agent's pods need, besides kubernetes.io/os=linux (default none)."""
+    tolerations: NotRequired[pulumi.Input[Sequence[pulumi.Input[Toleration]]]]
+    """Taints the pods tolerate (default: every taint, as node agents do: a node without the
+    agent would leave its pods' traffic unmasqueraded)."""
+    priority_class_name: NotRequired[pulumi.Input[str]]
+    """The pods' priority class (default system-node-critical)."""
+    image_pull_secrets: NotRequired[pulumi.Input[Sequence[pulumi.Input[str]]]]
+    """Names of Secrets in kube-system to pull the image with (default none)."""
 
 
 # Upstream's defaults: the ConfigMap this component writes means what upstream's would.
@@ -166,6 +203,7 @@ class IpMasqAgent(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: IpMasqAgentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        _check_arguments(name, args)
         platform = _platform(name, args)
         if platform is Platform.GKE_AUTOPILOT:
             _check_autopilot(name, args)
@@ -204,7 +242,9 @@ class IpMasqAgent(pulumi.ComponentResource):
 
         ranges = resolve_ranges(args["ranges"], argument=f"IpMasqAgent {name}: ranges")
         enable_ipv6 = pulumi.Output.all(ranges, args.get("enable_ipv6")).apply(
-            lambda v: _ipv6(v[0]) if v[1] is None else bool(v[1])
+            # Said, not guessed: an IPv6 range on a cluster not declared dual-stack is an error
+            # naming the range, as on the stack path (it used to turn --enable-ipv6 on).
+            lambda v: bool(v[1])
         )
         # GKE's managed agent enforces the document's cidrLimit like ours (upstream's 64 by
         # default): unless one is given, the document states a limit the list fits.
@@ -314,9 +354,14 @@ class IpMasqAgent(pulumi.ComponentResource):
                         backend=Backend(v[1]).value,
                         serve_metrics=scraped,
                         phase=phase,
+                        verbosity=args.get("log_verbosity", 0),
                     )
                 ),
                 serve_metrics=scraped,
+                node_selector=args.get("node_selector"),
+                tolerations=args.get("tolerations"),
+                priority_class_name=args.get("priority_class_name", DEFAULT_PRIORITY_CLASS),
+                image_pull_secrets=args.get("image_pull_secrets"),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
         )
@@ -336,6 +381,32 @@ class IpMasqAgent(pulumi.ComponentResource):
 
 # Any count fits: derivation for a document whose cidrLimit is then set to fit the list.
 _NO_LIMIT: Final = 1 << 31
+
+
+def _check_arguments(name: str, args: IpMasqAgentArgs) -> None:
+    """Unknown keys and plain values that cannot work, before any resource is registered."""
+    where = f"IpMasqAgent {name}"
+    check_known(where, args, IpMasqAgentArgs)
+    check_list(where, "ranges", args["ranges"], non_empty=True)
+    if "image" in args:
+        check_text(where, "image", args["image"])
+    for key, allowed in (
+        ("backend", [b.value for b in Backend]),
+        ("platform", [p.value for p in Platform]),
+        ("agent_phase", [p.value for p in AgentPhase]),
+        ("monitoring", [m.value for m in Monitoring]),
+    ):
+        if key in args:
+            check_choice(where, key, args[key], allowed)  # type: ignore[literal-required]
+    for key in ("force_masquerade_cidrs", "tolerations", "image_pull_secrets"):
+        if key in args:
+            check_list(where, key, args[key])  # type: ignore[literal-required]
+    if "cidr_limit" in args:
+        check_count(where, "cidr_limit", args["cidr_limit"])
+    if "log_verbosity" in args:
+        check_count(where, "log_verbosity", args["log_verbosity"])
+    if "priority_class_name" in args:
+        check_text(where, "priority_class_name", args["priority_class_name"])
 
 
 def _agent_phase(name: str, args: IpMasqAgentArgs) -> AgentPhase:
@@ -422,13 +493,6 @@ def _plain(name: str, args: IpMasqAgentArgs, key: str, kind: type[P], default: P
     return value
 
 
-def _ipv6(ranges: Sequence[Range]) -> bool:
-    return any(
-        (network := read_network(known_cidr(r))) is not None and network.version == 6
-        for r in ranges
-    )
-
-
 def _derive(
     name: str, ranges: Sequence[Range], *, enable_ipv6: bool, cidr_limit: int
 ) -> tuple[str, ...]:
@@ -466,6 +530,7 @@ def agent_args(
     backend: str,
     serve_metrics: bool = False,
     phase: AgentPhase = AgentPhase.RUN,
+    verbosity: int = 0,
 ) -> list[str]:
     """The agent's command line: upstream's flags plus ours (--backend, --health-address, and
     --metrics-address on the node's address when Prometheus scrapes it; else the agent's
@@ -478,8 +543,13 @@ def agent_args(
     args.append(f"--health-address={AGENT_HEALTH_ADDRESS}")
     if serve_metrics:
         args.append(f"--metrics-address={NODE_METRICS_ADDRESS}")
-    args.append("--v=2")
+    args.append(f"--v={verbosity}")
     return args
+
+
+def _toleration_args(given: Sequence[Any]) -> list[k8s.core.v1.TolerationArgs]:
+    """Resolved Tolerations (plain mappings by now) as the Kubernetes SDK's type."""
+    return [k8s.core.v1.TolerationArgs(**dict(t)) for t in given]
 
 
 def daemon_set_spec(
@@ -487,6 +557,10 @@ def daemon_set_spec(
     image: pulumi.Input[str],
     container_args: pulumi.Input[list[str]],
     serve_metrics: bool = False,
+    node_selector: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
+    tolerations: pulumi.Input[Sequence[pulumi.Input[Toleration]]] | None = None,
+    priority_class_name: pulumi.Input[str] = DEFAULT_PRIORITY_CLASS,
+    image_pull_secrets: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None,
 ) -> k8s.apps.v1.DaemonSetSpecArgs:
     """Least privilege for a node NAT agent: host network, NET_ADMIN + NET_RAW, nothing more.
 
@@ -569,10 +643,19 @@ def daemon_set_spec(
             spec=k8s.core.v1.PodSpecArgs(
                 host_network=True,
                 automount_service_account_token=False,
-                priority_class_name="system-node-critical",
-                node_selector={"kubernetes.io/os": "linux"},
+                priority_class_name=priority_class_name,
+                node_selector=pulumi.Output.from_input(node_selector or {}).apply(
+                    lambda extra: {**extra, "kubernetes.io/os": "linux"}
+                ),
                 # No key, no effect: tolerate every taint, so every node gets NAT rules.
-                tolerations=[k8s.core.v1.TolerationArgs(operator="Exists")],
+                tolerations=[k8s.core.v1.TolerationArgs(operator="Exists")]
+                if tolerations is None
+                else pulumi.Output.from_input(tolerations).apply(_toleration_args),
+                image_pull_secrets=None
+                if image_pull_secrets is None
+                else pulumi.Output.from_input(image_pull_secrets).apply(
+                    lambda names: [k8s.core.v1.LocalObjectReferenceArgs(name=n) for n in names]
+                ),
                 security_context=k8s.core.v1.PodSecurityContextArgs(
                     seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
                 ),

@@ -17,6 +17,7 @@ from pulumi_ip_masq_agent.cidrs import (
     derive_non_masquerade_cidrs,
     parse_cidr,
 )
+from pulumi_ip_masq_agent.ip_masq_agent import Backend
 from pulumi_ip_masq_agent.monitoring import DEFAULT_SELECTOR_LABELS, Monitoring, label_problem
 from pulumi_ip_masq_agent.platform import Platform, allowed_platforms
 from pulumi_ip_masq_agent.pulumi_sdk import stack_config_keys
@@ -107,7 +108,7 @@ class Settings:
     resync_interval: str
     cidr_limit: int
     agent_image: str | None
-    agent_backend: Literal["auto", "iptables", "nftables"]
+    agent_backend: Literal["auto", "iptables", "nftables", "iptables-nft", "iptables-legacy"]
     agent_phase: Literal["run", "cleanup"]
     """`cleanup`: the uninstall phase, our DaemonSet removes its rules from every node."""
     monitoring: Monitoring
@@ -267,7 +268,7 @@ def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = No
         resync_interval=read.text("resyncInterval"),
         cidr_limit=read.integer("cidrLimit"),
         agent_image=read.optional("agentImage"),
-        agent_backend=read.choice("agentBackend", ("auto", "iptables", "nftables")),  # type: ignore[arg-type]
+        agent_backend=read.choice("agentBackend", tuple(b.value for b in Backend)),  # type: ignore[arg-type]
         agent_phase=read.choice("agentPhase", ("run", "cleanup")),  # type: ignore[arg-type]
         monitoring=Monitoring(read.choice("monitoring", tuple(Monitoring))),
         monitoring_labels=_monitoring_labels(read.strings("monitoringLabels")),

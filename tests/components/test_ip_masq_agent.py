@@ -105,13 +105,80 @@ def test_only_ranges_and_image_given_means_upstream_defaults() -> None:
     assert container["args"] == agent_args(enable_ipv6=False, backend="auto")
 
 
-def test_ipv6_is_inferred_from_the_ranges() -> None:
+def test_ipv6_needs_the_cluster_declared_dual_stack() -> None:
     ranges = [*three_ranges(), Range(cidr="fd20:a:b::/48", label="VPC ULA")]
-    result = run(lambda: args(ranges=ranges))
+    result = run(lambda: args(ranges=ranges, enable_ipv6=True))
     assert document(result)["nonMasqueradeCIDRs"][-1] == "fd20:a:b::/48"
     (daemon_set,) = result.of_type("kubernetes:apps/v1:DaemonSet")
     (container,) = daemon_set.inputs["spec"]["template"]["spec"]["containers"]
     assert "--enable-ipv6" in container["args"]
+    # Not declared: an error naming the range, never --enable-ipv6 turned on by itself.
+    with pytest.raises(
+        (CidrError, RenderError),
+        match=r"^IpMasqAgent agent: ranges: VPC ULA: 'fd20:a:b::/48' is IPv6 but the cluster is "
+        r"not dual-stack \(enable_ipv6\)$",
+    ):
+        run(lambda: args(ranges=ranges))
+
+
+# Each mistake a user made in their own program, and the one line it now gets.
+BAD_ARGUMENTS = [
+    pytest.param(
+        {"deployDaemonSet": False},
+        "deployDaemonSet: unknown argument (did you mean deploy_daemon_set?)",
+        id="schema-spelling",
+    ),
+    pytest.param(
+        {"cidrlimit": 1}, "cidrlimit: unknown argument (did you mean cidr_limit?)", id="case"
+    ),
+    pytest.param(
+        {"resync": "5m"},
+        "resync: unknown argument (did you mean resync_interval?)",
+        id="near-miss",
+    ),
+    pytest.param(
+        {"ranges": "10.0.0.0/8"},
+        "ranges: '10.0.0.0/8' is a str, not a list (write ['10.0.0.0/8'])",
+        id="ranges-a-string",
+    ),
+    pytest.param({"ranges": []}, "ranges: empty (at least one is needed)", id="ranges-empty"),
+    pytest.param({"image": ""}, "image: '' is empty or not a string", id="image-empty"),
+    pytest.param(
+        {"backend": "nft"},
+        "backend: 'nft' is not one of auto, iptables, nftables, iptables-nft, iptables-legacy",
+        id="backend",
+    ),
+    pytest.param(
+        {"platform": "gke"},
+        "platform: 'gke' is not one of gke-standard, gke-managed-agent, gke-dataplane-v2,"
+        " gke-autopilot",
+        id="platform",
+    ),
+    pytest.param({"cidr_limit": -1}, "cidr_limit: -1 is not a whole number >= 0", id="limit"),
+    pytest.param({"cidr_limit": True}, "cidr_limit: True is not a whole number >= 0", id="bool"),
+    pytest.param(
+        {"force_masquerade_cidrs": "10.1.0.0/16"},
+        "force_masquerade_cidrs: '10.1.0.0/16' is a str, not a list (write ['10.1.0.0/16'])",
+        id="exceptions-a-string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_ARGUMENTS)
+def test_a_bad_argument_is_one_line_naming_it_before_anything_is_registered(
+    overrides: dict[str, Any], message: str
+) -> None:
+    registered: list[str] = []
+
+    def program() -> None:
+        try:
+            IpMasqAgent("agent", {**args(), **overrides})  # type: ignore[typeddict-item]
+        except ValueError as err:
+            registered.append(f"error: {err}")
+
+    result = run_under_mocks(program, stack="test", config={})
+    assert registered == [f"error: IpMasqAgent agent: {message}"]
+    assert result.resources == ()
 
 
 def test_ipv6_range_with_ipv6_switched_off_names_the_argument_and_the_label() -> None:
@@ -280,7 +347,7 @@ def test_agent_args() -> None:
         "--backend=nftables",
         "--enable-ipv6",
         f"--health-address=127.0.0.1:{AGENT_HEALTH_PORT}",
-        "--v=2",
+        "--v=0",
     ]
     assert "--enable-ipv6" not in agent_args(enable_ipv6=False, backend="auto")
 

@@ -84,6 +84,7 @@ def test_construct_with_camel_case_inputs() -> None:
             "masqLinkLocal": True,
             "backend": "nftables",
             "platform": "gke-standard",
+            "enableIpv6": True,
         }
     )
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
