@@ -50,6 +50,17 @@ SCRAPE_INTERVAL_SECONDS: Final = 30
 FIVE_MINUTES: Final = 300
 # How long a counted writer fight keeps IpMasqAgentWriterFight firing after it started.
 FIGHT_LOOKBACK: Final = 600
+# The agent's container in the DaemonSet: scraping the named port gives every target this
+# `container` label, under the Operator's PodMonitor and GMP's PodMonitoring alike.
+AGENT_CONTAINER: Final = "ip-masq-agent"
+AGENT_NAMESPACE: Final = "kube-system"
+# Where the runbooks live: each alert's runbook_url is this and `#<alert name, lower case>`,
+# the anchor a Markdown renderer gives the heading `### <alert name>` in docs/operations.md.
+# The repository's address is written `<repo-url>` wherever the repo names it (README,
+# provider/PulumiPlugin.yaml): publishing it means setting it here too.
+REPO_URL: Final = "<repo-url>"
+RUNBOOKS_URL: Final = f"{REPO_URL}/blob/main/docs/operations.md"
+_AGENT_TARGETS: Final = f'namespace="{AGENT_NAMESPACE}",container="{AGENT_CONTAINER}"'
 
 
 @dataclass(frozen=True)
@@ -63,14 +74,23 @@ class AlertRule:
     summary: str
     description: str
 
+    @property
+    def runbook_url(self) -> str:
+        """Its runbook: the section of docs/operations.md headed with the alert's name."""
+        return f"{RUNBOOKS_URL}#{self.alert.lower()}"
+
     def as_rule(self) -> dict[str, Any]:
-        """The rule as Prometheus rule files and PrometheusRule objects spell it."""
+        """The rule as rule files, PrometheusRule and GMP Rules objects spell it."""
         return {
             "alert": self.alert,
             "expr": self.expr,
             "for": prometheus_duration(self.for_seconds),
             "labels": {"severity": self.severity},
-            "annotations": {"summary": self.summary, "description": self.description},
+            "annotations": {
+                "summary": self.summary,
+                "description": self.description,
+                "runbook_url": self.runbook_url,
+            },
         }
 
 
@@ -115,8 +135,7 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 "missing, so that node's NAT rules follow the last config that was good, not "
                 "what ConfigMap kube-system/ip-masq-agent says now. Its 'config not used' log "
                 "line names the key and the bad value: fix the ConfigMap (every node alerting) "
-                "or the node's volume (one node alerting). "
-                "Runbook: README, 'Runbook: IpMasqAgentConfigRejected'."
+                "or the node's volume (one node alerting)."
             ),
         ),
         AlertRule(
@@ -141,7 +160,7 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 "the rules of its last successful sync (every write is one transaction), so "
                 "ConfigMap changes are not applied and drift is not repaired on that node. Its "
                 "'sync failed' log lines carry the error; `no_config` means there never was a "
-                "valid config. Runbook: README, 'Runbook: IpMasqAgentSyncFailing'."
+                "valid config."
             ),
         ),
         AlertRule(
@@ -158,8 +177,7 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 f"({prometheus_duration(resync_interval_seconds)}); {where} has gone "
                 "{{ $value | humanizeDuration }} without one (bound: "
                 f"{prometheus_duration(stale_after)}). Its loop is stuck or every sync fails: "
-                "ConfigMap changes are not applied and drift is not repaired on that node. "
-                "Runbook: README, 'Runbook: IpMasqAgentSyncStale'."
+                "ConfigMap changes are not applied and drift is not repaired on that node."
             ),
         ),
         AlertRule(
@@ -175,8 +193,7 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 f"{where} removed rules of our {{{{ $labels.backend }}}} backend that came back "
                 "after it had removed them: another ip-masq-agent of ours (an old DaemonSet, a "
                 "second one, a manual run) is writing on that node, and until each resync "
-                "removes them its rules follow an older config. "
-                "Runbook: README, 'Runbook: IpMasqAgentOtherBackendRules'."
+                "removes them its rules follow an older config."
             ),
         ),
         AlertRule(
@@ -202,8 +219,36 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 "ip-masq-agent with the same --masq-chain, a CNI or a script rewriting nat). "
                 "Until each repair, that node's pod traffic follows the other writer's rules; "
                 "/readyz on that node is 503 while the fight goes on, and the log line "
-                "'another writer is changing our rules' has the counts. "
-                "Runbook: README, 'Runbook: IpMasqAgentWriterFight'."
+                "'another writer is changing our rules' has the counts."
+            ),
+        ),
+        AlertRule(
+            alert="IpMasqAgentNotScraped",
+            # `up` is the scraper's own series, one per target. The agent's targets carry
+            # `namespace` and `container` under the Operator's PodMonitor and GMP's
+            # PodMonitoring alike (GMP fills `container` because the port is named); their
+            # `job` differs (`kube-system/ip-masq-agent-derived` against
+            # `ip-masq-agent-derived`), so the selector leaves it out. `up == 0`: a pod that
+            # exists but does not answer (a crash loop, /metrics not on the node's address),
+            # one alert per pod. absent(): no target at all (the PodMonitor or PodMonitoring
+            # not picked up, the DaemonSet without pods, the collector not running), one alert
+            # with the selector's labels. The 5-minute hold outlasts a rollout's restarts.
+            # Nodes the DaemonSet could not place a pod on are no target either: counting those
+            # needs kube-state-metrics' desired count, which neither scraper ships by default.
+            expr=f"up{{{_AGENT_TARGETS}}} == 0\nor\nabsent(up{{{_AGENT_TARGETS}}})",
+            for_seconds=FIVE_MINUTES,
+            severity="warning",
+            summary="{{ if $labels.pod }}ip-masq-agent {{ $labels.pod }} does not answer its "
+            "scrapes{{ else }}No ip-masq-agent is scraped{{ end }}",
+            description=(
+                "{{ if $labels.pod }}For 5 minutes every scrape of "
+                f"{where} has failed: the pod exists but its /metrics on the node's address does "
+                "not answer (a crash loop, a container not started, a node address the "
+                "collector cannot reach).{{ else }}For 5 minutes no target of ip-masq-agent in "
+                f"{AGENT_NAMESPACE} has been scraped: no PodMonitor or PodMonitoring of it is "
+                "picked up, or the DaemonSet has no pods.{{ end }} While this fires the other "
+                "ip-masq-agent alerts cannot fire for those nodes; their kernels keep the NAT "
+                "rules last written."
             ),
         ),
     )

@@ -11,7 +11,7 @@ from harness.offline import RenderResult, load_stack_config, main, render_stack
 from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.flags import parse_flags
 from pulumi_ip_masq_agent.ip_masq_agent import DAEMON_SET_NAME, IpMasqAgent
-from pulumi_ip_masq_agent.monitoring import METRICS_PORT, rule_groups
+from pulumi_ip_masq_agent.monitoring import AGENT_CONTAINER, METRICS_PORT, alert_rules, rule_groups
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.settings import SettingsError, parse_settings
 from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
@@ -105,6 +105,14 @@ def test_podmonitor_scrapes_the_named_port_on_the_nodes_address(prod: RenderResu
     # Health is not what Prometheus scrapes: it keeps its own address, not the node's.
     assert "NODE_IP" not in options.health_address
     assert ports["health"] != METRICS_PORT
+
+
+def test_the_not_scraped_alert_selects_the_daemon_sets_container(prod: RenderResult) -> None:
+    # IpMasqAgentNotScraped finds the agent's `up` by the scraped container's name.
+    containers = one(prod, DAEMON_SET)["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == [AGENT_CONTAINER]
+    not_scraped = next(r for r in alert_rules() if r.alert == "IpMasqAgentNotScraped")
+    assert f'container="{AGENT_CONTAINER}"' in not_scraped.expr
 
 
 def test_without_monitoring_metrics_stay_on_loopback() -> None:
