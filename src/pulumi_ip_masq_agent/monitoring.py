@@ -1,4 +1,4 @@
-"""What Prometheus needs to watch the agent: its alert rules, its PodMonitor and their labels."""
+"""What Prometheus needs to watch the agent: its alert rules, its PodMonitor or PodMonitoring."""
 
 import math
 import re
@@ -21,6 +21,14 @@ class Monitoring(StrEnum):
     """Nothing for Prometheus; /metrics stays on the node's loopback (the agent's default)."""
     PODMONITOR = "podmonitor"
     """A PodMonitor and a PrometheusRule (Prometheus Operator); /metrics on the node's address."""
+    GMP = "gmp"
+    """A PodMonitoring and a Rules (GKE Managed Service for Prometheus); /metrics on the node's
+    address."""
+
+    @property
+    def scrapes(self) -> bool:
+        """Whether something scrapes the agents, which then serve /metrics on the node's address."""
+        return self is not Monitoring.NONE
 
 
 # kube-prometheus-stack's Prometheus selects PodMonitors and PrometheusRules in every namespace
@@ -254,10 +262,17 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
     )
 
 
-def rule_groups(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> list[dict[str, Any]]:
-    """`groups` of a rules file, the same list a PrometheusRule's spec holds."""
+def rule_groups(
+    resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS, *, evaluation_interval: bool = False
+) -> list[dict[str, Any]]:
+    """`groups` of a rules file, the same list a PrometheusRule's spec holds.
+
+    `evaluation_interval`: the group states its own (GMP's Rules, whose rule evaluator has no
+    global one to fall back on), one scrape interval, the interval the unit tests evaluate at.
+    """
     rules = [rule.as_rule() for rule in alert_rules(resync_interval_seconds)]
-    return [{"name": RULE_GROUP, "rules": rules}]
+    interval = {"interval": prometheus_duration(SCRAPE_INTERVAL_SECONDS)}
+    return [{"name": RULE_GROUP} | (interval if evaluation_interval else {}) | {"rules": rules}]
 
 
 RULES_FILE_HEADER: Final = (
@@ -337,6 +352,38 @@ def pod_monitor_spec(pod_labels: Mapping[str, str], *, namespace: str) -> dict[s
                 ],
             }
         ],
+    }
+
+
+# GMP's managed collection sets the node's name as `node` only when asked; the other names are
+# its defaults (`container` is filled because the port is named), kept as they are.
+GMP_TARGET_METADATA: Final = (
+    "container",
+    "node",
+    "pod",
+    "top_level_controller_name",
+    "top_level_controller_type",
+)
+
+
+def pod_monitoring_spec(pod_labels: Mapping[str, str]) -> dict[str, Any]:
+    """GMP's PodMonitoring: the same pods, port, path and interval as the PodMonitor.
+
+    A PodMonitoring only ever selects pods of its own namespace; GMP sets `namespace`, `job`
+    (the PodMonitoring's name) and, the pods being a DaemonSet's, `instance` as
+    `<node name>:<port>` itself; `node` comes from targetLabels.metadata (its metricRelabeling
+    may not set target labels).
+    """
+    return {
+        "selector": {"matchLabels": dict(pod_labels)},
+        "endpoints": [
+            {
+                "port": METRICS_PORT_NAME,
+                "path": METRICS_PATH,
+                "interval": prometheus_duration(SCRAPE_INTERVAL_SECONDS),
+            }
+        ],
+        "targetLabels": {"metadata": list(GMP_TARGET_METADATA)},
     }
 
 
