@@ -279,7 +279,8 @@ RULES_FILE_HEADER: Final = (
     "# Generated from src/pulumi_ip_masq_agent/monitoring.py for the default resyncInterval\n"
     "# ({resync}) by `python -m pulumi_ip_masq_agent.monitoring`; a test keeps it equal.\n"
     "# For Prometheus without the Operator: list it in rule_files. The component's PrometheusRule\n"
-    "# holds the same groups, its stale bound derived from the stack's own resyncInterval.\n"
+    "# (or GMP Rules) holds the same groups, its stale bound derived from the stack's own\n"
+    "# resyncInterval. IpMasqAgentNotScraped selects the targets by `namespace` and `container`.\n"
 )
 
 
