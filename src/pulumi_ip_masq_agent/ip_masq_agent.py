@@ -142,13 +142,15 @@ class IpMasqAgentArgs(TypedDict):
     backend: NotRequired[pulumi.Input[Backend]]
     """The agent's --backend (default auto)."""
     monitoring: NotRequired[Monitoring]
-    """`none` (default) or `podmonitor`: a PodMonitor and a PrometheusRule next to the DaemonSet,
-    whose agents then serve /metrics on the node's address (plain: decides what is created)."""
+    """`none` (default), `podmonitor` (a PodMonitor and a PrometheusRule) or `gmp` (GKE Managed
+    Service for Prometheus: a PodMonitoring and a Rules) next to the DaemonSet, whose agents then
+    serve /metrics on the node's address (plain: decides what is created)."""
     monitoring_labels: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
     """Labels of the PodMonitor and PrometheusRule, for the Prometheus' selectors to match
-    (default `release: kube-prometheus-stack`, what kube-prometheus-stack selects by default)."""
+    (default `release: kube-prometheus-stack`, what kube-prometheus-stack selects by default);
+    with gmp, of the PodMonitoring and Rules, which GMP picks up whatever their labels."""
     grafana_dashboard: NotRequired[bool]
-    """With monitoring podmonitor: also the Grafana dashboard, as ConfigMap
+    """With monitoring podmonitor or gmp: also the Grafana dashboard, as ConfigMap
     `ip-masq-agent-dashboard` labelled `grafana_dashboard: "1"` (default false; plain)."""
     force_masquerade_cidrs: NotRequired[pulumi.Input[Sequence[pulumi.Input[str]]]]
     """Destinations masqueraded although inside a kept range (the config's forceMasqueradeCIDRs;
@@ -222,21 +224,21 @@ class IpMasqAgent(pulumi.ComponentResource):
                 f"IpMasqAgent {name}: monitoring {monitoring!r} is not one of "
                 + ", ".join(Monitoring)
             )
-        scraped = Monitoring(monitoring) == Monitoring.PODMONITOR
+        monitoring = Monitoring(monitoring)
         dashboard = _plain(name, args, "grafana_dashboard", bool, False)
-        if dashboard and not scraped:
+        if dashboard and not monitoring.scrapes:
             raise ValueError(
-                f"IpMasqAgent {name}: grafana_dashboard needs monitoring podmonitor "
+                f"IpMasqAgent {name}: grafana_dashboard needs monitoring podmonitor or gmp "
                 "(without it nothing scrapes the metrics the dashboard shows)"
+            )
+        if monitoring.scrapes and not deploy:
+            raise ValueError(
+                f"IpMasqAgent {name}: monitoring {monitoring.value} scrapes our agent's "
+                f"DaemonSet, which platform {platform.value!r} does not deploy"
             )
         if phase is AgentPhase.CLEANUP:
             # No agent serves /metrics while cleaning up: scraping it would only report it down.
-            scraped = dashboard = False
-        if scraped and not deploy:
-            raise ValueError(
-                f"IpMasqAgent {name}: monitoring podmonitor scrapes our agent's DaemonSet, "
-                f"which platform {platform.value!r} does not deploy"
-            )
+            monitoring, dashboard = Monitoring.NONE, False
         super().__init__("ip-masq-agent:index:IpMasqAgent", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -273,7 +275,7 @@ class IpMasqAgent(pulumi.ComponentResource):
         else:
             config_map = self._config_map(name, args, enable_ipv6, cidr_limit, child)
             if deploy:
-                self._agent(name, args, enable_ipv6, config_map, scraped=scraped, phase=phase)
+                self._agent(name, args, enable_ipv6, config_map, monitoring=monitoring, phase=phase)
                 if dashboard:
                     register_dashboard(
                         name, namespace=NAMESPACE, object_name=DASHBOARD_CONFIG_MAP, parent=self
@@ -336,9 +338,10 @@ class IpMasqAgent(pulumi.ComponentResource):
         enable_ipv6: pulumi.Output[bool],
         config_map: k8s.core.v1.ConfigMap,
         *,
-        scraped: bool,
+        monitoring: Monitoring,
         phase: AgentPhase,
     ) -> None:
+        scraped = monitoring.scrapes
         daemon_set = k8s.apps.v1.DaemonSet(
             f"{name}-agent",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -369,6 +372,7 @@ class IpMasqAgent(pulumi.ComponentResource):
         if scraped:
             register_monitoring(
                 name,
+                monitoring=monitoring,
                 namespace=NAMESPACE,
                 object_name=DAEMON_SET_NAME,
                 pod_labels=_selector(),

@@ -1,4 +1,4 @@
-"""What Prometheus needs to watch the agent: its alert rules, its PodMonitor and their labels."""
+"""What Prometheus needs to watch the agent: its alert rules, its PodMonitor or PodMonitoring."""
 
 import math
 import re
@@ -21,6 +21,14 @@ class Monitoring(StrEnum):
     """Nothing for Prometheus; /metrics stays on the node's loopback (the agent's default)."""
     PODMONITOR = "podmonitor"
     """A PodMonitor and a PrometheusRule (Prometheus Operator); /metrics on the node's address."""
+    GMP = "gmp"
+    """A PodMonitoring and a Rules (GKE Managed Service for Prometheus); /metrics on the node's
+    address."""
+
+    @property
+    def scrapes(self) -> bool:
+        """Whether something scrapes the agents, which then serve /metrics on the node's address."""
+        return self is not Monitoring.NONE
 
 
 # kube-prometheus-stack's Prometheus selects PodMonitors and PrometheusRules in every namespace
@@ -50,6 +58,17 @@ SCRAPE_INTERVAL_SECONDS: Final = 30
 FIVE_MINUTES: Final = 300
 # How long a counted writer fight keeps IpMasqAgentWriterFight firing after it started.
 FIGHT_LOOKBACK: Final = 600
+# The agent's container in the DaemonSet: scraping the named port gives every target this
+# `container` label, under the Operator's PodMonitor and GMP's PodMonitoring alike.
+AGENT_CONTAINER: Final = "ip-masq-agent"
+AGENT_NAMESPACE: Final = "kube-system"
+# Where the runbooks live: each alert's runbook_url is this and `#<alert name, lower case>`,
+# the anchor a Markdown renderer gives the heading `### <alert name>` in docs/operations.md.
+# The repository's address is written `<repo-url>` wherever the repo names it (README,
+# provider/PulumiPlugin.yaml): publishing it means setting it here too.
+REPO_URL: Final = "<repo-url>"
+RUNBOOKS_URL: Final = f"{REPO_URL}/blob/main/docs/operations.md"
+_AGENT_TARGETS: Final = f'namespace="{AGENT_NAMESPACE}",container="{AGENT_CONTAINER}"'
 
 
 @dataclass(frozen=True)
@@ -63,14 +82,23 @@ class AlertRule:
     summary: str
     description: str
 
+    @property
+    def runbook_url(self) -> str:
+        """Its runbook: the section of docs/operations.md headed with the alert's name."""
+        return f"{RUNBOOKS_URL}#{self.alert.lower()}"
+
     def as_rule(self) -> dict[str, Any]:
-        """The rule as Prometheus rule files and PrometheusRule objects spell it."""
+        """The rule as rule files, PrometheusRule and GMP Rules objects spell it."""
         return {
             "alert": self.alert,
             "expr": self.expr,
             "for": prometheus_duration(self.for_seconds),
             "labels": {"severity": self.severity},
-            "annotations": {"summary": self.summary, "description": self.description},
+            "annotations": {
+                "summary": self.summary,
+                "description": self.description,
+                "runbook_url": self.runbook_url,
+            },
         }
 
 
@@ -115,8 +143,7 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 "missing, so that node's NAT rules follow the last config that was good, not "
                 "what ConfigMap kube-system/ip-masq-agent says now. Its 'config not used' log "
                 "line names the key and the bad value: fix the ConfigMap (every node alerting) "
-                "or the node's volume (one node alerting). "
-                "Runbook: README, 'Runbook: IpMasqAgentConfigRejected'."
+                "or the node's volume (one node alerting)."
             ),
         ),
         AlertRule(
@@ -141,7 +168,7 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 "the rules of its last successful sync (every write is one transaction), so "
                 "ConfigMap changes are not applied and drift is not repaired on that node. Its "
                 "'sync failed' log lines carry the error; `no_config` means there never was a "
-                "valid config. Runbook: README, 'Runbook: IpMasqAgentSyncFailing'."
+                "valid config."
             ),
         ),
         AlertRule(
@@ -158,8 +185,7 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 f"({prometheus_duration(resync_interval_seconds)}); {where} has gone "
                 "{{ $value | humanizeDuration }} without one (bound: "
                 f"{prometheus_duration(stale_after)}). Its loop is stuck or every sync fails: "
-                "ConfigMap changes are not applied and drift is not repaired on that node. "
-                "Runbook: README, 'Runbook: IpMasqAgentSyncStale'."
+                "ConfigMap changes are not applied and drift is not repaired on that node."
             ),
         ),
         AlertRule(
@@ -175,8 +201,7 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 f"{where} removed rules of our {{{{ $labels.backend }}}} backend that came back "
                 "after it had removed them: another ip-masq-agent of ours (an old DaemonSet, a "
                 "second one, a manual run) is writing on that node, and until each resync "
-                "removes them its rules follow an older config. "
-                "Runbook: README, 'Runbook: IpMasqAgentOtherBackendRules'."
+                "removes them its rules follow an older config."
             ),
         ),
         AlertRule(
@@ -202,24 +227,60 @@ def alert_rules(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> tupl
                 "ip-masq-agent with the same --masq-chain, a CNI or a script rewriting nat). "
                 "Until each repair, that node's pod traffic follows the other writer's rules; "
                 "/readyz on that node is 503 while the fight goes on, and the log line "
-                "'another writer is changing our rules' has the counts. "
-                "Runbook: README, 'Runbook: IpMasqAgentWriterFight'."
+                "'another writer is changing our rules' has the counts."
+            ),
+        ),
+        AlertRule(
+            alert="IpMasqAgentNotScraped",
+            # `up` is the scraper's own series, one per target. The agent's targets carry
+            # `namespace` and `container` under the Operator's PodMonitor and GMP's
+            # PodMonitoring alike (GMP fills `container` because the port is named); their
+            # `job` differs (`kube-system/ip-masq-agent-derived` against
+            # `ip-masq-agent-derived`), so the selector leaves it out. `up == 0`: a pod that
+            # exists but does not answer (a crash loop, /metrics not on the node's address),
+            # one alert per pod. absent(): no target at all (the PodMonitor or PodMonitoring
+            # not picked up, the DaemonSet without pods, the collector not running), one alert
+            # with the selector's labels. The 5-minute hold outlasts a rollout's restarts.
+            # Nodes the DaemonSet could not place a pod on are no target either: counting those
+            # needs kube-state-metrics' desired count, which neither scraper ships by default.
+            expr=f"up{{{_AGENT_TARGETS}}} == 0\nor\nabsent(up{{{_AGENT_TARGETS}}})",
+            for_seconds=FIVE_MINUTES,
+            severity="warning",
+            summary="{{ if $labels.pod }}ip-masq-agent {{ $labels.pod }} does not answer its "
+            "scrapes{{ else }}No ip-masq-agent is scraped{{ end }}",
+            description=(
+                "{{ if $labels.pod }}For 5 minutes every scrape of "
+                f"{where} has failed: the pod exists but its /metrics on the node's address does "
+                "not answer (a crash loop, a container not started, a node address the "
+                "collector cannot reach).{{ else }}For 5 minutes no target of ip-masq-agent in "
+                f"{AGENT_NAMESPACE} has been scraped: no PodMonitor or PodMonitoring of it is "
+                "picked up, or the DaemonSet has no pods.{{ end }} While this fires the other "
+                "ip-masq-agent alerts cannot fire for those nodes; their kernels keep the NAT "
+                "rules last written."
             ),
         ),
     )
 
 
-def rule_groups(resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS) -> list[dict[str, Any]]:
-    """`groups` of a rules file, the same list a PrometheusRule's spec holds."""
+def rule_groups(
+    resync_interval_seconds: float = DEFAULT_RESYNC_SECONDS, *, evaluation_interval: bool = False
+) -> list[dict[str, Any]]:
+    """`groups` of a rules file, the same list a PrometheusRule's spec holds.
+
+    `evaluation_interval`: the group states its own (GMP's Rules, whose rule evaluator has no
+    global one to fall back on), one scrape interval, the interval the unit tests evaluate at.
+    """
     rules = [rule.as_rule() for rule in alert_rules(resync_interval_seconds)]
-    return [{"name": RULE_GROUP, "rules": rules}]
+    interval = {"interval": prometheus_duration(SCRAPE_INTERVAL_SECONDS)}
+    return [{"name": RULE_GROUP} | (interval if evaluation_interval else {}) | {"rules": rules}]
 
 
 RULES_FILE_HEADER: Final = (
     "# Generated from src/pulumi_ip_masq_agent/monitoring.py for the default resyncInterval\n"
     "# ({resync}) by `python -m pulumi_ip_masq_agent.monitoring`; a test keeps it equal.\n"
     "# For Prometheus without the Operator: list it in rule_files. The component's PrometheusRule\n"
-    "# holds the same groups, its stale bound derived from the stack's own resyncInterval.\n"
+    "# (or GMP Rules) holds the same groups, its stale bound derived from the stack's own\n"
+    "# resyncInterval. IpMasqAgentNotScraped selects the targets by `namespace` and `container`.\n"
 )
 
 
@@ -292,6 +353,38 @@ def pod_monitor_spec(pod_labels: Mapping[str, str], *, namespace: str) -> dict[s
                 ],
             }
         ],
+    }
+
+
+# GMP's managed collection sets the node's name as `node` only when asked; the other names are
+# its defaults (`container` is filled because the port is named), kept as they are.
+GMP_TARGET_METADATA: Final = (
+    "container",
+    "node",
+    "pod",
+    "top_level_controller_name",
+    "top_level_controller_type",
+)
+
+
+def pod_monitoring_spec(pod_labels: Mapping[str, str]) -> dict[str, Any]:
+    """GMP's PodMonitoring: the same pods, port, path and interval as the PodMonitor.
+
+    A PodMonitoring only ever selects pods of its own namespace; GMP sets `namespace`, `job`
+    (the PodMonitoring's name) and, the pods being a DaemonSet's, `instance` as
+    `<node name>:<port>` itself; `node` comes from targetLabels.metadata (its metricRelabeling
+    may not set target labels).
+    """
+    return {
+        "selector": {"matchLabels": dict(pod_labels)},
+        "endpoints": [
+            {
+                "port": METRICS_PORT_NAME,
+                "path": METRICS_PATH,
+                "interval": prometheus_duration(SCRAPE_INTERVAL_SECONDS),
+            }
+        ],
+        "targetLabels": {"metadata": list(GMP_TARGET_METADATA)},
     }
 
 

@@ -1,4 +1,4 @@
-"""The IpMasqAgent component's Prometheus Operator objects: a PodMonitor and a PrometheusRule."""
+"""The IpMasqAgent component's scrape and rule objects: the Prometheus Operator's or GMP's."""
 
 from collections.abc import Mapping
 
@@ -9,17 +9,23 @@ from ip_masq_agent.duration import parse_go_duration
 from pulumi_ip_masq_agent.monitoring import (
     DASHBOARD_FILE,
     GRAFANA_DASHBOARD_LABELS,
+    Monitoring,
     dashboard_json,
     pod_monitor_spec,
+    pod_monitoring_spec,
     rule_groups,
 )
 
 API_VERSION = "monitoring.coreos.com/v1"
+# GKE Managed Service for Prometheus: PodMonitoring for managed collection, Rules for its
+# managed rule evaluator (both namespaced; a Rules' queries see only its own namespace's series).
+GMP_API_VERSION = "monitoring.googleapis.com/v1"
 
 
 def register_monitoring(
     name: str,
     *,
+    monitoring: Monitoring,
     namespace: str,
     object_name: str,
     pod_labels: Mapping[str, str],
@@ -28,31 +34,43 @@ def register_monitoring(
     parent: pulumi.Resource,
     depends_on: list[pulumi.Resource],
 ) -> tuple[k8s.apiextensions.CustomResource, k8s.apiextensions.CustomResource]:
-    """The PodMonitor scraping the agent's pods and the PrometheusRule alerting on them.
+    """The object scraping the agent's pods and the one alerting on them, in their namespace.
 
-    `labels` are what the Prometheus' podMonitorSelector and ruleSelector match; the stale
-    bound of the rules follows `resync_interval`, the same value the ConfigMap carries.
+    `podmonitor`: a PodMonitor and a PrometheusRule, whose `labels` are what the Prometheus'
+    podMonitorSelector and ruleSelector match. `gmp`: a PodMonitoring and a Rules, which GMP
+    picks up whatever their labels. The stale bound of the rules follows `resync_interval`, the
+    same value the ConfigMap carries.
     """
-    pod_monitor = k8s.apiextensions.CustomResource(
-        f"{name}-podmonitor",
-        api_version=API_VERSION,
-        kind="PodMonitor",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels),
-        spec=pod_monitor_spec(pod_labels, namespace=namespace),
+    if monitoring is Monitoring.GMP:
+        api_version, scrape_kind, rule_kind = GMP_API_VERSION, "PodMonitoring", "Rules"
+        scrape_spec = pod_monitoring_spec(pod_labels)
+        suffix = "podmonitoring"
+    else:
+        api_version, scrape_kind, rule_kind = API_VERSION, "PodMonitor", "PrometheusRule"
+        scrape_spec = pod_monitor_spec(pod_labels, namespace=namespace)
+        suffix = "podmonitor"
+    metadata = k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels)
+    scrape = k8s.apiextensions.CustomResource(
+        f"{name}-{suffix}",
+        api_version=api_version,
+        kind=scrape_kind,
+        metadata=metadata,
+        spec=scrape_spec,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
     )
+    gmp = monitoring is Monitoring.GMP
     groups = pulumi.Output.from_input(resync_interval).apply(
-        lambda text: rule_groups(parse_go_duration(text))
+        lambda text: rule_groups(parse_go_duration(text), evaluation_interval=gmp)
     )
     rule = k8s.apiextensions.CustomResource(
         f"{name}-rules",
-        api_version=API_VERSION,
-        kind="PrometheusRule",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels),
+        api_version=api_version,
+        kind=rule_kind,
+        metadata=metadata,
         spec={"groups": groups},
         opts=pulumi.ResourceOptions(parent=parent),
     )
-    return pod_monitor, rule
+    return scrape, rule
 
 
 def register_dashboard(

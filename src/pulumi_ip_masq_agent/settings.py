@@ -478,15 +478,15 @@ def _check_values(settings: Settings) -> None:
             f"{_key('resyncInterval')}: {settings.resync_interval!r} is not a positive duration "
             "(want e.g. 60s, 5m, 1h30m)"
         )
-    if settings.monitoring == Monitoring.PODMONITOR and not settings.runs_daemon_set:
+    if settings.monitoring.scrapes and not settings.runs_daemon_set:
         raise SettingsError(
-            f"{_key('monitoring')}: 'podmonitor' scrapes our agent's DaemonSet, which platform "
-            f"{settings.platform.value} does not deploy"
+            f"{_key('monitoring')}: '{settings.monitoring.value}' scrapes our agent's DaemonSet, "
+            f"which platform {settings.platform.value} does not deploy"
         )
-    if settings.grafana_dashboard and settings.monitoring != Monitoring.PODMONITOR:
+    if settings.grafana_dashboard and not settings.monitoring.scrapes:
         raise SettingsError(
-            f"{_key('grafanaDashboard')}: true needs monitoring: podmonitor (without it nothing "
-            "scrapes the metrics the dashboard shows)"
+            f"{_key('grafanaDashboard')}: true needs monitoring: podmonitor or gmp (without it "
+            "nothing scrapes the metrics the dashboard shows)"
         )
     if settings.cidr_limit < 1:
         raise SettingsError(f"{_key('cidrLimit')}: {settings.cidr_limit} must be at least 1")

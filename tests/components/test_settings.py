@@ -308,6 +308,7 @@ def test_old_keys_still_work_for_one_release_with_a_note() -> None:
         ("masqLinkLocal", "true"),
         ("masqLinkLocalIPv6", "true"),
         ("monitoring", "podmonitor"),
+        ("monitoring", "gmp"),
         ("grafanaDashboard", "true"),
         ("monitoringLabels", '["team=net"]'),
     ],

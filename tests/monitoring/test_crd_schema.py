@@ -5,7 +5,12 @@ from typing import Any
 
 import pytest
 
-from pulumi_ip_masq_agent.monitoring import DEFAULT_SELECTOR_LABELS, pod_monitor_spec, rule_groups
+from pulumi_ip_masq_agent.monitoring import (
+    DEFAULT_SELECTOR_LABELS,
+    pod_monitor_spec,
+    pod_monitoring_spec,
+    rule_groups,
+)
 from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
 
 SCHEMAS = load_crd_schemas()
@@ -39,14 +44,38 @@ def prometheus_rule() -> dict[str, Any]:
     }
 
 
-def test_the_schemas_are_the_operators_v1_crds() -> None:
-    assert set(SCHEMAS) == {
-        ("monitoring.coreos.com/v1", "PodMonitor"),
-        ("monitoring.coreos.com/v1", "PrometheusRule"),
+def pod_monitoring() -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.googleapis.com/v1",
+        "kind": "PodMonitoring",
+        "metadata": {"name": "ip-masq-agent", "namespace": "kube-system"},
+        "spec": pod_monitoring_spec({"app.kubernetes.io/name": "ip-masq-agent"}),
     }
 
 
-@pytest.mark.parametrize("make", [pod_monitor, prometheus_rule], ids=["podmonitor", "rule"])
+def gmp_rules() -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.googleapis.com/v1",
+        "kind": "Rules",
+        "metadata": {"name": "ip-masq-agent", "namespace": "kube-system"},
+        "spec": {"groups": rule_groups(evaluation_interval=True)},
+    }
+
+
+def test_the_schemas_are_the_operators_and_gmps_v1_crds() -> None:
+    assert set(SCHEMAS) == {
+        ("monitoring.coreos.com/v1", "PodMonitor"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("monitoring.googleapis.com/v1", "PodMonitoring"),
+        ("monitoring.googleapis.com/v1", "Rules"),
+    }
+
+
+@pytest.mark.parametrize(
+    "make",
+    [pod_monitor, prometheus_rule, pod_monitoring, gmp_rules],
+    ids=["podmonitor", "rule", "podmonitoring", "gmp-rules"],
+)
 def test_the_monitoring_objects_are_valid(make: Any) -> None:
     assert validation_errors(make(), SCHEMAS) == []
 
@@ -109,6 +138,48 @@ def _broken(make: Any, path: list[Any], value: Any) -> dict[str, Any]:
             "IpMasqAgent",
             "metadata.name: 'IpMasqAgent' is not a DNS-1123 subdomain",
         ),
+        (
+            pod_monitoring,
+            ["spec", "podMetricsEndpoints"],
+            [],
+            "Additional properties are not allowed ('podMetricsEndpoints' was unexpected)",
+        ),
+        (
+            pod_monitoring,
+            ["spec", "endpoints", 0, "port"],
+            KeyError,
+            "spec.endpoints.0: 'port' is a required property",
+        ),
+        (
+            pod_monitoring,
+            ["spec", "endpoints", 0, "interval"],
+            "30 seconds",
+            "spec.endpoints.0.interval: '30 seconds' does not match",
+        ),
+        (
+            pod_monitoring,
+            ["spec", "targetLabels", "metadata"],
+            ["node_name"],
+            "spec.targetLabels.metadata.0: 'node_name' is not one of",
+        ),
+        (
+            pod_monitoring,
+            ["spec", "endpoints", 0, "metricRelabeling"],
+            [{"action": "labelmap", "regex": "__meta_(.+)"}],
+            "spec.endpoints.0.metricRelabeling.0.action: 'labelmap' is not one of",
+        ),
+        (
+            gmp_rules,
+            ["spec", "groups", 0, "interval"],
+            KeyError,
+            "spec.groups.0: 'interval' is a required property",
+        ),
+        (
+            gmp_rules,
+            ["spec", "groups", 0, "rules", 0, "record"],
+            "ip_masq_agent:config_current",
+            "is valid under each of {'required': ['record']}, {'required': ['alert']}",
+        ),
     ],
     ids=[
         "no-selector",
@@ -119,6 +190,13 @@ def _broken(make: Any, path: list[Any], value: Any) -> dict[str, Any]:
         "numeric-label",
         "bad-label-value",
         "bad-name",
+        "gmp-operator-field",
+        "gmp-no-port",
+        "gmp-bad-interval",
+        "gmp-unknown-target-label",
+        "gmp-labelmap",
+        "gmp-no-group-interval",
+        "gmp-alert-and-record",
     ],
 )
 def test_broken_objects_are_refused(make: Any, path: list[Any], value: Any, message: str) -> None:

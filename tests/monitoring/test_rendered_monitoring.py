@@ -1,4 +1,4 @@
-"""`monitoring: podmonitor` through the real program: the objects, their schemas, the scrape."""
+"""`monitoring: podmonitor` and `gmp` through the real program: objects, schemas, the scrape."""
 
 import json
 from pathlib import Path
@@ -11,7 +11,7 @@ from harness.offline import RenderResult, load_stack_config, main, render_stack
 from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.flags import parse_flags
 from pulumi_ip_masq_agent.ip_masq_agent import DAEMON_SET_NAME, IpMasqAgent
-from pulumi_ip_masq_agent.monitoring import METRICS_PORT, rule_groups
+from pulumi_ip_masq_agent.monitoring import AGENT_CONTAINER, METRICS_PORT, alert_rules, rule_groups
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.settings import SettingsError, parse_settings
 from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
@@ -19,6 +19,8 @@ from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
 ROOT = Path(__file__).resolve().parents[2]
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
+GMP_RULES = "kubernetes:monitoring.googleapis.com/v1:Rules"
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
@@ -51,6 +53,12 @@ def prod() -> RenderResult:
 def dev_scraped() -> RenderResult:
     # dev: resyncInterval 30s, a kube-prometheus-stack installed as Helm release `monitoring`.
     return render_with("dev", monitoring="podmonitor", monitoringLabels='["release=monitoring"]')
+
+
+@pytest.fixture(scope="module")
+def gmp() -> RenderResult:
+    # prod (a GKE Standard cluster) with GKE Managed Service for Prometheus instead.
+    return render_with("prod", monitoring="gmp")
 
 
 def test_podmonitor_stack_renders_both_objects_valid_against_the_crds(prod: RenderResult) -> None:
@@ -107,6 +115,66 @@ def test_podmonitor_scrapes_the_named_port_on_the_nodes_address(prod: RenderResu
     assert ports["health"] != METRICS_PORT
 
 
+def test_gmp_stack_renders_a_podmonitoring_and_rules_valid_against_the_crds(
+    gmp: RenderResult,
+) -> None:
+    schemas = load_crd_schemas()
+    assert not gmp.of_type(POD_MONITOR)
+    assert not gmp.of_type(PROMETHEUS_RULE)
+    for type_token in (POD_MONITORING, GMP_RULES):
+        obj = one(gmp, type_token)
+        assert obj["apiVersion"] == "monitoring.googleapis.com/v1"
+        # Namespaced: a PodMonitoring selects pods of its namespace, a Rules' queries see only
+        # its namespace's series; both are the agent's.
+        assert obj["metadata"]["namespace"] == "kube-system"
+        assert obj["metadata"]["name"] == DAEMON_SET_NAME
+        assert validation_errors(obj, schemas) == []
+
+
+def test_gmp_rules_are_the_podmonitor_rules_with_an_evaluation_interval(gmp: RenderResult) -> None:
+    groups = one(gmp, GMP_RULES)["spec"]["groups"]
+    assert groups == rule_groups(evaluation_interval=True)
+    [group] = groups
+    assert group["interval"] == "30s"
+    assert {k: v for k, v in group.items() if k != "interval"} == rule_groups()[0]
+
+
+def test_podmonitoring_scrapes_the_named_port_on_the_nodes_address(gmp: RenderResult) -> None:
+    spec = one(gmp, POD_MONITORING)["spec"]
+    template = one(gmp, DAEMON_SET)["spec"]["template"]
+    assert spec["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    [endpoint] = spec["endpoints"]
+    container = agent_container(gmp)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports[endpoint["port"]] == METRICS_PORT
+    assert (endpoint["path"], endpoint["interval"]) == ("/metrics", "30s")
+    # `node` and `container` as the PodMonitor's series carry them: the dashboard's and the
+    # rules' selectors hold for both.
+    assert {"container", "node", "pod"} <= set(spec["targetLabels"]["metadata"])
+    assert parse_flags(container["args"]).metrics_address == f"$(NODE_IP):{METRICS_PORT}"
+    [node_ip] = [e for e in container["env"] if e["name"] == "NODE_IP"]
+    assert node_ip["valueFrom"] == {"fieldRef": {"fieldPath": "status.hostIP"}}
+
+
+def test_gmp_daemon_set_is_the_podmonitor_one(prod: RenderResult, gmp: RenderResult) -> None:
+    # Only the scrape objects differ: the agent is served and started the same way.
+    assert one(gmp, DAEMON_SET) == one(prod, DAEMON_SET)
+
+
+def test_gmp_with_the_dashboard() -> None:
+    result = render_with("prod", monitoring="gmp", grafanaDashboard="true")
+    names = [r.inputs["metadata"]["name"] for r in result.of_type(CONFIG_MAP)]
+    assert "ip-masq-agent-dashboard" in names
+
+
+def test_the_not_scraped_alert_selects_the_daemon_sets_container(prod: RenderResult) -> None:
+    # IpMasqAgentNotScraped finds the agent's `up` by the scraped container's name.
+    containers = one(prod, DAEMON_SET)["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == [AGENT_CONTAINER]
+    not_scraped = next(r for r in alert_rules() if r.alert == "IpMasqAgentNotScraped")
+    assert f'container="{AGENT_CONTAINER}"' in not_scraped.expr
+
+
 def test_without_monitoring_metrics_stay_on_loopback() -> None:
     result = render_stack("local")
     assert not result.of_type(POD_MONITOR)
@@ -141,11 +209,16 @@ def test_make_render_writes_the_podmonitor_and_the_rule(
     [
         (
             {"monitoring": "servicemonitor"},
-            "ip-masq-agent:monitoring: 'servicemonitor' is not one of none, podmonitor",
+            "ip-masq-agent:monitoring: 'servicemonitor' is not one of none, podmonitor, gmp",
         ),
         (
             {"platform": "gke-managed-agent"},
             "ip-masq-agent:monitoring: 'podmonitor' scrapes our agent's DaemonSet, which platform "
+            "gke-managed-agent does not deploy",
+        ),
+        (
+            {"platform": "gke-managed-agent", "monitoring": "gmp"},
+            "ip-masq-agent:monitoring: 'gmp' scrapes our agent's DaemonSet, which platform "
             "gke-managed-agent does not deploy",
         ),
         (
@@ -161,7 +234,7 @@ def test_make_render_writes_the_podmonitor_and_the_rule(
             "ip-masq-agent:monitoringLabels[1]: '-bad' is not a label name",
         ),
     ],
-    ids=["unknown-mode", "no-daemonset", "no-equals", "bad-value", "bad-name"],
+    ids=["unknown-mode", "no-daemonset", "gmp-no-daemonset", "no-equals", "bad-value", "bad-name"],
 )
 def test_bad_monitoring_config_fails_in_one_line(overrides: dict[str, str], message: str) -> None:
     config = load_stack_config("prod")
@@ -178,14 +251,15 @@ def test_the_program_stops_on_bad_monitoring_config() -> None:
         render_with("prod", monitoringLabels='["release"]')
 
 
-def test_the_component_refuses_a_podmonitor_without_its_daemon_set() -> None:
-    with pytest.raises(ValueError, match="monitoring podmonitor scrapes our agent's DaemonSet"):
+@pytest.mark.parametrize("mode", ["podmonitor", "gmp"])
+def test_the_component_refuses_scraping_without_its_daemon_set(mode: str) -> None:
+    with pytest.raises(ValueError, match=f"monitoring {mode} scrapes our agent's DaemonSet"):
         IpMasqAgent(
             "agent",
             {
                 "ranges": [{"cidr": "10.0.0.0/16", "label": "pods"}],
                 "platform": Platform.GKE_MANAGED_AGENT,
-                "monitoring": "podmonitor",  # type: ignore[typeddict-item]
+                "monitoring": mode,  # type: ignore[typeddict-item]
             },
         )
 
@@ -212,6 +286,6 @@ def test_grafana_dashboard_configmap_when_the_stack_asks() -> None:
 def test_a_dashboard_without_scraping_is_refused() -> None:
     with pytest.raises(
         SettingsError,
-        match=r"^ip-masq-agent:grafanaDashboard: true needs monitoring: podmonitor ",
+        match=r"^ip-masq-agent:grafanaDashboard: true needs monitoring: podmonitor or gmp ",
     ):
         render_with("local", grafanaDashboard="true")

@@ -8,6 +8,8 @@ import yaml
 
 from ip_masq_agent.config import DEFAULT_RESYNC_SECONDS
 from pulumi_ip_masq_agent.monitoring import (
+    REPO_URL,
+    RUNBOOKS_URL,
     alert_rules,
     prometheus_duration,
     rule_groups,
@@ -20,6 +22,7 @@ from tests.monitoring.promtool import run_promtool
 ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = ROOT / "monitoring" / "ip-masq-agent-rules.yaml"
 UNIT_TESTS = Path(__file__).with_name("ip-masq-agent-rules.test.yaml")
+OPERATIONS = ROOT / "docs" / "operations.md"
 
 
 def test_rules_file_is_generated_from_the_source() -> None:
@@ -38,17 +41,45 @@ def test_alert_names_and_severities_are_the_contract() -> None:
         "IpMasqAgentSyncStale": "critical",
         "IpMasqAgentOtherBackendRules": "warning",
         "IpMasqAgentWriterFight": "warning",
+        "IpMasqAgentNotScraped": "warning",
     }
-    readme = (ROOT / "README.md").read_text()
     for name, rule in rules.items():
-        assert set(rule["annotations"]) == {"summary", "description"}
-        # Each description points at its runbook section, and the README has that section.
-        assert f"'Runbook: {name}'" in rule["annotations"]["description"]
-        assert f"### Runbook: {name}\n" in readme
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
+        assert rule["annotations"]["runbook_url"] == f"{RUNBOOKS_URL}#{name.lower()}"
+
+
+def markdown_anchors(text: str) -> set[str]:
+    """The anchors a Markdown renderer (GitHub's) gives the headings of `text`."""
+    anchors = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(slug)
+    return anchors
+
+
+def test_every_runbook_url_names_a_section_of_the_operations_doc() -> None:
+    assert f"{REPO_URL}/blob/main/docs/operations.md" == RUNBOOKS_URL
+    anchors = markdown_anchors(OPERATIONS.read_text())
+    for rule in alert_rules():
+        page, _, anchor = rule.runbook_url.partition("#")
+        assert page == RUNBOOKS_URL, rule.alert
+        assert anchor in anchors, (rule.alert, anchor)
+    # The README links each runbook there, by the same anchor.
+    readme = (ROOT / "README.md").read_text()
+    for rule in alert_rules():
+        assert f"(docs/operations.md#{rule.alert.lower()})" in readme, rule.alert
+
+
+def test_the_anchor_check_catches_a_missing_section() -> None:
+    text = "# Operating\n\n## Runbooks\n\n### IpMasqAgentSyncStale\n"
+    assert markdown_anchors(text) == {"operating", "runbooks", "ipmasqagentsyncstale"}
+    assert "ipmasqagentsyncfailing" not in markdown_anchors(text)
+    assert "runbook-ipmasqagentsyncstale" in markdown_anchors("### Runbook: IpMasqAgentSyncStale")
 
 
 def test_rules_name_only_metrics_the_agent_exports() -> None:
-    exported = exported_metric_names()
+    # And `up`, the scraper's own series for each target.
+    exported = exported_metric_names() | {"up"}
     for rule in alert_rules():
         named = metric_names_in(rule.expr)
         assert named, rule.alert
@@ -115,7 +146,7 @@ def test_a_longer_resync_interval_gets_its_own_stale_bound(promtool: str, tmp_pa
         .replace("{{ $labels.instance }}", "10.128.0.2:10262")
         .replace("{{ $value | humanizeDuration }}", "19m 0s")
         for key, text in (("summary", stale.summary), ("description", stale.description))
-    }
+    } | {"runbook_url": stale.runbook_url}
     idle = " ".join(str(minute // 5 * 300) for minute in range(61))
     stopped = " ".join(str(min(minute, 10) // 5 * 300) for minute in range(61))
     unit = {

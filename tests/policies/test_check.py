@@ -84,6 +84,22 @@ def test_real_renders_pass_every_policy(stack: str) -> None:
     assert expected in found[0].message
 
 
+@pytest.mark.parametrize("monitoring", ["podmonitor", "gmp"])
+def test_renders_with_monitoring_pass_every_policy(monitoring: str) -> None:
+    # The scrape and rule objects (the Operator's or GMP's) are no agent DaemonSet nor ConfigMap:
+    # the pack leaves them alone, and the DaemonSet serving /metrics on the node's address (not
+    # its health, which stays on loopback) passes least privilege.
+    config = load_stack_config("prod") | {"ip-masq-agent:monitoring": monitoring}
+    resources = policy_resources(render_stack("prod", config=config))
+    kinds = {r.resource_type.rsplit(":", 1)[-1] for r in resources}
+    group = {"podmonitor": "PodMonitor", "gmp": "PodMonitoring"}[monitoring]
+    assert group in kinds
+    found = findings("prod", resources)
+    assert [(f.policy, f.enforcement) for f in found] == [
+        ("agent-image-pinned", EnforcementLevel.ADVISORY)
+    ]
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])
 def test_masq_link_local_on_a_real_render_is_advisory(stack: str) -> None:
     found = findings(stack, edit_config(rendered(stack), lambda d: d.update(masqLinkLocal=True)))

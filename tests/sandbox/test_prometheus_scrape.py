@@ -1,6 +1,7 @@
 """A real Prometheus (Debian's) in a pod scrapes the sandbox's agents on the nodes' addresses.
 
-The PodMonitor's target labels are given statically (no API server here); the rules are the
+The PodMonitor's target labels are given statically (no API server here), `container` too
+(IpMasqAgentNotScraped selects the agent's `up` by it); the rules are the
 plain rules file, the dashboard's queries the shipped dashboard's. What is checked is what a
 person would look at: targets up, every dashboard panel showing data, the alert rules healthy
 and quiet, and a bad ConfigMap on one node showing as that node's pending alert.
@@ -20,7 +21,7 @@ import yaml
 
 from netlab.fetch import fetch
 from netlab.lab import Namespace
-from pulumi_ip_masq_agent.monitoring import alert_rules
+from pulumi_ip_masq_agent.monitoring import AGENT_CONTAINER, alert_rules
 from sandbox.cluster_agents import SandboxCluster
 from sandbox.endpoints import METRIC, check_endpoints
 from tests.monitoring.test_dashboard import expand, panel_queries
@@ -67,6 +68,7 @@ def start_prometheus(sandbox: SandboxCluster, workdir: Path) -> Namespace:
             "targets": [sandbox.agents[node.name].metrics_address],
             "labels": {
                 "namespace": "kube-system",
+                "container": AGENT_CONTAINER,
                 "pod": f"ip-masq-agent-derived-{node.name}",
                 "node": node.name,
             },
@@ -139,6 +141,7 @@ def test_prometheus_scrapes_the_agents_on_the_nodes_addresses_and_sees_a_rejecte
         "alertname": "IpMasqAgentConfigRejected",
         "severity": "warning",
         "namespace": "kube-system",
+        "container": AGENT_CONTAINER,
         "pod": "ip-masq-agent-derived-node0",
         "node": "node0",
         "instance": sandbox.agents["node0"].metrics_address,
