@@ -7,48 +7,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
-
 from harness.offline import (
     REPO_ROOT,
     USER_ERRORS,
-    RenderResult,
-    is_unknown,
     load_stack_config,
     program_root,
-    project_name,
     render_stack,
 )
-from harness.offline_policy import (
+from pulumi_ip_masq_agent.testing.offline_policy import (
     Finding,
-    Resource,
+    check_render,
     format_finding,
     has_mandatory,
-    run_policies,
+    policy_resources,
 )
-from pulumi_ip_masq_agent.policy.pack import POLICIES
+
+__all__ = ["check_stack", "load_policy_config", "main", "policy_resources", "resolve_stack"]
 
 CONFIG_DIR = REPO_ROOT / "policies" / "config"
-
-
-def _as_preview_value(value: Any) -> Any:
-    # The render marks values only a deployment knows; the engine sends the SDK's sentinel.
-    if is_unknown(value):
-        return UNKNOWN_STRING_VALUE
-    if isinstance(value, Mapping):
-        return {key: _as_preview_value(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_as_preview_value(item) for item in value]
-    return value
-
-
-def policy_resources(result: RenderResult) -> list[Resource]:
-    """The registered custom resources, inputs as a preview would show them to the pack."""
-    return [
-        Resource(r.type, r.name, _as_preview_value(r.inputs))
-        for r in result.resources
-        if not r.type.startswith("ip-masq-agent:")  # components register no inputs
-    ]
 
 
 def resolve_stack(stack: str) -> tuple[str, Path]:
@@ -65,10 +41,7 @@ def check_stack(stack: str, config: Mapping[str, Any] | None = None) -> list[Fin
     name, stack_file = resolve_stack(stack)
     root = program_root(stack_file)
     settings = load_stack_config(name, root=root, stack_file=stack_file)
-    result = render_stack(name, root=root, config=settings)
-    return run_policies(
-        POLICIES, policy_resources(result), stack=name, project=project_name(root), config=config
-    )
+    return check_render(render_stack(name, root=root, config=settings), policy_config=config)
 
 
 def load_policy_config(path: Path | None, stack: str) -> dict[str, Any]:

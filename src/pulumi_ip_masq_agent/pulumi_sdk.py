@@ -1,7 +1,8 @@
 """The one place that reaches into the Pulumi SDK's internals (modules and attributes that are
 not its documented API); tests/components/test_pulumi_sdk.py exercises each against the SDK
 version pinned in requirements.txt, so an upgrade that moves one fails there, not somewhere
-else. The offline harness (render, check, demo, component tests) uses the same functions."""
+else. pulumi_ip_masq_agent.testing (and through it the offline harness: render, check, demo,
+component tests) uses the same functions."""
 
 import asyncio
 import logging

@@ -100,3 +100,65 @@ def test_console_script_is_installed() -> None:
         check=False,
     )
     assert done.returncode == 0 and done.stdout.startswith("*nat\n")
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_prints_usage_and_exits_0(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([flag]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out.startswith("usage: ip-masq-agent [command] [flags]\n")
+    assert "  -backend value" in captured.out and "iptables-nft" in captured.out
+
+
+# Without prometheus_client (a plain pip install): render, cleanup and --help need none of it;
+# run and cleanup --stay say which extra to install. A child process: the import is global.
+WITHOUT_PROMETHEUS = """
+import sys
+sys.modules["prometheus_client"] = None  # an import of it now fails as if not installed
+from ip_masq_agent.cli import main
+status = main(sys.argv[1:])
+assert "ip_masq_agent.metrics" not in sys.modules or sys.argv[1] in ("run", "cleanup")
+sys.exit(status)
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "stream", "start"),
+    [
+        pytest.param(["--help"], 0, "out", "usage: ip-masq-agent", id="help"),
+        pytest.param(
+            ["render", "--config=/nonexistent", "--backend=iptables", "--random-fully=false"],
+            0,
+            "out",
+            "*nat\n",
+            id="render",
+        ),
+        pytest.param(
+            ["run", "--once", "--backend=iptables"],
+            2,
+            "err",
+            'ip-masq-agent: run needs prometheus-client: pip install "pulumi-ip-masq-agent[agent]"',
+            id="run",
+        ),
+        pytest.param(
+            ["cleanup", "--stay", "--backend=iptables"],
+            2,
+            "err",
+            "ip-masq-agent: cleanup --stay needs prometheus-client:",
+            id="cleanup-stay",
+        ),
+    ],
+)
+def test_without_prometheus_client(argv: list[str], status: int, stream: str, start: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PROMETHEUS, *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == status, done.stderr
+    text = done.stdout if stream == "out" else done.stderr
+    assert text.startswith(start)
+    if stream == "err":
+        assert text.count("\n") == 1

@@ -2,7 +2,15 @@
 
 import pytest
 
-from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS, FlagError, Options, parse_flags
+from ip_masq_agent.flags import (
+    COMMANDS,
+    DEFAULT_HEALTH_ADDRESS,
+    FlagError,
+    HelpRequestedError,
+    Options,
+    parse_flags,
+    usage,
+)
 from ip_masq_agent.rules import PortRange
 
 
@@ -116,3 +124,32 @@ def test_rejected_with_one_line(argv: list[str], message: str) -> None:
 def test_health_port_avoids_kubelet_and_kube_proxy() -> None:
     port = int(DEFAULT_HEALTH_ADDRESS.rsplit(":", 1)[1])
     assert port not in {10248, 10249, 10250, 10255, 10256, 10257, 10259}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-h"], ["--help"], ["-help"], ["render", "-h"], ["--v=2", "--help", "--bogus-after"]],
+    ids=["h", "double-dash-help", "help", "after-command", "before-anything-unknown"],
+)
+def test_help_is_asked_for_in_any_position(argv: list[str]) -> None:
+    with pytest.raises(HelpRequestedError):
+        parse_flags(argv)
+
+
+def test_help_after_double_dash_is_an_argument() -> None:
+    with pytest.raises(FlagError, match="unknown command '-h'"):
+        parse_flags(["--", "-h"])
+
+
+def test_usage_has_one_line_per_command_and_flag_with_defaults() -> None:
+    text = usage(["auto", "nftables"])
+    lines = text.splitlines()
+    for command in COMMANDS:
+        assert sum(line.startswith(f"  {command} ") for line in lines) == 1
+    for flag in ("config", "masq-chain", "backend", "health-timeout", "once", "stay", "v"):
+        assert sum(line.startswith(f"  -{flag} ") for line in lines) == 1, flag
+    assert "(default '/etc/config/ip-masq-agent')" in text
+    assert "how rules are written: auto, nftables (default 'auto')" in text
+    assert "-health-timeout value" in text and "(default 30s)" in text
+    assert "(default 0)" in text  # -v
+    assert lines[-1].startswith("accepted for klog compatibility and ignored: -logtostderr")

@@ -1,70 +1,37 @@
-"""examples/byo-gke/ against the package as a user installs it: `pip install "<repo>[gcp]"` into
-a fresh venv, then the example run under mocks from outside the checkout."""
+"""examples/byo-gke/ against the package as a user installs it: `pip install
+"<repo>[gcp,testing,agent]"` into a fresh venv, then the example's own tests
+(examples/byo-gke/test_program.py, pulumi_ip_masq_agent.testing only) run by that venv's pytest
+on a copy of the example outside the checkout; this test asserts on what they report. The
+`ip-masq-agent` console script of the same install is run too."""
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
-import textwrap
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import netaddr
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "byo-gke"
-# The example's own ranges, as its program states them: subnet, secondary, control plane, VPN.
-EXAMPLE_RANGES = [
-    "10.30.0.0/22",
-    "10.32.0.0/14",
-    "10.30.16.0/20",
-    "172.16.4.0/28",
-    "192.168.50.0/24",
-]
-IMAGE = "registry.example/ip-masq-agent@sha256:" + "2" * 64
-
-# Runs inside the fresh venv: every scenario in one process (one import of pulumi_gcp). The
-# checkout's root goes last on sys.path only for the offline harness (harness/ is not shipped);
-# the package cannot come from there (it is under src/), and the test checks where it came from.
-DRIVER = """
-import json, runpy, sys
-sys.path.append(sys.argv[1])
-import pulumi, pulumi_ip_masq_agent
-from harness.offline import run_under_mocks
-example, scenarios = sys.argv[2], json.loads(sys.argv[3])
-
-def output_for_deploy():
-    pulumi_ip_masq_agent.IpMasqAgent("agent", {
-        "ranges": [{"cidr": "10.0.0.0/8", "label": "pods"}],
-        "deploy_daemon_set": pulumi.Output.from_input(True), "image": "x"})
-
-replies = {"package": pulumi_ip_masq_agent.__file__}
-for name, config in scenarios.items():
-    program = output_for_deploy if name == "output-deploy" else (
-        lambda: runpy.run_path(example, run_name="__main__"))
-    try:
-        result = run_under_mocks(program, stack="test", config=config, project="byo-gke")
-    except Exception as err:
-        replies[name] = {"error": type(err).__name__, "message": str(err)}
-        continue
-    replies[name] = {
-        "outputs": result.outputs,
-        "types": [r.type for r in result.resources],
-        "configmaps": [r.inputs for r in result.of_type("kubernetes:core/v1:ConfigMap")],
-        "objects": [r.inputs for r in result.kubernetes_objects()],
-        "clusters": [r.inputs for r in result.of_type("gcp:container/cluster:Cluster")],
-    }
-print(json.dumps(replies))
-"""
-SCENARIOS = {
-    "daemon-set": {"image": IMAGE},
-    "dataplane-v2": {"platform": "gke-dataplane-v2"},
-    "configmap-only": {"platform": "gke-managed-agent"},
-    "autopilot": {"platform": "gke-autopilot"},
-    "output-deploy": {},
+# Every check the example's tests make (see test_program.py), each of which must pass.
+EXPECTED_TESTS = {
+    "test_configmap_is_the_merged_union_of_the_ranges",
+    "test_no_daemon_set[gke-dataplane-v2]",
+    "test_no_daemon_set[gke-managed-agent]",
+    "test_autopilot_is_one_egress_nat_policy_and_nothing_in_kube_system",
+    "test_an_output_for_deploy_daemon_set_is_a_type_error",
 }
+# Where the venv's python finds the package, and whether anything of the checkout is in reach.
+WHERE = """
+import importlib.util, json, pulumi_ip_masq_agent.testing as testing
+print(json.dumps({"testing": testing.__file__,
+                  "checkout": [m for m in ("harness", "policies", "sandbox", "tests")
+                               if importlib.util.find_spec(m) is not None]}))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +40,17 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("byo-venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(root), "platbase": str(root)}))
-    # Offline and fast: the pinned dependencies are the suite's own (a path, not its .pth
-    # files: the suite's editable install of this package is not visible there). pip resolves
-    # the package's declared dependencies against them and builds it with the pinned setuptools.
+    # Offline and fast: the pinned dependencies (and pytest) are the suite's own (a path, not
+    # its .pth files: the suite's editable install of this package is not visible there). pip
+    # resolves the package's declared dependencies against them and builds it with the pinned
+    # setuptools.
     (site / "suite_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     build = tmp_path_factory.mktemp("byo-build")
     done = subprocess.run(
         [
             sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), "install",
             "--no-index", "--no-build-isolation", "--disable-pip-version-check", "-q",
-            f"{ROOT}[gcp]",
+            f"{ROOT}[gcp,testing,agent]",
         ],
         cwd=build, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
@@ -90,73 +58,72 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def replies(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Every scenario's result, run by the venv's python from a directory outside the repo."""
-    where = tmp_path_factory.mktemp("byo-run")
-    driver = where / "driver.py"
-    driver.write_text(textwrap.dedent(DRIVER))
-    scenarios = {
-        name: {f"byo-gke:{key}": value for key, value in config.items()}
-        for name, config in SCENARIOS.items()
-    }
-    done = subprocess.run(
-        [str(venv / "bin" / "python"), "-I", str(driver), str(ROOT),
-         str(EXAMPLE / "__main__.py"), json.dumps(scenarios)],
+def _run(venv: Path, where: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    # -I: no PYTHONPATH, no user site, not the working directory: only what the venv holds.
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-I", *argv],
         cwd=where, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example as a platform team has it: its own directory, nowhere near this checkout."""
+    copy = tmp_path_factory.mktemp("byo-run") / "byo-gke"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", "venv"))
+    return copy
+
+
+@pytest.fixture(scope="module")
+def report(venv: Path, program: Path) -> dict[str, str]:
+    """The example's tests run by the venv's pytest: test name -> outcome, from its JUnit XML."""
+    xml = program.parent / "report.xml"
+    done = _run(
+        venv, program, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
+        "test_program.py",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    outcomes: dict[str, str] = {}
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        failed = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        outcomes[case.attrib["name"]] = failed[0] if failed else "passed"
+    return outcomes
+
+
+def test_the_installed_package_is_used_and_the_checkout_is_out_of_reach(
+    venv: Path, program: Path
+) -> None:
+    done = _run(venv, program, "-c", WHERE)
     assert done.returncode == 0, done.stderr
-    loaded: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return loaded
+    where: dict[str, Any] = json.loads(done.stdout)
+    assert Path(where["testing"]).is_relative_to(venv), where
+    assert where["checkout"] == []
+    assert not program.is_relative_to(ROOT)
 
 
-def test_the_installed_package_is_used_not_the_checkout(
-    venv: Path, replies: dict[str, Any]
-) -> None:
-    assert Path(replies["package"]).is_relative_to(venv), replies["package"]
+def test_every_check_of_the_example_passes(report: dict[str, str]) -> None:
+    assert report == dict.fromkeys(EXPECTED_TESTS, "passed")
 
 
-def test_configmap_is_the_merged_union_of_the_example_ranges(replies: dict[str, Any]) -> None:
-    reply = replies["daemon-set"]
-    (configmap,) = reply["configmaps"]
-    document = yaml.safe_load(configmap["data"]["config"])
-    expected = [str(c) for c in netaddr.cidr_merge(EXAMPLE_RANGES)]
-    assert document["nonMasqueradeCIDRs"] == expected == reply["outputs"]["nonMasqueradeCidrs"]
-    assert netaddr.IPSet(document["nonMasqueradeCIDRs"]) == netaddr.IPSet(EXAMPLE_RANGES)
-    assert "kubernetes:apps/v1:DaemonSet" in reply["types"]
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_the_console_script_prints_usage(venv: Path, program: Path, flag: str) -> None:
+    done = subprocess.run(
+        [str(venv / "bin" / "ip-masq-agent"), flag],
+        cwd=program, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("usage: ip-masq-agent [command] [flags]\n")
+    assert "  render   " in done.stdout and "  -config value" in done.stdout
 
 
-@pytest.mark.parametrize("scenario", ["dataplane-v2", "configmap-only"])
-def test_no_daemon_set(replies: dict[str, Any], scenario: str) -> None:
-    reply = replies[scenario]
-    assert "kubernetes:apps/v1:DaemonSet" not in reply["types"]
-    assert reply["types"].count("kubernetes:core/v1:ConfigMap") == 1
-    assert reply["outputs"]["daemonSetName"] is None
-
-
-def test_an_output_for_deploy_daemon_set_is_a_type_error(replies: dict[str, Any]) -> None:
-    reply = replies["output-deploy"]
-    assert reply["error"] == "TypeError"
-    assert "deploy_daemon_set must be a plain bool" in reply["message"]
-
-
-def test_autopilot_is_one_egress_nat_policy_and_nothing_in_kube_system(
-    replies: dict[str, Any],
-) -> None:
-    reply = replies["autopilot"]
-    assert "error" not in reply, reply
-    [policy] = reply["objects"]
-    assert (policy["apiVersion"], policy["kind"]) == ("networking.gke.io/v1", "EgressNATPolicy")
-    assert "namespace" not in policy["metadata"]
-    assert policy["metadata"]["name"] == reply["outputs"]["egressNatPolicyName"]
-    expected = [str(c) for c in netaddr.cidr_merge(EXAMPLE_RANGES)]
-    assert policy["spec"] == {
-        "action": "NoSNAT",
-        "destinations": [{"cidr": cidr} for cidr in expected],
-    }
-    assert reply["outputs"]["nonMasqueradeCidrs"] == expected
-    assert reply["configmaps"] == []
-    assert "kubernetes:apps/v1:DaemonSet" not in reply["types"]
-    [cluster] = reply["clusters"]
-    assert cluster["enableAutopilot"] is True
-    assert cluster["datapathProvider"] == "ADVANCED_DATAPATH"
+def test_the_console_script_renders(venv: Path, program: Path) -> None:
+    config = program.parent / "agent-config"
+    config.write_text("nonMasqueradeCIDRs: [10.32.0.0/14]\n")
+    done = subprocess.run(
+        # An explicit backend and no --random-fully probe: nothing of the host is read.
+        [str(venv / "bin" / "ip-masq-agent"), "render", f"--config={config}",
+         "--backend=iptables", "--random-fully=false"],
+        cwd=program, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("*nat\n") and "-d 10.32.0.0/14 -j RETURN" in done.stdout

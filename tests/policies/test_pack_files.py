@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.offline_policy import enforcement_of
 from pulumi_ip_masq_agent import __version__
 from pulumi_ip_masq_agent.policy.pack import POLICIES
+from pulumi_ip_masq_agent.testing.offline_policy import enforcement_of
 
 REPO = Path(__file__).resolve().parents[2]
 

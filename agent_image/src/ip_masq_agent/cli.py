@@ -1,5 +1,7 @@
 """The `ip-masq-agent` command: run the agent, render payloads, or clean up."""
 
+from __future__ import annotations
+
 import functools
 import logging
 import signal
@@ -7,8 +9,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
-
-from prometheus_client import CollectorRegistry
+from typing import TYPE_CHECKING
 
 from ip_masq_agent.backends.base import ApplyError, Backend
 from ip_masq_agent.backends.migration import OtherBackends, remove_other_backends
@@ -22,15 +23,36 @@ from ip_masq_agent.cleanup_phase import CleanupPhase
 from ip_masq_agent.commands import CommandRunner, SubprocessRunner
 from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
 from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
-from ip_masq_agent.flags import FlagError, Options, parse_flags
-from ip_masq_agent.health import HealthServer, health_routes, metrics_routes, split_address
+from ip_masq_agent.flags import FlagError, HelpRequestedError, Options, parse_flags, usage
 from ip_masq_agent.http_server import Route
 from ip_masq_agent.logs import configure_logging, log_event
-from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.nft_generation import read_generation
 from ip_masq_agent.rules import FAMILIES, DesiredRules, Masquerade, plan_rules
-from ip_masq_agent.runner import SyncRunner, SyncTiming, SystemClock
 from ip_masq_agent.watch import ConfigWatcher
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from ip_masq_agent.health import HealthServer
+    from ip_masq_agent.runner import SyncRunner
+
+# prometheus_client is imported only where the agent serves health and metrics (`run`,
+# `cleanup --stay`): `render`, `cleanup` and `--help` work from a plain `pip install` of the
+# Pulumi package, whose users want the ConfigMap's rules on a workstation, not a metrics
+# library. A node gets it from the image (Debian's python3-prometheus-client), a pip install
+# from the `[agent]` extra.
+_NEEDS_PROMETHEUS = (
+    'needs prometheus-client: pip install "pulumi-ip-masq-agent[agent]" (or the agent image)'
+)
+
+
+def _require_prometheus(options: Options) -> None:
+    if options.command == "run" or options.stay:
+        try:
+            import prometheus_client  # noqa: F401, PLC0415
+        except ModuleNotFoundError:
+            what = "cleanup --stay" if options.stay else "run"
+            raise FlagError(f"{what} {_NEEDS_PROMETHEUS}") from None
 
 
 def _plan(options: Options, config: AgentConfig) -> DesiredRules:
@@ -92,6 +114,9 @@ def build_runner(
     others: OtherBackends | None = None,
 ) -> SyncRunner:
     """The agent's sync loop for these flags: config keeper, planner, backend, metrics."""
+    from ip_masq_agent.metrics import AgentMetrics  # noqa: PLC0415 (prometheus_client)
+    from ip_masq_agent.runner import SyncRunner, SyncTiming, SystemClock  # noqa: PLC0415
+
     metrics = AgentMetrics(registry, backend=backend.name)
     config = ConfigKeeper(
         source=FileConfigSource(options.config_path),
@@ -119,6 +144,8 @@ def run(
 
     `others`, our other backends on the node, lose their rules after each successful sync.
     """
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415 (see _NEEDS_PROMETHEUS)
+
     registry = CollectorRegistry()
     runner = build_runner(options, backend, logger, registry, others)
     log_event(
@@ -185,6 +212,8 @@ def stay_cleaning(
     options: Options, settings: BackendSettings, registry: BackendRegistry, logger: logging.Logger
 ) -> int:
     """`cleanup --stay`: remove every backend's rules, then keep them gone, Ready once they are."""
+    from ip_masq_agent.health import HealthServer  # noqa: PLC0415 (prometheus_client)
+
     phase = CleanupPhase(OtherBackends(None, settings, registry), logger)
     try:
         server = HealthServer(options.health_address, phase.routes(), flag="health-address")
@@ -211,6 +240,8 @@ def _servers(
     options: Options, runner: SyncRunner, registry: CollectorRegistry
 ) -> list[HealthServer]:
     """One server per distinct address; health and metrics share one when the addresses do."""
+    from ip_masq_agent.health import HealthServer, health_routes, metrics_routes  # noqa: PLC0415
+
     wanted: dict[str, tuple[str, dict[str, Route]]] = {}
     for flag, address, routes in (
         ("health-address", options.health_address, health_routes(runner.health)),
@@ -237,6 +268,7 @@ def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None 
     registry = backends or default_backend_registry()
     try:
         options = parse_flags(sys.argv[1:] if argv is None else argv)
+        _require_prometheus(options)
         # Before the backend: `--backend auto` logs what it detected and why.
         logger = configure_logging(options.verbosity)
         settings = backend_settings(options, SubprocessRunner())
@@ -244,12 +276,17 @@ def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None 
         if options.stay and not options.health_address:
             raise FlagError("flag -stay needs -health-address: readiness says when cleanup is done")
         if (options.command == "run" and not options.once) or options.stay:
+            from ip_masq_agent.health import split_address  # noqa: PLC0415 (prometheus_client)
+
             for flag, address in (
                 ("health-address", options.health_address),
                 ("metrics-address", options.metrics_address),
             ):
                 if address:
                     split_address(address, flag)
+    except HelpRequestedError:
+        sys.stdout.write(usage(registry.names()))
+        return 0
     except (FlagError, UnknownBackendError, ValueError) as err:
         print(f"ip-masq-agent: {err}", file=sys.stderr)
         return 2

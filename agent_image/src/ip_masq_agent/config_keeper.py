@@ -5,11 +5,15 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ip_masq_agent.config import MAX_CONFIG_BYTES, AgentConfig, ConfigError
 from ip_masq_agent.logs import log_event
-from ip_masq_agent.metrics import AgentMetrics
+
+if TYPE_CHECKING:
+    # Only the type: `render` reads the config file through this module without
+    # prometheus_client (see cli.py).
+    from ip_masq_agent.metrics import AgentMetrics
 
 ConfigParser = Callable[[str], AgentConfig]
 
@@ -85,7 +89,7 @@ class ConfigKeeper:
         source: ConfigSource,
         parse: ConfigParser,
         defaults: AgentConfig,
-        metrics: AgentMetrics,
+        metrics: "AgentMetrics",
         logger: logging.Logger,
     ) -> None:
         self._source = source

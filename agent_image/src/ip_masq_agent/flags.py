@@ -46,6 +46,18 @@ class FlagError(ValueError):
     """A command line that cannot be run; the message is one line (exit status 2)."""
 
 
+class HelpRequestedError(Exception):
+    """`-h`, `-help` or `--help`: print `usage()` and exit 0, as Go's flag package does."""
+
+
+# What each command does, for `--help`.
+COMMAND_HELP: Final[dict[Command, str]] = {
+    "run": "sync the rules to the config, then on every change, resync and retry (default)",
+    "render": "print the rule payload for the config file (defaults if missing); touches nothing",
+    "cleanup": "remove every rule of ours from the node (with -stay: keep them removed)",
+}
+
+
 @dataclass(frozen=True)
 class Options:
     """Everything the command line decides."""
@@ -152,23 +164,44 @@ class _Flag:
     field: str | None  # Options field it sets; None for accepted-and-ignored klog flags
     boolean: bool
     convert: Callable[[str], Any] = str
+    help: str = ""  # one line for `--help`
 
 
 _FLAGS: Final[dict[str, _Flag]] = {
-    "config": _Flag("config_path", False),
-    "masq-chain": _Flag("masq_chain", False, _chain),
-    "nomasq-all-reserved-ranges": _Flag("nomasq_all_reserved_ranges", True),
-    "enable-ipv6": _Flag("enable_ipv6", True),
-    "random-fully": _Flag("random_fully", True),
-    "to-ports": _Flag("to_ports", False, parse_to_ports),
-    "backend": _Flag("backend", False),
-    "health-address": _Flag("health_address", False),
-    "metrics-address": _Flag("metrics_address", False),
-    "health-timeout": _Flag("health_timeout", False, _health_timeout),
-    "once": _Flag("once", True),
-    "stay": _Flag("stay", True),
-    "family": _Flag("family", False, _family),
-    "v": _Flag("verbosity", False, _verbosity),
+    "config": _Flag("config_path", False, help="the config file (upstream's YAML or JSON)"),
+    "masq-chain": _Flag("masq_chain", False, _chain, help="the chain (nft: table) the agent owns"),
+    "nomasq-all-reserved-ranges": _Flag(
+        "nomasq_all_reserved_ranges",
+        True,
+        help="the defaults keep every reserved range, not only RFC 1918",
+    ),
+    "enable-ipv6": _Flag(
+        "enable_ipv6", True, help="also manage IPv6 (the config may then hold IPv6 CIDRs)"
+    ),
+    "random-fully": _Flag("random_fully", True, help="MASQUERADE with --random-fully"),
+    "to-ports": _Flag(
+        "to_ports",
+        False,
+        parse_to_ports,
+        help="MASQUERADE to these source ports, e.g. 1024-29999,32768-65535",
+    ),
+    "backend": _Flag("backend", False, help="how rules are written: {backends}"),
+    "health-address": _Flag("health_address", False, help="/healthz and /readyz (empty: off)"),
+    "metrics-address": _Flag(
+        "metrics_address", False, help="/metrics (empty: off; the health address serves both)"
+    ),
+    "health-timeout": _Flag(
+        "health_timeout",
+        False,
+        _health_timeout,
+        help="a write owed longer than this fails /healthz (a Go duration)",
+    ),
+    "once": _Flag("once", True, help="run: sync once and exit (status 1 on failure)"),
+    "stay": _Flag("stay", True, help="cleanup: keep running, Ready once no rule of ours is left"),
+    "family": _Flag("family", False, _family, help="render: only ipv4 or ipv6"),
+    "v": _Flag(
+        "verbosity", False, _verbosity, help="log verbosity: 2 and up add a debug line per resync"
+    ),
     # klog flags that existing DaemonSet manifests pass: accepted, logging stays on stderr.
     "logtostderr": _Flag(None, True),
     "alsologtostderr": _Flag(None, True),
@@ -186,11 +219,44 @@ _FLAGS: Final[dict[str, _Flag]] = {
 }
 
 
+def usage(backends: Sequence[str] = ()) -> str:
+    """`ip-masq-agent --help`: the commands, then every flag with its default, one line each."""
+    defaults = Options()
+    lines = ["usage: ip-masq-agent [command] [flags]", "", "commands:"]
+    lines += [f"  {name:<9}{text}" for name, text in COMMAND_HELP.items()]
+    lines += ["", "flags (-flag or --flag; -flag=value, or -flag value unless boolean):"]
+    ignored = []
+    for name, flag in _FLAGS.items():
+        if flag.field is None:
+            ignored.append(f"-{name}")
+            continue
+        default = getattr(defaults, flag.field)
+        shown = _shown_default(flag, default)
+        text = flag.help.format(backends=", ".join(backends) or "see the README")
+        kind = "" if flag.boolean else " value"
+        lines.append(f"  {f'-{name}{kind}':<34}{text}{shown}")
+    lines += ["", f"accepted for klog compatibility and ignored: {' '.join(ignored)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _shown_default(flag: _Flag, default: Any) -> str:
+    if flag.boolean:
+        return " (default true)" if default else ""
+    if flag.field == "health_timeout":
+        return f" (default {default:g}s)"
+    if flag.field == "to_ports":
+        return ""  # no restriction
+    if default is None or default == "":
+        return ""
+    return f" (default {quoted(default) if isinstance(default, str) else default})"
+
+
 def parse_flags(argv: Sequence[str]) -> Options:
     """Parse argv (without the program name); an optional subcommand may come before or after flags.
 
     Go's flag package: `-f` and `--f` are the same; values as `--f=v` or `--f v`; boolean
-    flags take a value only as `--f=false`; `--` ends the flags.
+    flags take a value only as `--f=false`; `--` ends the flags; `-h`/`-help` raise
+    HelpRequestedError.
     """
     values: dict[str, Any] = {}
     positionals: list[str] = []
@@ -210,6 +276,8 @@ def parse_flags(argv: Sequence[str]) -> Options:
             raise FlagError(f"bad flag syntax: {clipped(arg)}")
         name, has_value, value = name.partition("=")
         flag = _FLAGS.get(name)
+        if flag is None and name in ("h", "help"):
+            raise HelpRequestedError
         if flag is None:
             raise FlagError(f"flag provided but not defined: -{clipped(name)}")
         if flag.boolean:

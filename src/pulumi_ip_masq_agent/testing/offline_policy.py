@@ -1,4 +1,4 @@
-"""Run the pack's own policies over resources outside the Pulumi engine (for `make check`)."""
+"""Run the pack's policies over a render's resources, as `pulumi preview --policy-pack` would."""
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +19,10 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+
+from pulumi_ip_masq_agent.policy.pack import POLICIES
+from pulumi_ip_masq_agent.testing.offline_render import RenderResult, is_unknown
 
 
 @dataclass(frozen=True)
@@ -161,3 +164,40 @@ def format_finding(finding: Finding) -> str:
     """Policy, enforcement and resource on one line, the message indented below."""
     head = f"{finding.enforcement.value:9}  {finding.policy}  {finding.resource}"
     return f"{head}\n    {finding.message}"
+
+
+def _as_preview_value(value: Any) -> Any:
+    # The render marks values only a deployment knows; the engine sends the SDK's sentinel.
+    if is_unknown(value):
+        return UNKNOWN_STRING_VALUE
+    if isinstance(value, Mapping):
+        return {key: _as_preview_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_preview_value(item) for item in value]
+    return value
+
+
+def policy_resources(result: RenderResult) -> list[Resource]:
+    """The registered custom resources, inputs as a preview would show them to the pack."""
+    return [
+        Resource(r.type, r.name, _as_preview_value(r.inputs))
+        for r in result.resources
+        if not r.type.startswith("ip-masq-agent:")  # components register no inputs
+    ]
+
+
+def check_render(
+    result: RenderResult,
+    *,
+    policy_config: Mapping[str, Any] | None = None,
+    policies: Sequence[Policy] = POLICIES,
+) -> list[Finding]:
+    """This package's policy pack (or `policies`) over a render, with `--policy-pack-config`'s
+    JSON as `policy_config` (policy name -> enforcement level or settings)."""
+    return run_policies(
+        policies,
+        policy_resources(result),
+        stack=result.stack,
+        project=result.project,
+        config=policy_config,
+    )

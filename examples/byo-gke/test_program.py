@@ -1,0 +1,81 @@
+"""This program's tests, as a platform team writes them: rendered offline under Pulumi's mocks
+and checked by the package's policy pack, with pulumi_ip_masq_agent.testing only
+(`pip install "pulumi-ip-masq-agent[gcp,testing]" pytest`, then `pytest` here)."""
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from pulumi_ip_masq_agent import IpMasqAgent
+from pulumi_ip_masq_agent.testing import ProgramReport, check_program, render_program
+
+PROGRAM = Path(__file__).resolve().parent
+IMAGE = "registry.example/ip-masq-agent@sha256:" + "2" * 64
+# The program's own ranges: subnet, its secondary ranges, control plane, the on-prem VPN.
+RANGES = ["10.30.0.0/22", "10.32.0.0/14", "10.30.16.0/20", "172.16.4.0/28", "192.168.50.0/24"]
+MERGED = [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(r) for r in RANGES)]
+DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+
+
+def checked(**config: Any) -> ProgramReport:
+    report = check_program(PROGRAM, config=config)
+    # What `pulumi preview --policy-pack` would refuse, listed in the failure.
+    assert not report.mandatory, report.summary()
+    return report
+
+
+def test_configmap_is_the_merged_union_of_the_ranges() -> None:
+    report = checked(image=IMAGE)
+    [configmap] = report.result.of_type(CONFIG_MAP)
+    document = yaml.safe_load(configmap.inputs["data"]["config"])
+    assert document["nonMasqueradeCIDRs"] == MERGED == report.result.outputs["nonMasqueradeCidrs"]
+    assert report.result.of_type(DAEMON_SET)
+
+
+@pytest.mark.parametrize("platform", ["gke-dataplane-v2", "gke-managed-agent"])
+def test_no_daemon_set(platform: str) -> None:
+    result = checked(platform=platform).result
+    assert result.of_type(DAEMON_SET) == []
+    assert len(result.of_type(CONFIG_MAP)) == 1
+    assert result.outputs["daemonSetName"] is None
+
+
+def test_autopilot_is_one_egress_nat_policy_and_nothing_in_kube_system() -> None:
+    result = checked(platform="gke-autopilot").result
+    [policy] = result.kubernetes_objects()
+    assert (policy.inputs["apiVersion"], policy.inputs["kind"]) == (
+        "networking.gke.io/v1",
+        "EgressNATPolicy",
+    )
+    assert "namespace" not in policy.inputs["metadata"]
+    assert policy.inputs["metadata"]["name"] == result.outputs["egressNatPolicyName"]
+    assert policy.inputs["spec"] == {
+        "action": "NoSNAT",
+        "destinations": [{"cidr": cidr} for cidr in MERGED],
+    }
+    assert result.outputs["nonMasqueradeCidrs"] == MERGED
+    assert result.of_type(CONFIG_MAP) == [] and result.of_type(DAEMON_SET) == []
+    [cluster] = result.of_type("gcp:container/cluster:Cluster")
+    assert cluster.inputs["enableAutopilot"] is True
+    assert cluster.inputs["datapathProvider"] == "ADVANCED_DATAPATH"
+
+
+def test_an_output_for_deploy_daemon_set_is_a_type_error() -> None:
+    # A function is a program too: one component, no project directory.
+    def program() -> None:
+        IpMasqAgent(
+            "agent",
+            {
+                "ranges": [{"cidr": "10.0.0.0/8", "label": "pods"}],  # type: ignore[list-item]
+                "deploy_daemon_set": pulumi.Output.from_input(True),
+                "image": "x",
+            },
+        )
+
+    with pytest.raises(TypeError, match="deploy_daemon_set must be a plain bool"):
+        render_program(program)
