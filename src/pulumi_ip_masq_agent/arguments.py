@@ -16,6 +16,15 @@ class ArgumentError(ValueError):
     """A component argument that cannot be used; the message is one line naming it."""
 
 
+class ResolvedInputError(pulumi.RunError):
+    """An argument found wrong only once its Outputs resolved (a range read from a resource).
+
+    A RunError, not a ValueError: the SDK re-raises a ValueError from an input it serializes
+    inside two lines of its own ("While processing input: ... / ValueError has risen: ..."),
+    and prints a RunError as its message alone, so the user reads the same one line.
+    """
+
+
 def _normal(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 

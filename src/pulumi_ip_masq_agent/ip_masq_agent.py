@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS
 from pulumi_ip_masq_agent.agent_config import AgentConfigValues, ConfigError, render_agent_config
 from pulumi_ip_masq_agent.arguments import (
+    ResolvedInputError,
     check_choice,
     check_count,
     check_known,
@@ -503,14 +504,14 @@ def _derive(
     try:
         return derive_non_masquerade_cidrs(ranges, ipv6_enabled=enable_ipv6, cidr_limit=cidr_limit)
     except CidrError as err:
-        raise CidrError(f"IpMasqAgent {name}: ranges: {err}") from None
+        raise ResolvedInputError(f"IpMasqAgent {name}: ranges: {err}") from None
 
 
 def _document(name: str, values: AgentConfigValues, *, enable_ipv6: bool) -> str:
     try:
         return render_agent_config(values, enable_ipv6=enable_ipv6)
     except ConfigError as err:
-        raise ConfigError(f"IpMasqAgent {name}: {err}") from None
+        raise ResolvedInputError(f"IpMasqAgent {name}: {err}") from None
 
 
 def _selector() -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 
 from harness.offline import RenderError, RenderResult, is_unknown, run_under_mocks
 from pulumi_ip_masq_agent import IpMasqAgent, Platform, gke_ranges
-from pulumi_ip_masq_agent.cidrs import CidrError
+from pulumi_ip_masq_agent.arguments import ResolvedInputError
 
 
 def subnet(**overrides: Any) -> gcp.compute.Subnetwork:
@@ -87,7 +87,7 @@ def test_a_dual_stack_subnet_waits_for_its_ipv6_prefix() -> None:
 
 def test_a_bad_range_names_its_label_and_resource() -> None:
     with pytest.raises(
-        (CidrError, RenderError),
+        (ResolvedInputError, RenderError),
         match=r"^IpMasqAgent agent: ranges: control-plane range of Cluster gke: "
         r"'172.16.4.1/28' has host bits set",
     ):

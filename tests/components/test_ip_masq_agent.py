@@ -9,9 +9,9 @@ import yaml
 
 from harness.offline import RenderError, RenderResult, run_under_mocks
 from ip_masq_agent.backends.registry import default_backend_registry
-from ip_masq_agent.config import ConfigError, parse_config
+from ip_masq_agent.config import parse_config
 from ip_masq_agent.flags import parse_flags
-from pulumi_ip_masq_agent.cidrs import CidrError
+from pulumi_ip_masq_agent.arguments import ResolvedInputError
 from pulumi_ip_masq_agent.ip_masq_agent import (
     AGENT_HEALTH_PORT,
     CONFIG_DIR,
@@ -114,7 +114,7 @@ def test_ipv6_needs_the_cluster_declared_dual_stack() -> None:
     assert "--enable-ipv6" in container["args"]
     # Not declared: an error naming the range, never --enable-ipv6 turned on by itself.
     with pytest.raises(
-        (CidrError, RenderError),
+        (ResolvedInputError, RenderError),
         match=r"^IpMasqAgent agent: ranges: VPC ULA: 'fd20:a:b::/48' is IPv6 but the cluster is "
         r"not dual-stack \(enable_ipv6\)$",
     ):
@@ -184,7 +184,7 @@ def test_a_bad_argument_is_one_line_naming_it_before_anything_is_registered(
 def test_ipv6_range_with_ipv6_switched_off_names_the_argument_and_the_label() -> None:
     ranges = [Range(cidr="fd20:a:b::/48", label="VPC ULA", origin="Network vpc")]
     with pytest.raises(
-        (CidrError, RenderError),
+        (ResolvedInputError, RenderError),
         match=r"^IpMasqAgent agent: ranges: VPC ULA of Network vpc: 'fd20:a:b::/48' is IPv6 "
         r"but the cluster is not dual-stack \(enable_ipv6\)$",
     ):
@@ -289,7 +289,9 @@ def test_managed_agent_states_a_cidr_limit_the_list_fits() -> None:
         run(lambda: {"ranges": three_ranges(), "platform": Platform.GKE_MANAGED_AGENT})
     )
     assert small["cidrLimit"] == 64
-    with pytest.raises((CidrError, RenderError), match=r"cidr_limit: the ranges merge into 70"):
+    with pytest.raises(
+        (ResolvedInputError, RenderError), match=r"cidr_limit: the ranges merge into 70"
+    ):
         run(lambda: {"ranges": many, "platform": Platform.GKE_MANAGED_AGENT, "cidr_limit": 64})
 
 
@@ -314,7 +316,7 @@ def test_missing_image_names_the_argument() -> None:
 def test_bad_range_inside_the_component_names_the_argument_and_label() -> None:
     ranges = [Range(cidr="10.4.0.1/14", label="pods", origin="Subnetwork net")]
     with pytest.raises(
-        (CidrError, RenderError),
+        (ResolvedInputError, RenderError),
         match=r"^IpMasqAgent agent: ranges: pods of Subnetwork net: '10.4.0.1/14' has host bits",
     ):
         run(lambda: args(ranges=ranges))
@@ -327,7 +329,7 @@ def test_ranges_merging_into_a_default_route_are_refused_by_the_component() -> N
         Range(cidr="8000::/1", label="high half", origin="peering"),
     ]
     with pytest.raises(
-        (CidrError, RenderError),
+        (ResolvedInputError, RenderError),
         match=r"^IpMasqAgent agent: ranges: low half of peering, high half of peering: '::/1',"
         r" '8000::/1' merge into ::/0, which would exempt every destination from masquerading$",
     ):
@@ -394,6 +396,21 @@ def test_without_exceptions_the_document_has_no_force_masquerade_key(
 
 def test_an_exception_equal_to_a_kept_cidr_fails_the_preview_naming_it() -> None:
     with pytest.raises(
-        (ConfigError, RenderError), match=r"forceMasqueradeCIDRs\[0\]: 10\.4\.0\.0/14 is also in"
+        (ResolvedInputError, RenderError),
+        match=r"forceMasqueradeCIDRs\[0\]: 10\.4\.0\.0/14 is also in",
     ):
         run(lambda: args(force_masquerade_cidrs=["10.4.0.0/14"]))
+
+
+def test_a_range_known_only_as_an_output_fails_with_its_one_line_unwrapped() -> None:
+    # The SDK wraps a ValueError from an input in two lines of its own ("While processing
+    # input ..."); the component's error is a RunError, so the user reads this line alone.
+    ranges = [
+        Range(cidr=pulumi.Output.from_input("10.4.0.1/14"), label="pods", origin="Subnetwork net")
+    ]
+    with pytest.raises(ResolvedInputError) as caught:
+        run(lambda: args(ranges=ranges))
+    assert str(caught.value) == (
+        "IpMasqAgent agent: ranges: pods of Subnetwork net: '10.4.0.1/14' has host bits set"
+        " (the network is 10.4.0.0/14)"
+    )

@@ -17,6 +17,7 @@ import yaml
 
 from ip_masq_agent.config import ConfigError
 from pulumi_ip_masq_agent import pulumi_sdk as sdk
+from pulumi_ip_masq_agent.arguments import ResolvedInputError
 from pulumi_ip_masq_agent.cidrs import CidrError
 from pulumi_ip_masq_agent.gke_network import SubnetRangeError
 from pulumi_ip_masq_agent.settings import PROJECT, SettingsError
@@ -32,7 +33,14 @@ class RenderError(Exception):
 
 
 # What a user can get wrong in a program or stack file: each carries a one-line message.
-USER_ERRORS: Final = (SettingsError, CidrError, ConfigError, SubnetRangeError, RenderError)
+USER_ERRORS: Final = (
+    SettingsError,
+    CidrError,
+    ConfigError,
+    SubnetRangeError,
+    RenderError,
+    ResolvedInputError,
+)
 
 
 def unknown_marker(path: str) -> str:
