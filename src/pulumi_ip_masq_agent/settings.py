@@ -12,6 +12,7 @@ import pulumi
 from ip_masq_agent.config import parse_cidr as parse_agent_cidr
 from ip_masq_agent.duration import parse_go_duration
 from pulumi_ip_masq_agent.agent_config import AgentConfigValues, ConfigError, render_agent_config
+from pulumi_ip_masq_agent.arguments import closest
 from pulumi_ip_masq_agent.cidrs import (
     CidrError,
     derive_non_masquerade_cidrs,
@@ -187,7 +188,9 @@ class _Reader:
     def __init__(self, raw: Mapping[str, str]) -> None:
         unknown = sorted(set(raw) - set(DEFAULTS))
         if unknown:
-            raise SettingsError(f"{_key(unknown[0])}: unknown config key (see Pulumi.yaml)")
+            guess = closest(unknown[0], list(DEFAULTS))
+            hint = f"did you mean {guess}?" if guess else "see Pulumi.yaml"
+            raise SettingsError(f"{_key(unknown[0])}: unknown config key ({hint})")
         self._raw = raw
 
     def text(self, name: str) -> str:

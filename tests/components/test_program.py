@@ -349,7 +349,8 @@ def test_a_misspelt_key_fails_instead_of_being_ignored() -> None:
     config["ip-masq-agent:extraNonMasqueradeCIDRs"] = '["10.1.0.0/16"]'
     with pytest.raises(
         SettingsError,
-        match=r"^ip-masq-agent:extraNonMasqueradeCIDRs: unknown config key \(see Pulumi.yaml\)$",
+        match=r"^ip-masq-agent:extraNonMasqueradeCIDRs: unknown config key "
+        r"\(did you mean extraNonMasqueradeCidrs\?\)$",
     ):
         render_stack("dev", config=config)
 

@@ -162,7 +162,19 @@ def test_malformed_range_names_key_and_value(key: str, bad: str) -> None:
             id="range-names",
         ),
         pytest.param(
-            {"colour": "blue"}, "ip-masq-agent:colour: unknown config key", id="unknown-key"
+            {"colour": "blue"},
+            "ip-masq-agent:colour: unknown config key (see Pulumi.yaml)",
+            id="unknown-key",
+        ),
+        pytest.param(
+            {"cidrlimit": "10"},
+            "ip-masq-agent:cidrlimit: unknown config key (did you mean cidrLimit?)",
+            id="misspelt-key",
+        ),
+        pytest.param(
+            {"masqLinkLocalV6": "true"},
+            "ip-masq-agent:masqLinkLocalV6: unknown config key (did you mean masqLinkLocalIPv6?)",
+            id="near-key",
         ),
     ],
 )
