@@ -100,7 +100,7 @@ def run_demo(
     """The whole demo; returns the exit status. Everything it creates goes with the Lab.
 
     With the container runtime, `image` is the image to run (built here when None), and a
-    `backend` is rendered into the DaemonSet (the stack's agentBackend) rather than patched in.
+    `backend` is rendered into the DaemonSet (the stack's backend) rather than patched in.
     """
     overrides = {BACKEND_KEY: backend} if runtime == "container" and backend else None
     if overrides:

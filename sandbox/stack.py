@@ -11,7 +11,7 @@ from netlab.cluster_plan import Network, PlanError, StackRanges
 from pulumi_ip_masq_agent.settings import PROJECT, Settings, parse_settings
 
 EXTRAS_KEY = f"{PROJECT}:extraNonMasqueradeCidrs"
-BACKEND_KEY = f"{PROJECT}:agentBackend"
+BACKEND_KEY = f"{PROJECT}:backend"
 RESYNC_KEY = f"{PROJECT}:resyncInterval"
 
 

@@ -46,12 +46,12 @@ DEFAULTS: Final[Mapping[str, str | bool | int | list[str] | None]] = {
     "extraNonMasqueradeCidrs": [],
     "forceMasqueradeCidrs": [],
     "masqLinkLocal": False,
-    "masqLinkLocalIPv6": False,
+    "masqLinkLocalIpv6": False,
     "resyncInterval": "60s",
     "cidrLimit": 64,
     "deployAgent": True,
-    "agentImage": "",
-    "agentBackend": "auto",
+    "image": "",
+    "backend": "auto",
     "agentPhase": "run",
     "monitoring": "none",
     "monitoringLabels": [f"{name}={value}" for name, value in DEFAULT_SELECTOR_LABELS.items()],
@@ -182,10 +182,39 @@ def _indexed(name: str, values: tuple[str, ...]) -> list[Range]:
     return [stack_range(f"{_key(name)}[{i}]", value) for i, value in enumerate(values)]
 
 
+# Keys renamed to the component argument's schema name (one name per setting); the old ones
+# are read one more release, with a warning.
+RENAMED_KEYS: Final = {
+    "agentImage": "image",
+    "agentBackend": "backend",
+    "masqLinkLocalIPv6": "masqLinkLocalIpv6",
+}
+
+
+def _renamed(raw: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """`raw` with every old key under its new name, and a note for each one used."""
+    keys = dict(raw)
+    notes = []
+    for old, new in RENAMED_KEYS.items():
+        if old not in keys:
+            continue
+        value = keys.pop(old)
+        if new in keys and keys[new] != value:
+            raise SettingsError(
+                f"{_key(old)}: {value!r} (the old name of {new}) contradicts {new} {keys[new]!r}"
+            )
+        keys[new] = value
+        notes.append(
+            f"{_key(old)} is deprecated and goes in the next release: rename it to {_key(new)}"
+        )
+    return keys, tuple(notes)
+
+
 class _Reader:
     """Decodes raw config strings (as the Pulumi CLI passes them) into typed values."""
 
     def __init__(self, raw: Mapping[str, str]) -> None:
+        raw, self.notes = _renamed(raw)
         unknown = sorted(set(raw) - set(DEFAULTS))
         if unknown:
             guess = closest(unknown[0], list(DEFAULTS))
@@ -267,18 +296,18 @@ def parse_settings(raw: Mapping[str, str], *, gcp: Mapping[str, str] | None = No
         extra_non_masquerade_cidrs=read.strings("extraNonMasqueradeCidrs"),
         force_masquerade_cidrs=read.strings("forceMasqueradeCidrs"),
         masq_link_local=read.flag("masqLinkLocal"),
-        masq_link_local_ipv6=read.flag("masqLinkLocalIPv6"),
+        masq_link_local_ipv6=read.flag("masqLinkLocalIpv6"),
         resync_interval=read.text("resyncInterval"),
         cidr_limit=read.integer("cidrLimit"),
-        agent_image=read.optional("agentImage"),
-        agent_backend=read.choice("agentBackend", tuple(b.value for b in Backend)),  # type: ignore[arg-type]
+        agent_image=read.optional("image"),
+        agent_backend=read.choice("backend", tuple(b.value for b in Backend)),  # type: ignore[arg-type]
         agent_phase=read.choice("agentPhase", ("run", "cleanup")),  # type: ignore[arg-type]
         monitoring=Monitoring(read.choice("monitoring", tuple(Monitoring))),
         monitoring_labels=_monitoring_labels(read.strings("monitoringLabels")),
         grafana_dashboard=read.flag("grafanaDashboard"),
         gcp_project=gcp.get("project") or None,
         gcp_region=gcp.get("region") or None,
-        deprecations=delivery.deprecations,
+        deprecations=delivery.deprecations + read.notes,
     )
     _check(settings)
     return settings
@@ -515,7 +544,7 @@ def _check_cluster(settings: Settings) -> None:
             raise SettingsError(f"{_key('podsCidr')}: required when cluster is existing")
         if settings.runs_daemon_set and settings.agent_image is None:
             raise SettingsError(
-                f"{_key('agentImage')}: required when cluster is existing "
+                f"{_key('image')}: required when cluster is existing "
                 "(no Artifact Registry to push a build to)"
             )
         return
@@ -563,13 +592,13 @@ def _check_cluster(settings: Settings) -> None:
 # Keys only an agent reading the ConfigMap acts on, with the attribute holding each.
 _AGENT_ONLY_KEYS: Final = (
     ("forceMasqueradeCidrs", "force_masquerade_cidrs"),
-    ("agentImage", "agent_image"),
-    ("agentBackend", "agent_backend"),
+    ("image", "agent_image"),
+    ("backend", "agent_backend"),
     ("agentPhase", "agent_phase"),
     ("resyncInterval", "resync_interval"),
     ("cidrLimit", "cidr_limit"),
     ("masqLinkLocal", "masq_link_local"),
-    ("masqLinkLocalIPv6", "masq_link_local_ipv6"),
+    ("masqLinkLocalIpv6", "masq_link_local_ipv6"),
     ("monitoring", "monitoring"),
     ("monitoringLabels", "monitoring_labels"),
     ("grafanaDashboard", "grafana_dashboard"),

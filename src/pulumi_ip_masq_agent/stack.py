@@ -24,7 +24,7 @@ from pulumi_ip_masq_agent.settings import DEFAULTS, Settings
 
 def build_stack(settings: Settings, *, agent_context: Path) -> dict[str, pulumi.Input[Any]]:
     """Register the stack's resources; the stack outputs to export. `agent_context` is the
-    agent image's build context (agent_image/), built when no agentImage is configured."""
+    agent image's build context (agent_image/), built when no image is configured."""
     subnet = settings.existing_subnet
     region = subnet.region if subnet else settings.gcp_region
 
@@ -101,7 +101,7 @@ def build_stack(settings: Settings, *, agent_context: Path) -> dict[str, pulumi.
             agent_args["cidr_limit"] = settings.cidr_limit
     image: pulumi.Input[str] | None = settings.agent_image
     if settings.runs_daemon_set and image is None:
-        assert region is not None  # read_settings requires agentImage off GKE
+        assert region is not None  # read_settings requires image off GKE
         image = AgentImage(
             "agent-image",
             {

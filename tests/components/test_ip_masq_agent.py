@@ -405,11 +405,12 @@ def test_an_exception_equal_to_a_kept_cidr_fails_the_preview_naming_it() -> None
 def test_a_range_known_only_as_an_output_fails_with_its_one_line_unwrapped() -> None:
     # The SDK wraps a ValueError from an input in two lines of its own ("While processing
     # input ..."); the component's error is a RunError, so the user reads this line alone.
-    ranges = [
-        Range(cidr=pulumi.Output.from_input("10.4.0.1/14"), label="pods", origin="Subnetwork net")
-    ]
+    def ranges() -> list[Range]:
+        cidr = pulumi.Output.from_input("10.4.0.1/14")  # in the run's own event loop
+        return [Range(cidr=cidr, label="pods", origin="Subnetwork net")]
+
     with pytest.raises(ResolvedInputError) as caught:
-        run(lambda: args(ranges=ranges))
+        run(lambda: args(ranges=ranges()))
     assert str(caught.value) == (
         "IpMasqAgent agent: ranges: pods of Subnetwork net: '10.4.0.1/14' has host bits set"
         " (the network is 10.4.0.0/14)"

@@ -264,7 +264,7 @@ def adopted_config(**overrides: str) -> dict[str, str]:
         "ip-masq-agent:servicesRangeName": "gke-services",
         "ip-masq-agent:controlPlaneCidr": "172.16.8.0/28",
         "ip-masq-agent:extraNonMasqueradeCidrs": '["192.168.10.0/24"]',
-        "ip-masq-agent:agentImage": "registry.example/ip-masq-agent@sha256:" + "0" * 64,
+        "ip-masq-agent:image": "registry.example/ip-masq-agent@sha256:" + "0" * 64,
     }
     config.update({f"ip-masq-agent:{k}": v for k, v in overrides.items()})
     return config

@@ -1,5 +1,6 @@
 """Stack settings: Pulumi.yaml agreement, defaults, and one-line errors naming key and value."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -121,8 +122,9 @@ def test_malformed_range_names_key_and_value(key: str, bad: str) -> None:
             id="dataplane",
         ),
         pytest.param(
-            {"agentBackend": "ebpf"},
-            "ip-masq-agent:agentBackend: 'ebpf' is not one of auto, iptables, nftables",
+            {"backend": "ebpf"},
+            "ip-masq-agent:backend: 'ebpf' is not one of auto, iptables, nftables, iptables-nft,"
+            " iptables-legacy",
             id="backend",
         ),
         pytest.param(
@@ -173,7 +175,7 @@ def test_malformed_range_names_key_and_value(key: str, bad: str) -> None:
         ),
         pytest.param(
             {"masqLinkLocalV6": "true"},
-            "ip-masq-agent:masqLinkLocalV6: unknown config key (did you mean masqLinkLocalIPv6?)",
+            "ip-masq-agent:masqLinkLocalV6: unknown config key (did you mean masqLinkLocalIpv6?)",
             id="near-key",
         ),
     ],
@@ -196,17 +198,17 @@ def test_gke_needs_a_region_unless_adopting() -> None:
 
 
 def test_existing_cluster_needs_image_and_pods() -> None:
-    with pytest.raises(SettingsError, match=r"^ip-masq-agent:agentImage: required"):
+    with pytest.raises(SettingsError, match=r"^ip-masq-agent:image: required"):
         parse_settings({"cluster": "existing", "podsCidr": "10.244.0.0/16"})
     with pytest.raises(SettingsError, match=r"^ip-masq-agent:podsCidr: required"):
-        parse_settings({"cluster": "existing", "agentImage": "x"})
+        parse_settings({"cluster": "existing", "image": "x"})
     configmap_only = parse_settings(
         {"cluster": "existing", "podsCidr": "10.244.0.0/16", "platform": "gke-managed-agent"}
     )
     assert not configmap_only.runs_daemon_set
 
 
-EXISTING = {"cluster": "existing", "podsCidr": "10.244.0.0/16", "agentImage": "x"}
+EXISTING = {"cluster": "existing", "podsCidr": "10.244.0.0/16", "image": "x"}
 
 
 @pytest.mark.parametrize(
@@ -228,7 +230,7 @@ EXISTING = {"cluster": "existing", "podsCidr": "10.244.0.0/16", "agentImage": "x
             id="managed",
         ),
         pytest.param(
-            {**EXISTING, "platform": "gke-autopilot", "agentImage": ""},
+            {**EXISTING, "platform": "gke-autopilot", "image": ""},
             "existing",
             Platform.GKE_AUTOPILOT,
             id="existing-autopilot",
@@ -313,12 +315,12 @@ def test_old_keys_still_work_for_one_release_with_a_note() -> None:
     ("key", "value"),
     [
         ("forceMasqueradeCidrs", '["10.200.0.0/16"]'),
-        ("agentImage", "registry.example/agent:1"),
-        ("agentBackend", "nftables"),
+        ("image", "registry.example/agent:1"),
+        ("backend", "nftables"),
         ("resyncInterval", "30s"),
         ("cidrLimit", "32"),
         ("masqLinkLocal", "true"),
-        ("masqLinkLocalIPv6", "true"),
+        ("masqLinkLocalIpv6", "true"),
         ("monitoring", "podmonitor"),
         ("monitoring", "gmp"),
         ("grafanaDashboard", "true"),
@@ -385,3 +387,26 @@ def test_force_masquerade_rejections(value: str, message: str) -> None:
         parse_settings({**GKE, "forceMasqueradeCidrs": value}, gcp=REGION)
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "value"),
+    [
+        ("agentImage", "image", "registry.example/agent:1"),
+        ("agentBackend", "backend", "nftables"),
+        ("masqLinkLocalIPv6", "masqLinkLocalIpv6", "true"),
+    ],
+)
+def test_a_renamed_key_still_works_one_release_with_a_warning(
+    old: str, new: str, value: str
+) -> None:
+    # One name per setting (the component argument's schema name); the old one is read, noted.
+    renamed = parse_settings({**EXISTING, new: value})
+    before = parse_settings({**{k: v for k, v in EXISTING.items() if k != new}, old: value})
+    assert dataclasses.replace(before, deprecations=()) == renamed
+    assert before.deprecations == (
+        f"ip-masq-agent:{old} is deprecated and goes in the next release:"
+        f" rename it to ip-masq-agent:{new}",
+    )
+    with pytest.raises(SettingsError, match=rf"^ip-masq-agent:{old}: .* contradicts {new} "):
+        parse_settings({**EXISTING, new: value, old: "other"})

@@ -31,7 +31,7 @@ TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 @functools.cache
 def rendered_with(backend: str, extra_cidrs: tuple[str, ...] = ()) -> SandboxStack:
-    """The local stack rendered with this agentBackend: the DaemonSet itself carries it."""
+    """The local stack rendered with this backend: the DaemonSet itself carries it."""
     return render_sandbox_stack("local", extra_cidrs=extra_cidrs, overrides={BACKEND_KEY: backend})
 
 
