@@ -18,10 +18,18 @@ from ip_masq_agent.backends.registry import (
     default_backend_registry,
 )
 from ip_masq_agent.commands import CommandRunner, SubprocessRunner
-from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
+from ip_masq_agent.config import (
+    AgentConfig,
+    CidrMemo,
+    ConfigError,
+    default_config,
+    new_cidr_memo,
+    parse_config,
+)
 from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
 from ip_masq_agent.flags import FlagError, Options, parse_flags
 from ip_masq_agent.health import HealthServer, health_routes, metrics_routes, split_address
+from ip_masq_agent.heap import release_free_memory
 from ip_masq_agent.http_server import Route
 from ip_masq_agent.logs import configure_logging, log_event
 from ip_masq_agent.metrics import AgentMetrics
@@ -40,12 +48,15 @@ def _plan(options: Options, config: AgentConfig) -> DesiredRules:
     )
 
 
-def _parse(options: Options, source: str, text: str) -> AgentConfig:
+def _parse(
+    options: Options, source: str, text: str, cidr_memo: CidrMemo | None = None
+) -> AgentConfig:
     return parse_config(
         text,
         enable_ipv6=options.enable_ipv6,
         nomasq_all_reserved_ranges=options.nomasq_all_reserved_ranges,
         source=source,
+        cidr_memo=cidr_memo,
     )
 
 
@@ -89,7 +100,7 @@ def build_runner(
     metrics = AgentMetrics(registry, backend=backend.name)
     config = ConfigKeeper(
         source=FileConfigSource(options.config_path),
-        parse=functools.partial(_parse, options, options.config_path),
+        parse=functools.partial(_parse, options, options.config_path, cidr_memo=new_cidr_memo()),
         defaults=_defaults(options),
         metrics=metrics,
         logger=logger,
@@ -101,6 +112,7 @@ def build_runner(
         clock=SystemClock(),
         metrics=metrics,
         logger=logger,
+        release_memory=release_free_memory,
     )
 
 
