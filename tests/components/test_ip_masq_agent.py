@@ -9,7 +9,7 @@ import yaml
 
 from harness.offline import RenderError, RenderResult, run_under_mocks
 from ip_masq_agent.backends.registry import default_backend_registry
-from ip_masq_agent.config import ConfigError, parse_config
+from ip_masq_agent.config import MAX_PLANNED_CIDRS, ConfigError, parse_config
 from ip_masq_agent.flags import parse_flags
 from pulumi_ip_masq_agent.cidrs import CidrError
 from pulumi_ip_masq_agent.ip_masq_agent import (
@@ -241,3 +241,20 @@ def test_an_exception_equal_to_a_kept_cidr_fails_the_preview_naming_it() -> None
         (ConfigError, RenderError), match=r"forceMasqueradeCIDRs\[0\]: 10\.4\.0\.0/14 is also in"
     ):
         run(lambda: args(force_masquerade_cidrs=["10.4.0.0/14"]))
+
+
+def test_exceptions_expanding_past_the_agents_limit_fail_the_preview_with_the_count() -> None:
+    # 200 host exceptions scattered over fd00::/8: a small list, ~22,000 rules on a node.
+    exceptions = [f"fd{i:02x}:{i:x}::{i:x}/128" for i in range(1, 201)]
+    with pytest.raises(
+        (ConfigError, RenderError),
+        match=rf"forceMasqueradeCIDRs: its 200 exceptions split nonMasqueradeCIDRs into \d+"
+        rf" CIDRs \(one rule each\), more than the agent's limit of {MAX_PLANNED_CIDRS}",
+    ):
+        run(
+            lambda: args(
+                ranges=[Range(cidr="fd00::/8", label="ula")],
+                force_masquerade_cidrs=exceptions,
+                cidr_limit=300,
+            )
+        )

@@ -145,3 +145,34 @@ def test_twenty_changes_of_10k_ipv4_and_10k_ipv6_cidrs_fit_the_daemonsets_memory
     print(f"{backend}: RSS MiB per change {mib}; seconds per change {[round(t, 2) for t in took]}")
     # After the 1st change old and new config have met once; the 20th may hold no more.
     assert resident[CHANGES] <= resident[1] * 1.1, mib
+
+
+def scattered_host_exceptions(count: int) -> list[str]:
+    """`count` IPv6 /128s inside fd00::/8, each in its own /32: ~110 rules each once split."""
+    return [f"fd{i % 256:02x}:{i:x}::{i:x}/128" for i in range(1, count + 1)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exceptions_that_would_expand_past_the_limit_are_refused_and_the_rules_stay(
+    lab: Lab, cgroup: MemoryCgroup, tmp_path: Path, backend: str
+) -> None:
+    kept = "nonMasqueradeCIDRs: ['10.0.0.0/8', 'fd00::/8']\ncidrLimit: 300\nresyncInterval: 1s\n"
+    agent = LimitedAgent(lab, cgroup, tmp_path, backend, kept)
+    agent.wait_for("rules in place", 1)
+    before = agent.view.state(agent.node)
+    assert agent.view.holds(agent.node, "fd00::/8"), before
+    # A 6 KB document: 200 exceptions that the old agent planned as ~22,000 rules (OOM).
+    exceptions = ", ".join(f"'{c}'" for c in scattered_host_exceptions(200))
+    agent.volume.publish(f"{kept}forceMasqueradeCIDRs: [{exceptions}]\n")
+    agent.wait_for("config not used", 1)
+    refused = next(
+        line for line in agent.log.read_text().splitlines() if 'event="config not used"' in line
+    )
+    assert re.search(
+        r"forceMasqueradeCIDRs: its 200 exceptions split nonMasqueradeCIDRs into \d+ CIDRs"
+        r" \(one rule each\), more than the agent's limit of \d+",
+        refused,
+    ), refused
+    agent.wait_for("sync ok", agent.count("sync ok") + 2)  # two resyncs on the kept config
+    assert agent.view.state(agent.node) == before
+    assert agent.process.poll() is None and cgroup.oom_kills() == 0, agent.died()

@@ -12,6 +12,7 @@ import yaml
 
 from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.memo import UseMemo
+from ip_masq_agent.prefix_decision import planned_cidr_count
 from ip_masq_agent.quoting import clipped, quoted
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -39,6 +40,11 @@ MAX_CONFIG_BYTES: Final = 1024 * 1024
 MAX_YAML_NODES: Final = 50_000
 # Deeper than any config; the pure loader's own recursion gives out a little further down.
 MAX_YAML_DEPTH: Final = 200
+# The most destination CIDRs a config may plan, both families together, exceptions expanded
+# (an exception splits its kept CIDR into up to ~128): one rule or set element each. The
+# agent holds 10,000 IPv4 + 10,000 IPv6 under the DaemonSet's 96Mi on every backend, change
+# after change; the README's "Reliability and security" gives the measured figures.
+MAX_PLANNED_CIDRS: Final = 20_000
 
 # Upstream decodes with Go's encoding/json, which matches keys case-insensitively.
 _KEYS: Final = {
@@ -320,6 +326,31 @@ def _ineffective_exceptions(
     ]
 
 
+def _reject_large_plans(
+    kept: tuple[Network, ...], forced: tuple[Network, ...], source: str
+) -> None:
+    """Refuse a config planning more CIDRs than MAX_PLANNED_CIDRS, exceptions expanded."""
+    counts = [
+        planned_cidr_count(
+            [c for c in kept if c.version == version], [c for c in forced if c.version == version]
+        )
+        for version in (4, 6)
+    ]
+    planned = sum(counts)
+    if planned <= MAX_PLANNED_CIDRS:
+        return
+    if forced:
+        raise ConfigError(
+            f"{source}: forceMasqueradeCIDRs: its {len(forced)} exceptions split "
+            f"nonMasqueradeCIDRs into {planned} CIDRs (one rule each), more than the agent's "
+            f"limit of {MAX_PLANNED_CIDRS}; use fewer or wider exceptions"
+        )
+    raise ConfigError(
+        f"{source}: nonMasqueradeCIDRs has {planned} CIDRs, more than the agent's limit of "
+        f"{MAX_PLANNED_CIDRS} (what fits its memory limit); merge ranges into wider ones"
+    )
+
+
 def parse_config(
     text: str,
     *,
@@ -397,6 +428,7 @@ def _parse_config(
             f"{source}: nonMasqueradeCIDRs and forceMasqueradeCIDRs have {len(cidrs)} + "
             f"{len(forced)} CIDRs, more than cidrLimit {cidr_limit}"
         )
+    _reject_large_plans(cidrs, forced, source)
     warnings.extend(_ineffective_exceptions(cidrs, forced, source))
     masq_link_local = _expect(
         values.get("masqLinkLocal", base.masq_link_local), bool, "masqLinkLocal", source
