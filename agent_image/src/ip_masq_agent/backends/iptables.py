@@ -214,6 +214,9 @@ class IptablesBackend:
         for rules in desired.families:
             # Chain and jump in one transaction: a kill between two restores would leave
             # the chain unhooked, or a jump to a half-written chain.
+            # The last listing is stale from here on; 10,000 rules of it would stay resident
+            # while the tool and the kernel hold the old and the new rules.
+            self._seen.pop(rules.family, None)
             payload = self.render_family(rules).removesuffix("COMMIT\n")
             fixes = self._jump_fixes(self._save(rules.family).jumps)
             self._restore(
