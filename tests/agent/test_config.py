@@ -1,10 +1,12 @@
 """Table tests for the agent's config parser: accepted documents and every rejection."""
 
 import ipaddress
+import re
 
 import pytest
 
-from ip_masq_agent.config import ConfigError, default_config, parse_config
+from ip_masq_agent.config import MAX_PLANNED_CIDRS, ConfigError, default_config, parse_config
+from ip_masq_agent.rules import Masquerade, plan_rules
 
 
 def test_yaml_overrides_defaults_and_keeps_order() -> None:
@@ -191,3 +193,52 @@ def test_exactly_at_the_limit_with_exceptions_is_accepted() -> None:
         "cidrLimit: 5\nforceMasqueradeCIDRs: [10.1.0.0/16, 10.2.0.0/16]", enable_ipv6=False
     )
     assert len(config.non_masquerade_cidrs) + len(config.force_masquerade_cidrs) == 5
+
+
+def _scattered_host_exceptions(count: int) -> str:
+    """`count` IPv6 /128 exceptions inside fd00::/8, each in its own /32: ~110 CIDRs each."""
+    excepted = ", ".join(f"'fd{i % 256:02x}:{i:x}::{i:x}/128'" for i in range(1, count + 1))
+    return (
+        "nonMasqueradeCIDRs: ['fd00::/8']\n"
+        f"forceMasqueradeCIDRs: [{excepted}]\ncidrLimit: {count + 100}\n"
+    )
+
+
+@pytest.mark.parametrize("count", [200, 10_000])
+def test_exceptions_expanding_past_the_agents_limit_are_refused_in_one_line(count: int) -> None:
+    # 200 exceptions in a 6 KB document plan ~22,000 rules; 10,000 plan over a million.
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_scattered_host_exceptions(count), enable_ipv6=True, source="cm")
+    text = str(caught.value)
+    assert "\n" not in text
+    match = re.fullmatch(
+        rf"cm: forceMasqueradeCIDRs: its {count} exceptions split nonMasqueradeCIDRs into"
+        rf" (\d+) CIDRs \(one rule each\), more than the agent's limit of {MAX_PLANNED_CIDRS};"
+        " use fewer or wider exceptions",
+        text,
+    )
+    assert match is not None, text
+    assert int(match.group(1)) > MAX_PLANNED_CIDRS
+
+
+def test_exceptions_expanding_to_the_limit_are_accepted() -> None:
+    config = parse_config(_scattered_host_exceptions(20), enable_ipv6=True)
+    planned = plan_rules(config, chain="C", enable_ipv6=True, masquerade=Masquerade())
+    assert 20 * 100 < len(planned.families[1].non_masquerade) - 1 <= MAX_PLANNED_CIDRS
+
+
+def _many(count: int) -> str:
+    cidrs = ", ".join(f"'fd00:{i:x}::/32'" for i in range(count))
+    return f"nonMasqueradeCIDRs: [{cidrs}]\ncidrLimit: {count}\n"
+
+
+def test_more_cidrs_than_the_agent_holds_are_refused_whatever_cidr_limit_says() -> None:
+    assert len(parse_config(_many(MAX_PLANNED_CIDRS), enable_ipv6=True).non_masquerade_cidrs) == (
+        MAX_PLANNED_CIDRS
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_many(MAX_PLANNED_CIDRS + 1), enable_ipv6=True, source="cm")
+    assert str(caught.value) == (
+        f"cm: nonMasqueradeCIDRs has {MAX_PLANNED_CIDRS + 1} CIDRs, more than the agent's limit"
+        f" of {MAX_PLANNED_CIDRS} (what fits its memory limit); merge ranges into wider ones"
+    )

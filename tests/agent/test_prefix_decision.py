@@ -14,8 +14,10 @@ from ip_masq_agent.nftables_payload import render_nftables_payload
 from ip_masq_agent.prefix_decision import (
     Interval,
     effective_non_masquerade,
+    interval_cidr_count,
     interval_cidrs,
     non_masquerade_intervals,
+    planned_cidr_count,
 )
 from ip_masq_agent.rules import LINK_LOCAL, Family, Masquerade, plan_rules
 
@@ -227,3 +229,46 @@ def test_worked_example_intervals() -> None:
         (str(ipaddress.ip_address(i.first)), str(ipaddress.ip_address(i.last)))
         for i in non_masquerade_intervals(KEPT, EXCEPTED)
     ] == [("10.0.1.0", "10.0.15.255"), ("10.1.0.0", "10.255.255.255")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(version=st.sampled_from([4, 6]), data=st.data())
+def test_interval_cidr_count_is_the_length_of_the_cover(version: int, data: st.DataObject) -> None:
+    bits = BITS[version]
+    first = data.draw(st.integers(0, (1 << bits) - 1))
+    # Short and long intervals, aligned and not: the count is closed-form, the cover greedy.
+    last = data.draw(
+        st.integers(first, min((1 << bits) - 1, first + (1 << data.draw(st.integers(0, bits)))))
+    )
+    interval = Interval(first, last)
+    assert interval_cidr_count(interval) == len(interval_cidrs(interval, version))
+
+
+@settings(max_examples=200, deadline=None)
+@given(version=st.sampled_from([4, 6]), data=st.data())
+def test_planned_cidr_count_is_what_the_plan_lists(version: int, data: st.DataObject) -> None:
+    kept, excepted = data.draw(overlapping_lists(version))
+    expected = len(effective_non_masquerade(kept, excepted)) if excepted else len(kept)
+    assert planned_cidr_count(kept, excepted) == expected
+
+
+def test_two_hundred_scattered_host_exceptions_are_counted_without_being_built() -> None:
+    kept = [ipaddress.ip_network("fd00::/8")]
+    excepted = [ipaddress.ip_network(f"fd{i:02x}:{i:x}::{i:x}/128") for i in range(1, 201)]
+    count = planned_cidr_count(kept, excepted)
+    assert count == len(effective_non_masquerade(kept, excepted)) > 100 * len(excepted)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "version"),
+    [
+        pytest.param(0, 2**32 - 1, 4, id="everything-v4"),
+        pytest.param(0, 2**128 - 1, 6, id="everything-v6"),
+        pytest.param(2**24, 2**25 - 1, 4, id="one-aligned-block"),
+        pytest.param(7, 7, 4, id="one-address"),
+        pytest.param(1, 2**32 - 2, 4, id="all-but-the-ends"),
+    ],
+)
+def test_interval_cidr_count_edges(first: int, last: int, version: int) -> None:
+    interval = Interval(first, last)
+    assert interval_cidr_count(interval) == len(interval_cidrs(interval, version))

@@ -9,7 +9,7 @@ import yaml
 
 from harness.offline import RenderError, RenderResult, run_under_mocks
 from ip_masq_agent.backends.registry import default_backend_registry
-from ip_masq_agent.config import parse_config
+from ip_masq_agent.config import MAX_PLANNED_CIDRS, parse_config
 from ip_masq_agent.flags import parse_flags
 from pulumi_ip_masq_agent.arguments import ResolvedInputError
 from pulumi_ip_masq_agent.ip_masq_agent import (
@@ -415,3 +415,21 @@ def test_a_range_known_only_as_an_output_fails_with_its_one_line_unwrapped() -> 
         "IpMasqAgent agent: ranges: pods of Subnetwork net: '10.4.0.1/14' has host bits set"
         " (the network is 10.4.0.0/14)"
     )
+
+
+def test_exceptions_expanding_past_the_agents_limit_fail_the_preview_with_the_count() -> None:
+    # 200 host exceptions scattered over fd00::/8: a small list, ~22,000 rules on a node.
+    exceptions = [f"fd{i:02x}:{i:x}::{i:x}/128" for i in range(1, 201)]
+    with pytest.raises(
+        (ResolvedInputError, RenderError),
+        match=rf"forceMasqueradeCIDRs: its 200 exceptions split nonMasqueradeCIDRs into \d+"
+        rf" CIDRs \(one rule each\), more than the agent's limit of {MAX_PLANNED_CIDRS}",
+    ):
+        run(
+            lambda: args(
+                ranges=[Range(cidr="fd00::/8", label="ula")],
+                force_masquerade_cidrs=exceptions,
+                cidr_limit=300,
+                enable_ipv6=True,
+            )
+        )

@@ -61,6 +61,16 @@ def test_compliant_config_passes() -> None:
             id="force-masquerade-in-both-lists",
         ),
         pytest.param(
+            agent_config(
+                nonMasqueradeCIDRs=["fd00::/8"],
+                forceMasqueradeCIDRs=[f"fd{i:02x}:{i:x}::{i:x}/128" for i in range(1, 201)],
+                cidrLimit=300,
+            ),
+            "data.config: forceMasqueradeCIDRs: its 200 exceptions split nonMasqueradeCIDRs"
+            " into 22406 CIDRs (one rule each), more than the agent's limit of 20000",
+            id="force-masquerade-expands-past-the-agents-limit",
+        ),
+        pytest.param(
             agent_config(forceMasqueradeCIDRs=["10.4.0.1/30"]),
             "forceMasqueradeCIDRs[0]: '10.4.0.1/30' has host bits set",
             id="force-masquerade-host-bits",

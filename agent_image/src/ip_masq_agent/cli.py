@@ -21,9 +21,17 @@ from ip_masq_agent.backends.registry import (
 )
 from ip_masq_agent.cleanup_phase import CleanupPhase
 from ip_masq_agent.commands import CommandRunner, SubprocessRunner
-from ip_masq_agent.config import AgentConfig, ConfigError, default_config, parse_config
+from ip_masq_agent.config import (
+    AgentConfig,
+    CidrMemo,
+    ConfigError,
+    default_config,
+    new_cidr_memo,
+    parse_config,
+)
 from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
 from ip_masq_agent.flags import FlagError, HelpRequestedError, Options, parse_flags, usage
+from ip_masq_agent.heap import release_free_memory
 from ip_masq_agent.http_server import Route
 from ip_masq_agent.logs import configure_logging, log_event
 from ip_masq_agent.nft_generation import read_generation
@@ -64,12 +72,15 @@ def _plan(options: Options, config: AgentConfig) -> DesiredRules:
     )
 
 
-def _parse(options: Options, source: str, text: str) -> AgentConfig:
+def _parse(
+    options: Options, source: str, text: str, cidr_memo: CidrMemo | None = None
+) -> AgentConfig:
     return parse_config(
         text,
         enable_ipv6=options.enable_ipv6,
         nomasq_all_reserved_ranges=options.nomasq_all_reserved_ranges,
         source=source,
+        cidr_memo=cidr_memo,
     )
 
 
@@ -120,7 +131,7 @@ def build_runner(
     metrics = AgentMetrics(registry, backend=backend.name)
     config = ConfigKeeper(
         source=FileConfigSource(options.config_path),
-        parse=functools.partial(_parse, options, options.config_path),
+        parse=functools.partial(_parse, options, options.config_path, cidr_memo=new_cidr_memo()),
         defaults=_defaults(options),
         metrics=metrics,
         logger=logger,
@@ -134,6 +145,7 @@ def build_runner(
         logger=logger,
         others=others,
         timing=SyncTiming(health_timeout=options.health_timeout),
+        release_memory=release_free_memory,
     )
 
 

@@ -4,13 +4,15 @@ import functools
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeAlias
 
 import yaml
 
 from ip_masq_agent.duration import parse_go_duration
+from ip_masq_agent.memo import UseMemo
+from ip_masq_agent.prefix_decision import planned_cidr_count
 from ip_masq_agent.quoting import clipped, quoted
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -38,6 +40,11 @@ MAX_CONFIG_BYTES: Final = 1024 * 1024
 MAX_YAML_NODES: Final = 50_000
 # Deeper than any config; the pure loader's own recursion gives out a little further down.
 MAX_YAML_DEPTH: Final = 200
+# The most destination CIDRs a config may plan, both families together, exceptions expanded
+# (an exception splits its kept CIDR into up to ~128): one rule or set element each. The
+# agent holds 10,000 IPv4 + 10,000 IPv6 under the DaemonSet's 96Mi on every backend, change
+# after change; the README's "Reliability and security" gives the measured figures.
+MAX_PLANNED_CIDRS: Final = 20_000
 
 # Upstream decodes with Go's encoding/json, which matches keys case-insensitively.
 _KEYS: Final = {
@@ -78,13 +85,11 @@ def default_config(*, nomasq_all_reserved_ranges: bool = False) -> AgentConfig:
     return AgentConfig(non_masquerade_cidrs=tuple(ipaddress.ip_network(c) for c in cidrs))
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _network(text: str) -> Network | str:
-    """`text` as a network, or what is wrong with it (a message to prefix with its place).
+CidrMemo: TypeAlias = UseMemo[str, Network | str]
 
-    Memoised: after an edit of a 10,000-CIDR list only the changed entries are parsed again
-    (ipaddress takes ~20 µs per CIDR). Networks are immutable, so sharing them is safe.
-    """
+
+def _network(text: str) -> Network | str:
+    """`text` as a network, or what is wrong with it (a message to prefix with its place)."""
     # Only address characters and one "/prefix": nothing else can reach a rule payload.
     if not _CIDR_SHAPE.fullmatch(text):
         return f"{quoted(text)} is not a CIDR (want e.g. 10.0.0.0/8)"
@@ -98,9 +103,22 @@ def _network(text: str) -> Network | str:
     return network
 
 
-def parse_cidr(text: str, *, where: str, enable_ipv6: bool) -> Network:
+def new_cidr_memo() -> CidrMemo:
+    """What `parse_config` memoises CIDRs in, one per agent: an edit of a 10,000-CIDR list
+    re-parses only the changed entries (ipaddress takes ~20 µs per CIDR), and the networks
+    of unchanged ones are shared by the old and the new config (they are immutable)."""
+    return UseMemo(_network)
+
+
+def parse_cidr(
+    text: str,
+    *,
+    where: str,
+    enable_ipv6: bool,
+    network_of: Callable[[str], Network | str] = _network,
+) -> Network:
     """Parse one CIDR strictly: no host bits, no IPv6 unless enabled, nothing but a CIDR."""
-    network = _network(text)
+    network = network_of(text)
     if isinstance(network, str):
         raise ConfigError(f"{where}: {network}")
     if network.version == 6 and not enable_ipv6:
@@ -256,7 +274,13 @@ def _expect(value: Any, kind: type, key: str, source: str) -> Any:
     return value
 
 
-def _parse_cidr_list(entries: Any, key: str, source: str, enable_ipv6: bool) -> tuple[Network, ...]:
+def _parse_cidr_list(
+    entries: Any,
+    key: str,
+    source: str,
+    enable_ipv6: bool,
+    network_of: Callable[[str], Network | str],
+) -> tuple[Network, ...]:
     if entries is None:
         entries = []
     _expect(entries, list, key, source)
@@ -265,7 +289,9 @@ def _parse_cidr_list(entries: Any, key: str, source: str, enable_ipv6: bool) -> 
         where = f"{source}: {key}[{index}]"
         if not isinstance(entry, str):
             raise ConfigError(f"{where} must be a string, got {quoted(entry)}")
-        parsed.append(parse_cidr(entry, where=where, enable_ipv6=enable_ipv6))
+        parsed.append(
+            parse_cidr(entry, where=where, enable_ipv6=enable_ipv6, network_of=network_of)
+        )
     return tuple(parsed)
 
 
@@ -300,6 +326,31 @@ def _ineffective_exceptions(
     ]
 
 
+def _reject_large_plans(
+    kept: tuple[Network, ...], forced: tuple[Network, ...], source: str
+) -> None:
+    """Refuse a config planning more CIDRs than MAX_PLANNED_CIDRS, exceptions expanded."""
+    counts = [
+        planned_cidr_count(
+            [c for c in kept if c.version == version], [c for c in forced if c.version == version]
+        )
+        for version in (4, 6)
+    ]
+    planned = sum(counts)
+    if planned <= MAX_PLANNED_CIDRS:
+        return
+    if forced:
+        raise ConfigError(
+            f"{source}: forceMasqueradeCIDRs: its {len(forced)} exceptions split "
+            f"nonMasqueradeCIDRs into {planned} CIDRs (one rule each), more than the agent's "
+            f"limit of {MAX_PLANNED_CIDRS}; use fewer or wider exceptions"
+        )
+    raise ConfigError(
+        f"{source}: nonMasqueradeCIDRs has {planned} CIDRs, more than the agent's limit of "
+        f"{MAX_PLANNED_CIDRS} (what fits its memory limit); merge ranges into wider ones"
+    )
+
+
 def parse_config(
     text: str,
     *,
@@ -307,11 +358,36 @@ def parse_config(
     nomasq_all_reserved_ranges: bool = False,
     source: str = "config",
     yaml_loader: type | None = None,
+    cidr_memo: CidrMemo | None = None,
 ) -> AgentConfig:
     """Parse a config document on top of the defaults; raise ConfigError naming the bad value.
 
-    `yaml_loader` forces one YAML loader (tests run both over the same documents).
+    `yaml_loader` forces one YAML loader (tests run both over the same documents);
+    `cidr_memo` (from `new_cidr_memo`) is the agent's, kept from one parse to the next.
     """
+    parse = functools.partial(
+        _parse_config,
+        text,
+        enable_ipv6=enable_ipv6,
+        nomasq_all_reserved_ranges=nomasq_all_reserved_ranges,
+        source=source,
+        yaml_loader=yaml_loader,
+    )
+    if cidr_memo is None:
+        return parse(network_of=_network)
+    with cidr_memo.use():
+        return parse(network_of=cidr_memo)
+
+
+def _parse_config(
+    text: str,
+    *,
+    enable_ipv6: bool,
+    nomasq_all_reserved_ranges: bool,
+    source: str,
+    yaml_loader: type | None,
+    network_of: Callable[[str], Network | str],
+) -> AgentConfig:
     size = len(text.encode("utf-8", errors="replace"))
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(
@@ -331,12 +407,12 @@ def parse_config(
     cidrs = base.non_masquerade_cidrs
     if "nonMasqueradeCIDRs" in values:
         cidrs = _parse_cidr_list(
-            values["nonMasqueradeCIDRs"], "nonMasqueradeCIDRs", source, enable_ipv6
+            values["nonMasqueradeCIDRs"], "nonMasqueradeCIDRs", source, enable_ipv6, network_of
         )
     forced: tuple[Network, ...] = ()
     if "forceMasqueradeCIDRs" in values:
         forced = _parse_cidr_list(
-            values["forceMasqueradeCIDRs"], "forceMasqueradeCIDRs", source, enable_ipv6
+            values["forceMasqueradeCIDRs"], "forceMasqueradeCIDRs", source, enable_ipv6, network_of
         )
     _reject_cidrs_in_both(cidrs, forced, source, defaults="nonMasqueradeCIDRs" not in values)
 
@@ -352,6 +428,7 @@ def parse_config(
             f"{source}: nonMasqueradeCIDRs and forceMasqueradeCIDRs have {len(cidrs)} + "
             f"{len(forced)} CIDRs, more than cidrLimit {cidr_limit}"
         )
+    _reject_large_plans(cidrs, forced, source)
     warnings.extend(_ineffective_exceptions(cidrs, forced, source))
     masq_link_local = _expect(
         values.get("masqLinkLocal", base.masq_link_local), bool, "masqLinkLocal", source

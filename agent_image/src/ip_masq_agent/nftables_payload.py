@@ -1,9 +1,8 @@
 """The nftables script for a DesiredRules plan: one `inet` table replaced in one transaction."""
 
-import functools
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from ip_masq_agent.config import Network
@@ -91,7 +90,6 @@ def merge_ranges(cidrs: Iterable[Network]) -> list[tuple[int, int]]:
     return merged
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def element_text(first: int, last: int, family: Family) -> str:
     """An interval as nft writes it: a CIDR when it is one, else `first-last`."""
     address = ipaddress.IPv4Address if family == "ipv4" else ipaddress.IPv6Address
@@ -151,9 +149,6 @@ def _masquerade_rules(family: Family, masquerade: Masquerade) -> list[str]:
     return lines
 
 
-# Memoised: a listing of 10,000 elements repeats from sync to sync and between the desired
-# table and the kernel's, and ipaddress takes ~20 µs to parse one.
-@functools.lru_cache(maxsize=1 << 16)
 def canonical_network(text: str) -> str:
     """An address or CIDR as Python prints it (tools differ, e.g. on IPv4-mapped IPv6).
 
@@ -168,8 +163,8 @@ def canonical_network(text: str) -> str:
         return text
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _canonical_element(token: str) -> str:
+def canonical_element(token: str) -> str:
+    """One token of a listing as Python prints it; anything not an address stays as it is."""
     body, comma = (token[:-1], ",") if token.endswith(",") else (token, "")
     if not body or not (body[0].isdigit() or body[0] in ":abcdef"):
         return token
@@ -186,13 +181,15 @@ def _canonical_element(token: str) -> str:
     return f"{network.network_address if single else network.with_prefixlen}{comma}"
 
 
-def canonical_listing(text: str) -> str:
+def canonical_listing(text: str, canonical: Callable[[str], str] = canonical_element) -> str:
     """`nft list table` output or our table definition, as one comparable line.
 
     nft re-wraps long element lists, indents with its own mix of tabs and spaces and prints
     a one-address interval without `/32`; none of that is a difference in the rules.
+    `canonical` is `canonical_element`, or the backend's memo of it (a listing of 10,000
+    elements repeats from sync to sync, and ipaddress takes ~20 µs to parse one).
     """
-    return " ".join(_canonical_element(token) for token in text.split())
+    return " ".join(map(canonical, text.split()))
 
 
 def render_table_definition(desired: DesiredRules, *, table: str = DEFAULT_TABLE) -> str:

@@ -1,10 +1,14 @@
 """Longest-prefix decision over kept and excepted CIDRs, as disjoint non-masquerade intervals."""
 
+# Postponed annotations: config imports this module to bound the plan a config makes.
+from __future__ import annotations
+
 import ipaddress
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from ip_masq_agent.config import Network
+if TYPE_CHECKING:
+    from ip_masq_agent.config import Network
 
 
 class Interval(NamedTuple):
@@ -97,3 +101,35 @@ def effective_non_masquerade(
         for interval in non_masquerade_intervals(kept, excepted)
         for cidr in interval_cidrs(interval, version)
     )
+
+
+def interval_cidr_count(interval: Interval) -> int:
+    """`len(interval_cidrs(interval, version))`, in constant time and building nothing.
+
+    Below the highest bit where `first` and `last` differ, the greedy cover climbs from
+    `first` to the aligned midpoint, one block per set bit of the distance, then descends
+    to the end the same way; both halves full is the one case of a single aligned block.
+    """
+    first, last = interval
+    if first == last:
+        return 1
+    half = 1 << ((first ^ last).bit_length() - 1)
+    middle = last & -half  # `last` with the bits below `half` cleared
+    rising, falling = middle - first, last + 1 - middle
+    if rising == falling == half:
+        return 1
+    return rising.bit_count() + falling.bit_count()
+
+
+def planned_cidr_count(kept: Sequence[Network], excepted: Sequence[Network]) -> int:
+    """How many destination CIDRs (rules) one family's lists plan: what `plan_rules` lists.
+
+    Without exceptions the kept CIDRs as written; with them `effective_non_masquerade`'s
+    count, computed without building one network: 200 exceptions can split a kept /8 into
+    tens of thousands of CIDRs, which is what must be refused before it is built.
+    """
+    if not excepted:
+        return len(kept)
+    if not kept:
+        return 0
+    return sum(map(interval_cidr_count, non_masquerade_intervals(kept, excepted)))

@@ -1,11 +1,10 @@
 """The reconcile loop: events request syncs, one runner coalesces them and repairs drift."""
 
-import functools
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -96,19 +95,25 @@ def first_difference(expected: str, observed: str) -> str:
 SUMMARY_CIDRS: Final = 4
 
 
-@functools.lru_cache(maxsize=8)
 def family_digest(networks: tuple[Network, ...]) -> str:
-    """A short digest of the whole list, in order: equal on two nodes iff their lists are.
+    """A short digest of the whole list, in order: equal on two nodes iff their lists are."""
+    digest = hashlib.sha256()
+    for network in networks:
+        digest.update(f"{network.with_prefixlen}\n".encode())
+    return digest.hexdigest()[:12]
 
-    Memoised on the plan's own tuple: the log line, /healthz and /metrics all name it, and
-    printing 10,000 networks takes ~50 ms.
+
+def plan_digests(desired: DesiredRules) -> dict[str, str]:
+    """`family_digest` of each family: once per plan (printing 10,000 networks takes ~50 ms)."""
+    return {rules.family: family_digest(rules.non_masquerade) for rules in desired.families}
+
+
+def rules_summary(desired: DesiredRules, digests: Mapping[str, str] | None = None) -> str:
+    """One bounded line: per family the count, the first few destinations, a digest of all.
+
+    `digests` are the plan's own `plan_digests`, when the caller has them already.
     """
-    text = "\n".join(n.with_prefixlen for n in networks)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def rules_summary(desired: DesiredRules) -> str:
-    """One bounded line: per family the count, the first few destinations, a digest of all."""
+    digests = plan_digests(desired) if digests is None else digests
     parts = []
     for rules in desired.families:
         networks = rules.non_masquerade
@@ -117,7 +122,7 @@ def rules_summary(desired: DesiredRules) -> str:
             shown.append(f"+{len(networks) - SUMMARY_CIDRS} more")
         listed = f" {','.join(shown)}" if shown else ""
         parts.append(
-            f"{rules.family}: {len(networks)} CIDRs{listed} sha256={family_digest(networks)}"
+            f"{rules.family}: {len(networks)} CIDRs{listed} sha256={digests[rules.family]}"
         )
     return "; ".join(parts)
 
@@ -143,10 +148,12 @@ class SyncRunner:
         logger: logging.Logger,
         timing: SyncTiming = SyncTiming(),
         others: OtherBackends | None = None,
+        release_memory: Callable[[], None] = lambda: None,
     ) -> None:
         self._config = config
         self._others = others
         self._swept = False
+        self._release_memory = release_memory
         self._plan = plan
         self._backend = backend
         self._clock = clock
@@ -252,10 +259,19 @@ class SyncRunner:
             return self._failed(started, "no_config", self._config.problem or "no config")
         # The keeper hands back the same object while the file is unchanged: an idle resync
         # then re-plans nothing (10,000 CIDRs cost milliseconds to plan and to summarise).
-        memo = self._plan_memo
-        if memo is None or memo[0] is not config:
-            memo = self._plan_memo = (config, self._plan(config))
-        desired = memo[1]
+        if self._plan_memo is not None and self._plan_memo[0] is config:
+            return self._sync_plan(started, self._plan_memo[1])
+        # What the old plan derived goes before the new one is built: at 10,000 CIDRs each
+        # is megabytes, and old and new would otherwise meet at the peak.
+        self._plan_memo = self._expected = None
+        desired = self._plan(config)
+        self._plan_memo = (config, desired)
+        try:
+            return self._sync_plan(started, desired)
+        finally:
+            self._release_memory()
+
+    def _sync_plan(self, started: float, desired: DesiredRules) -> bool:
         try:
             expected = self._expected_view(desired)
             reason = self._rewrite_reason(desired, expected)
@@ -263,6 +279,9 @@ class SyncRunner:
                 self._health.write_needed(started)
                 if reason == "drift":
                     self._rewrite_forced(desired)
+                # The kernel tool's memory and the rules' own count against the pod's limit
+                # too: what planning and rendering freed goes back first.
+                self._release_memory()
                 self._write(desired, expected)
                 self._metrics.rules_rewritten.labels(reason=reason).inc()
                 log_event(
@@ -357,22 +376,9 @@ class SyncRunner:
         self._last_error = None
         self._retry_at = None
         self._backoff = self._timing.initial_backoff
-        summary = self._summary if desired is self._summarised else rules_summary(desired)
-        self._summarised = desired
-        if summary != self._summary:
-            log_event(self._log, logging.INFO, "rules in place", rules=summary)
-            self._summary = summary
-            # Counts and the digest /metrics exports (a fleet compares nodes by it): no CIDR.
-            self._rule_counts = ", ".join(
-                f"{rules.family} {len(rules.non_masquerade)} destinations kept"
-                f" sha256={family_digest(rules.non_masquerade)}"
-                for rules in desired.families
-            )
-            for rules in desired.families:
-                self._metrics.desired_cidrs.labels(family=rules.family).set(
-                    len(rules.non_masquerade)
-                )
-                self._export_digest(rules.family, family_digest(rules.non_masquerade))
+        if desired is not self._summarised:
+            self._summarised = desired
+            self._report_plan(desired)
         self._health.sync_succeeded(self._rule_counts)
         self._metrics.syncs.labels(result="ok").inc()
         self._metrics.last_success.set(self._clock.wall())
@@ -382,6 +388,24 @@ class SyncRunner:
         else:
             # Not "ok": the rules stand, but not for the file as it is now.
             log_event(self._log, logging.DEBUG, "rules kept", config=self._config.state)
+
+    def _report_plan(self, desired: DesiredRules) -> None:
+        """Log and export a plan now in place, if its summary differs from the last one."""
+        digests = plan_digests(desired)
+        summary = rules_summary(desired, digests)
+        if summary == self._summary:
+            return
+        log_event(self._log, logging.INFO, "rules in place", rules=summary)
+        self._summary = summary
+        # Counts and the digest /metrics exports (a fleet compares nodes by it): no CIDR.
+        self._rule_counts = ", ".join(
+            f"{rules.family} {len(rules.non_masquerade)} destinations kept"
+            f" sha256={digests[rules.family]}"
+            for rules in desired.families
+        )
+        for rules in desired.families:
+            self._metrics.desired_cidrs.labels(family=rules.family).set(len(rules.non_masquerade))
+            self._export_digest(rules.family, digests[rules.family])
 
     def _export_digest(self, family: str, digest: str) -> None:
         # One series per family: the old list's digest goes when the new one comes, so a

@@ -1,6 +1,6 @@
 """The iptables backend: upstream's chain via iptables-restore, one POSTROUTING jump, drift view."""
 
-import functools
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -72,9 +72,6 @@ def _probability(text: str) -> str:
     return f"{scaled / _STATISTIC_SCALE:.11f}"
 
 
-# Memoised: 10,000 rules listed at each check repeat from sync to sync, and between the
-# payload and the listing; tokenising and sorting each again cost ~40 ms per 1,000.
-@functools.lru_cache(maxsize=1 << 16)
 def canonical_rule(line: str) -> str:
     """One rule as a fingerprint of what it does, not of how a tool prints it.
 
@@ -109,7 +106,14 @@ class OwnedRules:
 
     def text(self) -> str:
         """The canonical form: what `IptablesBackend.expected` predicts for one family."""
-        return "\n".join(canonical_rule(line) for line in (*self.chain_lines, *self.jumps))
+        return "\n".join(map(canonical_rule, (*self.chain_lines, *self.jumps)))
+
+    def digest(self) -> bytes:
+        """Equal for two listings iff they list the same rules in the same words."""
+        digest = hashlib.sha256()
+        for line in (*self.chain_lines, *self.jumps):
+            digest.update(f"{line}\n".encode("utf-8", "surrogateescape"))
+        return digest.digest()
 
 
 def owned_rules(save_output: str, chain: str) -> OwnedRules:
@@ -150,6 +154,10 @@ class IptablesBackend:
         self._run = run
         self._random_fully = random_fully_supported
         self._nf_tables = flavor == "iptables-nft" if nf_tables is None else nf_tables
+        # Per family, the latest listing's digest and canonical text: a resync mostly lists
+        # the same 10,000 rules again, and canonicalising them costs ~10 ms per 1,000. Only
+        # the last one is kept (an `lru_cache` of rules kept every old config's).
+        self._seen: dict[Family, tuple[bytes, str]] = {}
 
     @property
     def name(self) -> str:
@@ -206,6 +214,9 @@ class IptablesBackend:
         for rules in desired.families:
             # Chain and jump in one transaction: a kill between two restores would leave
             # the chain unhooked, or a jump to a half-written chain.
+            # The last listing is stale from here on; 10,000 rules of it would stay resident
+            # while the tool and the kernel hold the old and the new rules.
+            self._seen.pop(rules.family, None)
             payload = self.render_family(rules).removesuffix("COMMIT\n")
             fixes = self._jump_fixes(self._save(rules.family).jumps)
             self._restore(
@@ -225,7 +236,16 @@ class IptablesBackend:
         return "\n".join(parts)
 
     def observe(self) -> str:
-        return "\n".join(f"# {family}\n{self._save(family).text()}" for family in self._families)
+        return "\n".join(f"# {family}\n{self._observe(family)}" for family in self._families)
+
+    def _observe(self, family: Family) -> str:
+        owned = self._save(family)
+        digest = owned.digest()
+        seen = self._seen.get(family)
+        if seen is None or seen[0] != digest:
+            self._seen.pop(family, None)  # the old text goes before the new one is made
+            seen = self._seen[family] = (digest, owned.text())
+        return seen[1]
 
     def cleanup(self) -> None:
         for family in self._families:

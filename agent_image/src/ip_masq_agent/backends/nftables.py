@@ -2,10 +2,12 @@
 
 from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.commands import CommandRunner
+from ip_masq_agent.memo import UseMemo
 from ip_masq_agent.nftables_payload import (
     CHAIN,
     DEFAULT_TABLE,
     TABLE_MARKER,
+    canonical_element,
     canonical_listing,
     is_our_table,
     render_nftables_cleanup,
@@ -40,6 +42,8 @@ class NftablesBackend:
         self._rendered: tuple[DesiredRules, str] | None = None
         self._update: tuple[DesiredRules, str] | None = None
         self._seen: tuple[str | None] | None = None  # what observe() last read; None: unknown
+        # The elements of the latest listing (ours or the kernel's): the next one repeats them.
+        self._elements = UseMemo(canonical_element)
 
     @property
     def name(self) -> str:
@@ -49,6 +53,9 @@ class NftablesBackend:
         # A sync renders the same plan twice (expected view, then apply): once is enough.
         memo = self._rendered
         if memo is None or memo[0] is not desired:
+            # The old plan's scripts go first: they are never wanted again, and 10,000
+            # elements' worth of each would otherwise meet the new ones.
+            self._rendered = self._update = None
             memo = self._rendered = (desired, render_nftables_payload(desired, table=self._table))
         return memo[1]
 
@@ -132,13 +139,17 @@ class NftablesBackend:
 
     def expected(self, desired: DesiredRules) -> str:
         # The payload less its leading create-and-delete lines: the table as nft lists it.
-        return canonical_listing(self.render(desired).split("\n", 2)[2])
+        with self._elements.use():
+            return canonical_listing(self.render(desired).split("\n", 2)[2], self._elements)
 
     def observe(self) -> str:
         """`nft list table`, canonical: the kernel's own rendering, so any tampering shows."""
         listing = self._listing(self._table)
         self._seen = (listing,)
-        return "" if listing is None else canonical_listing(listing)
+        if listing is None:
+            return ""
+        with self._elements.use():
+            return canonical_listing(listing, self._elements)
 
     def cleanup(self) -> None:
         self._seen = None
