@@ -1,7 +1,12 @@
 """GkeIpMasqAgent's reading of ids and self links (its construct is tested in test_provider.py)."""
 
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
 import pytest
 
+from harness.offline import is_unknown, run_under_mocks
 from pulumi_ip_masq_agent.arguments import ArgumentError
 from pulumi_ip_masq_agent.gke_ip_masq_agent import (
     CLUSTER_FORM,
@@ -9,8 +14,10 @@ from pulumi_ip_masq_agent.gke_ip_masq_agent import (
     SUBNETWORK_FORM,
     SUBNETWORK_PATH,
     GcpPath,
+    GkeIpMasqAgent,
     parse_gcp_path,
 )
+from pulumi_ip_masq_agent.pulumi_sdk import MockCallArgs
 
 
 @pytest.mark.parametrize(
@@ -58,3 +65,19 @@ def test_anything_else_is_one_line_naming_the_argument(given: object) -> None:
     assert str(raised.value) == (
         f"GkeIpMasqAgent a: cluster: {given!r} is not an id or self link ({CLUSTER_FORM})"
     )
+
+
+def test_a_new_subnets_unknown_id_leaves_the_list_unknown_in_preview() -> None:
+    # The `_output` lookups wait for their inputs: nothing is looked up with an unknown id.
+    def no_lookup(args: MockCallArgs) -> dict[str, Any]:
+        raise AssertionError(f"looked up {args.token} with an unknown id")
+
+    def program() -> None:
+        subnet = gcp.compute.Subnetwork("gke", network="vpc", ip_cidr_range="10.30.0.0/22")
+        agent = GkeIpMasqAgent("agent", {"subnetwork": subnet.id, "image": "registry/a@sha256:1"})
+        pulumi.export("cidrs", agent.non_masquerade_cidrs)
+
+    result = run_under_mocks(program, stack="test", config={}, call=no_lookup)
+    assert is_unknown(result.outputs["cidrs"])
+    (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
+    assert is_unknown(configmap.inputs["data"]["config"])
