@@ -1,8 +1,9 @@
 """Pulumi components for ip-masq-agent: derive nonMasqueradeCIDRs from your network's own
 resources and deploy the agent's ConfigMap and DaemonSet.
 
-`IpMasqAgent` needs only Kubernetes; the GKE components and `gke_ranges` need the `[gcp]` extra
-(pulumi-gcp, pulumi-docker-build) and are imported on first use.
+`IpMasqAgent` needs only Kubernetes; the GKE components (`GkeIpMasqAgent` among them) and
+`gke_ranges` need the `[gcp]` extra (pulumi-gcp, pulumi-docker-build) and are imported on first
+use.
 """
 
 import importlib
@@ -22,6 +23,7 @@ from pulumi_ip_masq_agent.ranges import Range, concat_ranges
 if TYPE_CHECKING:
     from pulumi_ip_masq_agent.agent_image import AgentImage, AgentImageArgs
     from pulumi_ip_masq_agent.gke_cluster import GkeCluster, GkeClusterArgs
+    from pulumi_ip_masq_agent.gke_ip_masq_agent import GkeIpMasqAgent, GkeIpMasqAgentArgs
     from pulumi_ip_masq_agent.gke_network import GkeNetwork, GkeNetworkArgs
     from pulumi_ip_masq_agent.gke_range_reader import gke_ranges
 
@@ -31,6 +33,8 @@ _GCP_EXPORTS = {
     "AgentImageArgs": "agent_image",
     "GkeCluster": "gke_cluster",
     "GkeClusterArgs": "gke_cluster",
+    "GkeIpMasqAgent": "gke_ip_masq_agent",
+    "GkeIpMasqAgentArgs": "gke_ip_masq_agent",
     "GkeNetwork": "gke_network",
     "GkeNetworkArgs": "gke_network",
     "gke_ranges": "gke_range_reader",
@@ -57,6 +61,8 @@ __all__ = [
     "Dataplane",
     "GkeCluster",
     "GkeClusterArgs",
+    "GkeIpMasqAgent",
+    "GkeIpMasqAgentArgs",
     "GkeNetwork",
     "GkeNetworkArgs",
     "IpMasqAgent",

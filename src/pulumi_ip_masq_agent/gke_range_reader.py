@@ -1,4 +1,5 @@
-"""The ranges a GKE subnet and cluster give pods, as typed Ranges read from their Outputs."""
+"""The ranges a GKE subnet and cluster give pods, as typed Ranges: read from their resources'
+Outputs, or from pulumi-gcp's lookups of them (one pure mapping for both)."""
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -37,6 +38,37 @@ def subnet_ranges(
     return ranges
 
 
+def has_internal_ipv6(stack_type: str | None, ipv6_access_type: str | None) -> bool:
+    """A dual-stack subnet with internal IPv6 access: its internal IPv6 range is the pods'."""
+    return stack_type == "IPV4_IPV6" and ipv6_access_type == "INTERNAL"
+
+
+def control_plane_ranges(origin: str, private_cluster_config: Any) -> list[Range]:
+    """A private cluster's control-plane /28 (none for a public cluster)."""
+    cidr = field(private_cluster_config, "master_ipv4_cidr_block")
+    return [Range(cidr=cidr, label=CONTROL_PLANE_LABEL, origin=origin)] if cidr else []
+
+
+def looked_up_subnetwork_ranges(origin: str, subnetwork: Any) -> list[Range]:
+    """The ranges of a `gcp.compute.get_subnetwork` result, as `subnetwork_ranges` reads them
+    from a Subnetwork resource."""
+    ipv6 = field(subnetwork, "internal_ipv6_prefix")
+    dual = has_internal_ipv6(field(subnetwork, "stack_type"), field(subnetwork, "ipv6_access_type"))
+    return subnet_ranges(
+        origin,
+        field(subnetwork, "ip_cidr_range"),
+        field(subnetwork, "secondary_ip_ranges"),
+        ipv6 if dual else None,
+    )
+
+
+def looked_up_cluster_ranges(origin: str, cluster: Any) -> list[Range]:
+    """The ranges of a `gcp.container.get_cluster` result, as `cluster_ranges` reads them from
+    a Cluster resource (the lookup lists the one private cluster config)."""
+    configs = field(cluster, "private_cluster_configs") or [None]
+    return control_plane_ranges(origin, configs[0])
+
+
 def _when_set(
     output: pulumi.Output[Any], then: Callable[[Any], pulumi.Input[T]], unset: T
 ) -> pulumi.Output[T]:
@@ -59,7 +91,7 @@ def subnetwork_ranges(subnetwork: gcp.compute.Subnetwork) -> pulumi.Output[list[
     stack_type = _when_set(subnetwork.stack_type, str, "IPV4_ONLY")
     access_type = _when_set(subnetwork.ipv6_access_type, str, "")
     dual_stack = pulumi.Output.all(stack_type, access_type).apply(
-        lambda v: v[0] == "IPV4_IPV6" and v[1] == "INTERNAL"
+        lambda v: has_internal_ipv6(v[0], v[1])
     )
 
     def prefix(on: bool) -> pulumi.Output[str | None]:
@@ -75,12 +107,9 @@ def subnetwork_ranges(subnetwork: gcp.compute.Subnetwork) -> pulumi.Output[list[
 def cluster_ranges(cluster: gcp.container.Cluster) -> pulumi.Output[list[Range]]:
     """A private cluster's control-plane /28 (none for a public cluster)."""
     origin = resource_origin(cluster)
-
-    def control_plane(config: Any) -> list[Range]:
-        cidr = field(config, "master_ipv4_cidr_block")
-        return [Range(cidr=cidr, label=CONTROL_PLANE_LABEL, origin=origin)] if cidr else []
-
-    return _when_set(cluster.private_cluster_config, control_plane, [])
+    return _when_set(
+        cluster.private_cluster_config, lambda config: control_plane_ranges(origin, config), []
+    )
 
 
 def gke_ranges(

@@ -9,6 +9,7 @@ import pulumi
 from pulumi_ip_masq_agent._version import __version__
 from pulumi_ip_masq_agent.agent_image import AgentImage
 from pulumi_ip_masq_agent.gke_cluster import GkeCluster
+from pulumi_ip_masq_agent.gke_ip_masq_agent import GkeIpMasqAgent
 from pulumi_ip_masq_agent.gke_network import GkeNetwork
 from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent
 from pulumi_ip_masq_agent.pulumi_sdk import ComponentProvider, component_provider_host
@@ -17,6 +18,7 @@ from pulumi_ip_masq_agent.pulumi_sdk import ComponentProvider, component_provide
 PACKAGE_NAME: Final = "ip-masq-agent"
 COMPONENTS: Final[list[type[pulumi.ComponentResource]]] = [
     IpMasqAgent,
+    GkeIpMasqAgent,
     GkeNetwork,
     GkeCluster,
     AgentImage,

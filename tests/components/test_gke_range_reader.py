@@ -10,6 +10,10 @@ import pytest
 from harness.offline import RenderError, RenderResult, is_unknown, run_under_mocks
 from pulumi_ip_masq_agent import IpMasqAgent, Platform, gke_ranges
 from pulumi_ip_masq_agent.arguments import ResolvedInputError
+from pulumi_ip_masq_agent.gke_range_reader import (
+    looked_up_cluster_ranges,
+    looked_up_subnetwork_ranges,
+)
 
 
 def subnet(**overrides: Any) -> gcp.compute.Subnetwork:
@@ -92,3 +96,51 @@ def test_a_bad_range_names_its_label_and_resource() -> None:
         r"'172.16.4.1/28' has host bits set",
     ):
         run(lambda: gke_ranges(subnet(), private_cluster("172.16.4.1/28")))
+
+
+LOOKED_UP_SUBNET = {
+    "ip_cidr_range": "10.30.0.0/22",
+    "secondary_ip_ranges": [{"range_name": "pods", "ip_cidr_range": "10.32.0.0/14"}],
+    "stack_type": "IPV4_IPV6",
+    "ipv6_access_type": "INTERNAL",
+    "internal_ipv6_prefix": "fd20:aa:bb:1::/64",
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "ipv6"),
+    [
+        ({}, ["fd20:aa:bb:1::/64"]),
+        ({"ipv6_access_type": "EXTERNAL"}, []),
+        ({"stack_type": "IPV4_ONLY"}, []),
+    ],
+    ids=["dual-stack-internal", "external-ipv6", "ipv4-only"],
+)
+def test_a_subnetwork_lookup_maps_as_the_resource_does(
+    overrides: dict[str, str], ipv6: list[str]
+) -> None:
+    ranges = looked_up_subnetwork_ranges("Subnetwork s", {**LOOKED_UP_SUBNET, **overrides})
+    assert ranges == [
+        {"cidr": "10.30.0.0/22", "label": "primary range", "origin": "Subnetwork s"},
+        {"cidr": "10.32.0.0/14", "label": "secondary range 'pods'", "origin": "Subnetwork s"},
+        *[{"cidr": c, "label": "internal IPv6 range", "origin": "Subnetwork s"} for c in ipv6],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("configs", "expected"),
+    [
+        ([{"master_ipv4_cidr_block": "172.16.4.0/28"}], ["172.16.4.0/28"]),
+        ([{"master_ipv4_cidr_block": ""}], []),
+        ([], []),
+        (None, []),
+    ],
+    ids=["private", "public", "no-config", "unset"],
+)
+def test_a_cluster_lookup_gives_a_private_clusters_control_plane(
+    configs: list[dict[str, str]] | None, expected: list[str]
+) -> None:
+    ranges = looked_up_cluster_ranges("Cluster c", {"private_cluster_configs": configs})
+    assert ranges == [
+        {"cidr": c, "label": "control-plane range", "origin": "Cluster c"} for c in expected
+    ]
