@@ -162,14 +162,23 @@ class Settings:
             sources.append(stack_range(_key("ipv6UlaRange"), self.ipv6_ula_range))
         return sources
 
+    @property
+    def fitted_cidr_limit(self) -> bool:
+        """GKE's managed agent at the default cidrLimit: the document states one the list fits
+        (the component's rule), so the default does not bound the derived list."""
+        return (
+            self.platform is Platform.GKE_MANAGED_AGENT and self.cidr_limit == DEFAULTS["cidrLimit"]
+        )
+
     def agent_config_values(self, cidrs: tuple[str, ...]) -> AgentConfigValues:
         """The agent's config document for these derived CIDRs."""
+        limit = max(self.cidr_limit, len(cidrs)) if self.fitted_cidr_limit else self.cidr_limit
         return AgentConfigValues(
             non_masquerade_cidrs=cidrs,
             masq_link_local=self.masq_link_local,
             masq_link_local_ipv6=self.masq_link_local_ipv6,
             resync_interval=self.resync_interval,
-            cidr_limit=self.cidr_limit,
+            cidr_limit=limit,
             force_masquerade_cidrs=self.force_masquerade_cidrs,
         )
 
@@ -466,7 +475,7 @@ def check_derivation(settings: Settings, sources: list[Range]) -> tuple[str, ...
         cidrs = derive_non_masquerade_cidrs(
             sources,
             ipv6_enabled=settings.dual_stack,
-            cidr_limit=settings.cidr_limit,
+            cidr_limit=1 << 31 if settings.fitted_cidr_limit else settings.cidr_limit,
             ipv6_switch="ipv6UlaRange",
             limit_name="cidrLimit",
         )

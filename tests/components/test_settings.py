@@ -1,6 +1,7 @@
 """Stack settings: Pulumi.yaml agreement, defaults, and one-line errors naming key and value."""
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -410,3 +411,16 @@ def test_a_renamed_key_still_works_one_release_with_a_warning(
     )
     with pytest.raises(SettingsError, match=rf"^ip-masq-agent:{old}: .* contradicts {new} "):
         parse_settings({**EXISTING, new: value, old: "other"})
+
+
+def test_gkes_managed_agent_at_the_default_limit_is_not_bounded_by_it() -> None:
+    # The component writes a cidrLimit the list fits for GKE's agent; the stack's pre-check
+    # must not refuse what the component accepts.
+    extras = json.dumps([f"100.{2 * i}.0.0/16" for i in range(70)])  # none adjacent
+    managed = {**EXISTING, "platform": "gke-managed-agent", "extraNonMasqueradeCidrs": extras}
+    settings = parse_settings(managed)
+    assert settings.fitted_cidr_limit
+    with pytest.raises(SettingsError, match=r"cidrLimit: the ranges merge into 7\d"):
+        parse_settings({**managed, "platform": "gke-standard"})
+    with pytest.raises(SettingsError, match=r"cidrLimit: the ranges merge into 7\d"):
+        parse_settings({**managed, "cidrLimit": "65"})
