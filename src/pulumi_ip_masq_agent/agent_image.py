@@ -1,10 +1,16 @@
 """The agent image: an Artifact Registry repository and the build of agent_image/ pushed to it."""
 
-from typing import NotRequired, TypedDict
+from pathlib import Path
+from typing import Final, NotRequired, TypedDict
 
 import pulumi
 import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
+
+# The agent's build context (Dockerfile, .dockerignore, src/ip_masq_agent) as the package ships
+# it: in git a symlink to agent_image/, in the wheel and sdist a copy made by setuptools from
+# package-data (pyproject.toml). Resolved, so a checkout's editable install builds agent_image/.
+BUILD_CONTEXT: Final = (Path(__file__).parent / "agent_context").resolve()
 
 
 class AgentImageArgs(TypedDict):
@@ -12,10 +18,10 @@ class AgentImageArgs(TypedDict):
 
     location: pulumi.Input[str]
     """Artifact Registry region (the cluster's region keeps pulls local)."""
-    context: pulumi.Input[str]
-    """Build context directory (agent_image/)."""
-    dockerfile: pulumi.Input[str]
-    """Path of the Dockerfile."""
+    context: NotRequired[pulumi.Input[str]]
+    """Build context directory (default: the agent's, shipped inside this package)."""
+    dockerfile: NotRequired[pulumi.Input[str]]
+    """Path of the Dockerfile (default: `context`'s Dockerfile)."""
     repository_id: NotRequired[pulumi.Input[str]]
     """Artifact Registry repository name (default ip-masq-agent)."""
 
@@ -47,10 +53,12 @@ class AgentImage(pulumi.ComponentResource):
             repository.repository_id,
             "/ip-masq-agent:latest",
         )
+        context = pulumi.Output.from_input(args.get("context", str(BUILD_CONTEXT)))
+        dockerfile = args.get("dockerfile", context.apply(lambda c: str(Path(c) / "Dockerfile")))
         image = docker_build.Image(
             f"{name}-build",
-            context=docker_build.BuildContextArgs(location=args["context"]),
-            dockerfile=docker_build.DockerfileArgs(location=args["dockerfile"]),
+            context=docker_build.BuildContextArgs(location=context),
+            dockerfile=docker_build.DockerfileArgs(location=dockerfile),
             platforms=[docker_build.Platform.LINUX_AMD64],
             tags=[tag],
             # Credentials: Docker's helper (`gcloud auth configure-docker REGION-docker.pkg.dev`).

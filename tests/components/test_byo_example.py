@@ -1,5 +1,6 @@
 """examples/byo-gke/ against the package as a user installs it: `pip install "<repo>[gcp]"` into
-a fresh venv, then the example run under mocks from outside the checkout."""
+a fresh venv, then the example (and an AgentImage with its defaults) run under mocks from
+outside the checkout."""
 
 import json
 import subprocess
@@ -40,10 +41,13 @@ def output_for_deploy():
         "ranges": [{"cidr": "10.0.0.0/8", "label": "pods"}],
         "deploy_daemon_set": pulumi.Output.from_input(True), "image": "x"})
 
+def agent_image_defaults():
+    pulumi_ip_masq_agent.AgentImage("image", {"location": "europe-west1"})
+
 replies = {"package": pulumi_ip_masq_agent.__file__}
+programs = {"output-deploy": output_for_deploy, "agent-image": agent_image_defaults}
 for name, config in scenarios.items():
-    program = output_for_deploy if name == "output-deploy" else (
-        lambda: runpy.run_path(example, run_name="__main__"))
+    program = programs.get(name, lambda: runpy.run_path(example, run_name="__main__"))
     try:
         result = run_under_mocks(program, stack="test", config=config, project="byo-gke")
     except Exception as err:
@@ -53,6 +57,7 @@ for name, config in scenarios.items():
         "outputs": result.outputs,
         "types": [r.type for r in result.resources],
         "configmaps": [r.inputs for r in result.of_type("kubernetes:core/v1:ConfigMap")],
+        "builds": [r.inputs for r in result.of_type("docker-build:index:Image")],
     }
 print(json.dumps(replies))
 """
@@ -61,6 +66,7 @@ SCENARIOS = {
     "dataplane-v2": {"dataplane": "v2"},
     "configmap-only": {"deployDaemonSet": "false"},
     "output-deploy": {},
+    "agent-image": {"gcp:project": "p"},
 }
 
 
@@ -94,7 +100,7 @@ def replies(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     driver = where / "driver.py"
     driver.write_text(textwrap.dedent(DRIVER))
     scenarios = {
-        name: {f"byo-gke:{key}": value for key, value in config.items()}
+        name: {key if ":" in key else f"byo-gke:{key}": value for key, value in config.items()}
         for name, config in SCENARIOS.items()
     }
     done = subprocess.run(
@@ -135,3 +141,23 @@ def test_an_output_for_deploy_daemon_set_is_a_type_error(replies: dict[str, Any]
     reply = replies["output-deploy"]
     assert reply["error"] == "TypeError"
     assert "deploy_daemon_set must be a plain bool" in reply["message"]
+
+
+def test_agent_image_builds_the_context_shipped_inside_the_package(
+    venv: Path, replies: dict[str, Any]
+) -> None:
+    (build,) = replies["agent-image"]["builds"]
+    context = Path(build["context"]["location"])
+    package = Path(replies["package"]).parent
+    assert context == package / "agent_context" and context.is_relative_to(venv)
+    assert not context.is_symlink() and context.is_dir()  # a real copy, not a link to the repo
+    assert Path(build["dockerfile"]["location"]) == context / "Dockerfile"
+    assert (context / "Dockerfile").read_bytes() == (ROOT / "agent_image/Dockerfile").read_bytes()
+    assert (context / ".dockerignore").is_file()
+    # Every module of the agent, as in the repo, where the Dockerfile's COPY expects it.
+    shipped = {p.relative_to(context) for p in context.glob("src/ip_masq_agent/**/*.py")}
+    in_repo = {p.relative_to(ROOT / "agent_image") for p in ROOT.glob("agent_image/src/**/*.py")}
+    assert shipped == in_repo and len(shipped) >= 20
+    for line in (context / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            assert (context / line.split()[1]).exists(), line
