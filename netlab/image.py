@@ -14,13 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from netlab.lab import REPO_ROOT
 from netlab.podman import PodmanError, build_argv, podman, podman_argv
+from pulumi_ip_masq_agent._version import __version__
 
 AGENT_IMAGE_DIR = REPO_ROOT / "agent_image"
 IMAGE_NAME = "localhost/ip-masq-agent"
@@ -44,9 +44,8 @@ class BuiltImage:
 
 
 def agent_version() -> str:
-    """The agent package's version (agent_image/pyproject.toml): the image's tag."""
-    project = tomllib.loads((AGENT_IMAGE_DIR / "pyproject.toml").read_text())["project"]
-    return str(project["version"])
+    """The release's version (src/pulumi_ip_masq_agent/_version.py): the image's tag."""
+    return __version__
 
 
 def image_reference() -> str:
@@ -106,6 +105,7 @@ def build_image(say: Say = print) -> BuiltImage:
                 build_argv(
                     "--pull=never",
                     f"--iidfile={iidfile}",
+                    f"--build-arg=VERSION={agent_version()}",
                     f"--tag={reference}",
                     str(AGENT_IMAGE_DIR),
                 ),

@@ -43,7 +43,7 @@ fi
 
 # Reinstall Python deps only when the pins change.
 stamp=".venv/.requirements.sha256"
-want=$(cat requirements.txt pyproject.toml agent_image/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi

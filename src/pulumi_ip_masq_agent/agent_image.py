@@ -7,6 +7,8 @@ import pulumi
 import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
 
+from pulumi_ip_masq_agent._version import __version__
+
 # The agent's build context (Dockerfile, .dockerignore, src/ip_masq_agent) as the package ships
 # it: in git a symlink to agent_image/, in the wheel and sdist a copy made by setuptools from
 # package-data (pyproject.toml). Resolved, so a checkout's editable install builds agent_image/.
@@ -59,6 +61,7 @@ class AgentImage(pulumi.ComponentResource):
             f"{name}-build",
             context=docker_build.BuildContextArgs(location=context),
             dockerfile=docker_build.DockerfileArgs(location=dockerfile),
+            build_args={"VERSION": __version__},
             platforms=[docker_build.Platform.LINUX_AMD64],
             tags=[tag],
             # Credentials: Docker's helper (`gcloud auth configure-docker REGION-docker.pkg.dev`).
