@@ -4,6 +4,10 @@ The base `debian:bookworm-slim` the Dockerfile starts from is made once per mach
 `mmdebstrap --variant=minbase bookworm` and `podman import`, then reused; the build never
 pulls (`--pull=never`), so nothing but Debian's archive is contacted. Prints the image
 reference as its last line.
+
+Reproducible: every timestamp in the image (its creation, every file in its layers) is
+SOURCE_DATE_EPOCH, by default the commit time of HEAD, and the Dockerfile pins every Debian
+package it ships, so two builds of one commit on fresh stores give the same image ID.
 """
 
 import argparse
@@ -46,6 +50,19 @@ class BuiltImage:
 def agent_version() -> str:
     """The release's version (src/pulumi_ip_masq_agent/_version.py): the image's tag."""
     return __version__
+
+
+def source_date_epoch() -> int:
+    """SOURCE_DATE_EPOCH if set, else HEAD's commit time: the image's every timestamp."""
+    if "SOURCE_DATE_EPOCH" in os.environ:
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    shown = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%ct"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(shown.stdout.strip())
 
 
 def image_reference() -> str:
@@ -92,6 +109,23 @@ def make_base(say: Say) -> float:
     return time.monotonic() - started
 
 
+def ensure_base(say: Say = print) -> None:
+    """The machine's base, made if missing (what a test asking Debian's archive runs on)."""
+    with _machine_lock():
+        if not base_exists():
+            make_base(say)
+
+
+@contextlib.contextmanager
+def mounted_image(image: str) -> Iterator[Path]:
+    """The image's file tree, read-only, for as long as the block runs."""
+    shown = podman(podman_argv("image", "mount", image))
+    try:
+        yield Path(shown.stdout.strip())
+    finally:
+        podman(podman_argv("image", "unmount", image), check=False)
+
+
 def build_image(say: Say = print) -> BuiltImage:
     """The base if this machine has none, then `podman build agent_image/`."""
     reference = image_reference()
@@ -106,6 +140,7 @@ def build_image(say: Say = print) -> BuiltImage:
                     "--pull=never",
                     f"--iidfile={iidfile}",
                     f"--build-arg=VERSION={agent_version()}",
+                    f"--timestamp={source_date_epoch()}",
                     f"--tag={reference}",
                     str(AGENT_IMAGE_DIR),
                 ),
