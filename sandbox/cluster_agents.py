@@ -51,8 +51,10 @@ class SandboxCluster:
         backend: str | None = None,
         runtime: Runtime = "process",
         image: str | None = None,
+        arch: str = "amd64",
     ) -> None:
         self.lab = lab
+        self.arch = arch  # the nodes' kubernetes.io/arch: the image's (arm64 runs emulated)
         self.stack = stack
         self.runtime = runtime
         self.plan = plan_cluster(stack.ranges, nodes=nodes)
@@ -97,6 +99,7 @@ class SandboxCluster:
                 config_maps=config_maps,
                 image=image,
                 workdir=workdir,
+                arch=self.arch,
             )
 
     def listen_addresses(self, node: str) -> tuple[str, str]:

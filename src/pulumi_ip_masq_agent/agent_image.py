@@ -32,7 +32,8 @@ class AgentImage(pulumi.ComponentResource):
     """Builds and pushes the agent; `ref` pins the pushed digest: nodes run exactly this build."""
 
     ref: pulumi.Output[str]
-    """The pushed image, name@sha256:digest: what the DaemonSet runs."""
+    """The pushed manifest list (linux/amd64, linux/arm64), name@sha256:digest: what the
+    DaemonSet runs."""
 
     def __init__(
         self, name: str, args: AgentImageArgs, opts: pulumi.ResourceOptions | None = None
@@ -62,7 +63,8 @@ class AgentImage(pulumi.ComponentResource):
             context=docker_build.BuildContextArgs(location=context),
             dockerfile=docker_build.DockerfileArgs(location=dockerfile),
             build_args={"VERSION": __version__},
-            platforms=[docker_build.Platform.LINUX_AMD64],
+            # One manifest list: `ref` pins it, each node pulls its own architecture's image.
+            platforms=[docker_build.Platform.LINUX_AMD64, docker_build.Platform.LINUX_ARM64],
             tags=[tag],
             # Credentials: Docker's helper (`gcloud auth configure-docker REGION-docker.pkg.dev`).
             push=True,

@@ -310,6 +310,32 @@ def agent_args(*, enable_ipv6: bool, backend: str, serve_metrics: bool = False) 
     return args
 
 
+# The architectures the agent image is built for (AgentImage, make image ARCH=...): the
+# DaemonSet runs on those nodes only.
+NODE_ARCHITECTURES: Final = ("amd64", "arm64")
+
+
+def node_architecture_affinity() -> k8s.core.v1.AffinityArgs:
+    """Nodes whose kubernetes.io/arch the image is built for."""
+    return k8s.core.v1.AffinityArgs(
+        node_affinity=k8s.core.v1.NodeAffinityArgs(
+            required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(
+                node_selector_terms=[
+                    k8s.core.v1.NodeSelectorTermArgs(
+                        match_expressions=[
+                            k8s.core.v1.NodeSelectorRequirementArgs(
+                                key="kubernetes.io/arch",
+                                operator="In",
+                                values=list(NODE_ARCHITECTURES),
+                            )
+                        ]
+                    )
+                ]
+            )
+        )
+    )
+
+
 def daemon_set_spec(
     *,
     image: pulumi.Input[str],
@@ -392,6 +418,7 @@ def daemon_set_spec(
                 automount_service_account_token=False,
                 priority_class_name="system-node-critical",
                 node_selector={"kubernetes.io/os": "linux"},
+                affinity=node_architecture_affinity(),
                 # No key, no effect: tolerate every taint, so every node gets NAT rules.
                 tolerations=[k8s.core.v1.TolerationArgs(operator="Exists")],
                 security_context=k8s.core.v1.PodSecurityContextArgs(

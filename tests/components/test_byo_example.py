@@ -152,6 +152,7 @@ def test_agent_image_builds_the_context_shipped_inside_the_package(
     assert context == package / "agent_context" and context.is_relative_to(venv)
     assert not context.is_symlink() and context.is_dir()  # a real copy, not a link to the repo
     assert Path(build["dockerfile"]["location"]) == context / "Dockerfile"
+    assert build["platforms"] == ["linux/amd64", "linux/arm64"]
     assert (context / "Dockerfile").read_bytes() == (ROOT / "agent_image/Dockerfile").read_bytes()
     assert (context / ".dockerignore").is_file()
     # Every module of the agent, as in the repo, where the Dockerfile's COPY expects it.
