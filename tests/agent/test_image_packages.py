@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from netlab.image import BASE_IMAGE, BuiltImage, ensure_base, image_size, mounted_image
+from netlab.image import (
+    BASE_IMAGE,
+    SIZE_LIMIT,
+    BuiltImage,
+    ensure_base,
+    image_size,
+    mounted_image,
+)
 from netlab.podman import podman, run_argv
 from tests.conftest import image_unavailable
 
@@ -24,7 +31,6 @@ TOP_LEVEL_ALLOWED = {
     "media-types",  # /etc/mime.types, read by the standard library's mimetypes (http.server)
 }
 FORBIDDEN_PATHS = ("bin/sh", "usr/bin/bash", "usr/bin/apt-get", "usr/bin/dpkg", "usr/share/doc")
-SIZE_LIMIT = 100_000_000  # bytes, uncompressed, as podman stores it
 
 
 def pinned_packages() -> dict[str, str]:
