@@ -69,7 +69,7 @@ PRUNED_EXTENSIONS = re.compile(
 PRUNED_FILES = re.compile(
     r"^/usr/bin/(py3compile|py3clean|py3versions|pydoc3.*|pygettext3.*|python3.*-config)$"
     r"|^/usr/sbin/(arptables|ebtables|ip6?tables-apply|nfnl_osf|xtables-monitor)"
-    r"|/gconv/|^/usr/lib/python3\.11/.*/__pycache__/"
+    r"|/gconv/|/__pycache__/"
 )
 # Not linked by anything, but loaded at run time: glibc dlopens libgcc_s for thread exit.
 DLOPENED_PACKAGES = ("libgcc-s1",)
