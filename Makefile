@@ -26,9 +26,10 @@ check: setup
 	$(PY) -m harness.policy_check --stack $(STACK)
 
 # The agent image with Debian's podman (root); the base is made once per machine from Debian's
-# archive. The last line printed is the image reference.
+# archive. The last line printed is the image reference. ARCH=arm64 builds arm64 under emulation.
+ARCH ?= amd64
 image: setup
-	$(PY) -m netlab.image
+	$(PY) -m netlab.image --arch $(ARCH)
 
 # The README's run command (root: network namespaces). Renders STACK, runs it on a namespace
 # cluster, probes every path, changes the config live; exits non-zero on any wrong probe.

@@ -4,23 +4,34 @@ The base `debian:bookworm-slim` the Dockerfile starts from is made once per mach
 `mmdebstrap --variant=minbase bookworm` and `podman import`, then reused; the build never
 pulls (`--pull=never`), so nothing but Debian's archive is contacted. Prints the image
 reference as its last line.
+
+`--arch arm64` (make image ARCH=arm64) builds for arm64 on this amd64 machine: its own base
+(`localhost/debian:bookworm-slim-arm64`, mmdebstrap under emulation) and the image tagged
+`<version>-arm64`, the build's RUN steps run by Debian's qemu-user-static through binfmt_misc
+(mounted and enabled here if the machine has not).
+
+Reproducible: every timestamp in the image (its creation, every file in its layers) is
+SOURCE_DATE_EPOCH, by default the commit time of HEAD, and the Dockerfile pins every Debian
+package it ships, so two builds of one commit on fresh stores give the same image ID.
 """
 
 import argparse
 import contextlib
 import fcntl
 import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from netlab.lab import REPO_ROOT
 from netlab.podman import PodmanError, build_argv, podman, podman_argv
+from pulumi_ip_masq_agent._version import __version__
 
 AGENT_IMAGE_DIR = REPO_ROOT / "agent_image"
 IMAGE_NAME = "localhost/ip-masq-agent"
@@ -29,28 +40,73 @@ BASE_IMAGE = "localhost/debian:bookworm-slim"
 BASE_SUITE = "bookworm"
 TITLE_LABEL = "org.opencontainers.image.title=ip-masq-agent"  # the Dockerfile's
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-# A fresh machine downloads the whole base and the image's packages: minutes, not seconds.
-BUILD_TIMEOUT = 900.0
+# A fresh machine downloads the whole base and the image's packages: minutes, not seconds
+# (and arm64's run emulated, several times slower).
+BUILD_TIMEOUT = 1800.0
+
+Arch = Literal["amd64", "arm64"]
+# This machine's, as Debian names it (amd64 here; arm64 on an Arm CI runner).
+HOST_ARCH: Arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "amd64"
+# Debian's qemu-user-static registers each emulator under this binfmt_misc name.
+BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
+BINFMT_NAMES: dict[Arch, str] = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
+
+# The image's budget, uncompressed as podman stores it (issue 20: done at 100 MB).
+SIZE_LIMIT = 100_000_000
 
 Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class BuiltImage:
-    reference: str  # localhost/ip-masq-agent:<version>
+    reference: str  # localhost/ip-masq-agent:<version>, or <version>-<arch> for another arch
     image_id: str  # what was built: runs use it, so a parallel rebuild of the tag cannot interfere
     base_seconds: float  # 0.0 when the machine's base was reused
     build_seconds: float
 
 
 def agent_version() -> str:
-    """The agent package's version (agent_image/pyproject.toml): the image's tag."""
-    project = tomllib.loads((AGENT_IMAGE_DIR / "pyproject.toml").read_text())["project"]
-    return str(project["version"])
+    """The release's version (src/pulumi_ip_masq_agent/_version.py): the image's tag."""
+    return __version__
 
 
-def image_reference() -> str:
-    return f"{IMAGE_NAME}:{agent_version()}"
+def source_date_epoch() -> int:
+    """SOURCE_DATE_EPOCH if set, else HEAD's commit time: the image's every timestamp."""
+    if "SOURCE_DATE_EPOCH" in os.environ:
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    shown = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%ct"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(shown.stdout.strip())
+
+
+def image_reference(arch: Arch = HOST_ARCH) -> str:
+    suffix = "" if arch == HOST_ARCH else f"-{arch}"
+    return f"{IMAGE_NAME}:{agent_version()}{suffix}"
+
+
+def base_image(arch: Arch = HOST_ARCH) -> str:
+    return BASE_IMAGE if arch == HOST_ARCH else f"{BASE_IMAGE}-{arch}"
+
+
+def ensure_emulation(arch: Arch) -> None:
+    """binfmt_misc mounted and Debian's qemu-user-static emulator for `arch` enabled."""
+    if arch == HOST_ARCH or (BINFMT_DIR / BINFMT_NAMES[arch]).exists():
+        return
+    if not Path("/usr/sbin/update-binfmts").exists():
+        raise PodmanError(f"{arch} needs qemu-user-static and binfmt-support (make setup)")
+    if not (BINFMT_DIR / "register").exists():
+        subprocess.run(
+            ["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT_DIR)],
+            check=True,
+            capture_output=True,
+        )
+    subprocess.run(
+        ["update-binfmts", "--enable", BINFMT_NAMES[arch]], check=True, capture_output=True
+    )
 
 
 @contextlib.contextmanager
@@ -65,20 +121,22 @@ def _machine_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def base_exists() -> bool:
-    return podman(podman_argv("image", "exists", BASE_IMAGE), check=False).returncode == 0
+def base_exists(arch: Arch = HOST_ARCH) -> bool:
+    exists = podman(podman_argv("image", "exists", base_image(arch)), check=False)
+    return exists.returncode == 0
 
 
-def make_base(say: Say) -> float:
+def make_base(say: Say, arch: Arch = HOST_ARCH) -> float:
     """mmdebstrap a minbase rootfs into a tarball, import it as the base; seconds taken."""
     started = time.monotonic()
-    say(f"image: making base {BASE_IMAGE} with mmdebstrap (once per machine)")
+    say(f"image: making base {base_image(arch)} with mmdebstrap (once per machine)")
     with tempfile.TemporaryDirectory(prefix="ip-masq-base-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"
         argv = [
             "mmdebstrap",
             "--quiet",
             "--variant=minbase",
+            f"--architectures={arch}",
             "--format=tar",
             BASE_SUITE,
             str(tarball),
@@ -89,15 +147,35 @@ def make_base(say: Say) -> float:
         )
         if done.returncode != 0:
             raise PodmanError(f"{' '.join(argv)}: {done.stderr.strip()[-800:]}")
-        podman(podman_argv("import", str(tarball), BASE_IMAGE), timeout=BUILD_TIMEOUT)
+        imported = podman_argv("import", f"--arch={arch}", str(tarball), base_image(arch))
+        podman(imported, timeout=BUILD_TIMEOUT)
     return time.monotonic() - started
 
 
-def build_image(say: Say = print) -> BuiltImage:
-    """The base if this machine has none, then `podman build agent_image/`."""
-    reference = image_reference()
+def ensure_base(say: Say = print, arch: Arch = HOST_ARCH) -> None:
+    """The machine's base, made if missing (what a test asking Debian's archive runs on)."""
+    ensure_emulation(arch)
     with _machine_lock():
-        base_seconds = 0.0 if base_exists() else make_base(say)
+        if not base_exists(arch):
+            make_base(say, arch)
+
+
+@contextlib.contextmanager
+def mounted_image(image: str) -> Iterator[Path]:
+    """The image's file tree, read-only, for as long as the block runs."""
+    shown = podman(podman_argv("image", "mount", image))
+    try:
+        yield Path(shown.stdout.strip())
+    finally:
+        podman(podman_argv("image", "unmount", image), check=False)
+
+
+def build_image(say: Say = print, arch: Arch = HOST_ARCH) -> BuiltImage:
+    """The base if this machine has none, then `podman build agent_image/`."""
+    reference = image_reference(arch)
+    ensure_emulation(arch)
+    with _machine_lock():
+        base_seconds = 0.0 if base_exists(arch) else make_base(say, arch)
         say(f"image: building {reference} from {AGENT_IMAGE_DIR.relative_to(REPO_ROOT)}/")
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="ip-masq-image-") as tmp:
@@ -106,6 +184,10 @@ def build_image(say: Say = print) -> BuiltImage:
                 build_argv(
                     "--pull=never",
                     f"--iidfile={iidfile}",
+                    f"--build-arg=VERSION={agent_version()}",
+                    f"--timestamp={source_date_epoch()}",
+                    f"--platform=linux/{arch}",
+                    f"--build-arg=BASE_IMAGE={base_image(arch)}",
                     f"--tag={reference}",
                     str(AGENT_IMAGE_DIR),
                 ),
@@ -133,7 +215,8 @@ def image_size(image: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.parse_args(argv)
+    parser.add_argument("--arch", choices=get_args(Arch), default=HOST_ARCH)
+    args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print(
             "image: needs root (the tests and the demo use podman's root image store)",
@@ -145,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        built = build_image(say)
+        built = build_image(say, args.arch)
     except (PodmanError, FileNotFoundError) as err:
         print(f"image: build failed: {err}", file=sys.stderr)
         return 1

@@ -54,21 +54,25 @@ def map_image(spec_image: str, built: str) -> str:
     raise PodSpecError(f"image {spec_image!r}: not the agent's, and the sandbox has no registry")
 
 
-def node_labels(node: str) -> dict[str, str]:
-    """The well-known labels a Linux node carries (what nodeSelector is checked against)."""
+def node_labels(node: str, arch: str = "amd64") -> dict[str, str]:
+    """The well-known labels a Linux node carries (what nodeSelector is checked against);
+    `arch` is the architecture its containers run as (arm64: emulated on this machine)."""
     return {
         "kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/arch": arch,
         "kubernetes.io/hostname": node,
     }
 
 
-def admit(pod: PodSpec, node: str) -> None:
-    """kubelet's admission check of the node selector."""
-    labels = node_labels(node)
+def admit(pod: PodSpec, node: str, arch: str = "amd64") -> None:
+    """kubelet's admission check of the node selector and the required node affinity."""
+    labels = node_labels(node, arch)
     for key, value in pod.node_selector:
         if labels.get(key) != value:
             raise PodSpecError(f"nodeSelector {key}={value}: node {node} has {labels.get(key)!r}")
+    terms = pod.node_affinity
+    if terms and not any(all(r.matches(labels) for r in term) for term in terms):
+        raise PodSpecError(f"nodeAffinity: node {node} ({labels}) matches no nodeSelectorTerm")
 
 
 def project_config_map(source: ConfigMapSource, data: ConfigMapData | None) -> dict[str, bytes]:
@@ -353,8 +357,9 @@ class Kubelet:
         config_maps: Mapping[str, ConfigMapData],
         image: str,
         workdir: Path,
+        arch: str = "amd64",
     ) -> None:
-        admit(pod, node)
+        admit(pod, node, arch)
         self.lab = lab
         self.ns = ns
         self.node = node

@@ -93,12 +93,27 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class NodeSelectorRequirement:
+    """One `matchExpressions` entry of a required node affinity term (In or NotIn)."""
+
+    key: str
+    operator: str
+    values: tuple[str, ...]
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        found = labels.get(self.key) in self.values
+        return found if self.operator == "In" else not found
+
+
+@dataclass(frozen=True)
 class PodSpec:
     name: str  # the DaemonSet's
     namespace: str
     containers: tuple[ContainerSpec, ...]
     volumes: tuple[tuple[str, VolumeSource], ...]
     node_selector: tuple[tuple[str, str], ...]
+    # requiredDuringSchedulingIgnoredDuringExecution: any term whose requirements all match.
+    node_affinity: tuple[tuple[NodeSelectorRequirement, ...], ...]
     termination_grace_seconds: int
 
     def volume(self, name: str) -> VolumeSource:
@@ -470,6 +485,41 @@ def _volume(value: object, path: str) -> tuple[str, VolumeSource]:
     return name, parsed
 
 
+def _required_node_affinity(
+    pod: _Fields,
+) -> tuple[tuple[NodeSelectorRequirement, ...], ...]:
+    affinity = pod.fields("affinity")
+    node = affinity.fields("nodeAffinity")
+    # Preferences only rank nodes for the scheduler; a sandbox node takes the pod or refuses it.
+    node.ignore("preferredDuringSchedulingIgnoredDuringExecution")
+    required = node.fields("requiredDuringSchedulingIgnoredDuringExecution")
+    terms = []
+    listed = _list(required.get("nodeSelectorTerms"), required.at("nodeSelectorTerms"))
+    for index, item in enumerate(listed):
+        term = _Fields(item, f"{required.at('nodeSelectorTerms')}[{index}]")
+        requirements = []
+        expressions = _list(term.get("matchExpressions"), term.at("matchExpressions"))
+        for position, raw in enumerate(expressions):
+            expression = _Fields(raw, f"{term.at('matchExpressions')}[{position}]")
+            operator = _string(expression.require("operator"), expression.at("operator"))
+            if operator not in ("In", "NotIn"):
+                raise PodSpecError(f"{expression.at('operator')}: {operator!r} {_NOT_IMPLEMENTED}")
+            requirements.append(
+                NodeSelectorRequirement(
+                    _string(expression.require("key"), expression.at("key")),
+                    operator,
+                    _strings(expression.require("values"), expression.at("values")),
+                )
+            )
+            expression.done()
+        term.done()
+        terms.append(tuple(requirements))
+    required.done()
+    node.done()
+    affinity.done()
+    return tuple(terms)
+
+
 def parse_daemon_set(obj: Mapping[str, Any]) -> PodSpec:
     """The pod a rendered DaemonSet asks every node to run, or `PodSpecError` naming the field."""
     top = _Fields(obj, "DaemonSet")
@@ -510,9 +560,11 @@ def parse_daemon_set(obj: Mapping[str, Any]) -> PodSpec:
             f"(the sandbox has no API server to issue a token for {TOKEN_PATH})"
         )
     # Which node a pod lands on, its priority and the taints it tolerates are the scheduler's;
-    # the kubelet's share, the node selector, is checked at admission by the kubelet.
+    # the kubelet's share, the node selector and required node affinity, is checked at
+    # admission by the kubelet.
     pod.ignore("tolerations", "priorityClassName")
     selector_labels = pod.get("nodeSelector") or {}
+    node_affinity = _required_node_affinity(pod)
     grace = _integer(
         pod.get("terminationGracePeriodSeconds", 30), pod.at("terminationGracePeriodSeconds")
     )
@@ -543,5 +595,6 @@ def parse_daemon_set(obj: Mapping[str, Any]) -> PodSpec:
         containers=containers,
         volumes=volumes,
         node_selector=tuple(sorted((str(k), str(v)) for k, v in selector_labels.items())),
+        node_affinity=node_affinity,
         termination_grace_seconds=grace,
     )

@@ -52,8 +52,10 @@ class SandboxCluster:
         backend: str | None = None,
         runtime: Runtime = "process",
         image: str | None = None,
+        arch: str = "amd64",
     ) -> None:
         self.lab = lab
+        self.arch = arch  # the nodes' kubernetes.io/arch: the image's (arm64 runs emulated)
         self.stack = stack
         self.runtime = runtime
         self.workdir = workdir
@@ -101,6 +103,7 @@ class SandboxCluster:
                 config_maps=config_maps,
                 image=image,
                 workdir=workdir,
+                arch=self.arch,
             )
 
     def listen_addresses(self, node: str) -> tuple[str, str]:

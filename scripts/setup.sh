@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 # let the agent be tested on Debian's own /usr/bin/python3, as it runs in the image; prometheus
 # ships promtool, which checks and unit-tests the alert rules and the dashboard's queries;
 # podman, runc and mmdebstrap build and run the image itself (netlab/podman.py says why each).
+# qemu-user-static and binfmt-support run arm64 binaries for `make image ARCH=arm64` and its test;
+# mmdebstrap needs arch-test to make a foreign-architecture base.
 debian_packages=(iptables nftables iproute2 conntrack python3-yaml python3-prometheus-client python3-venv
-  prometheus podman runc mmdebstrap)
+  prometheus podman runc mmdebstrap qemu-user-static binfmt-support arch-test)
 missing=()
 for pkg in "${debian_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -43,7 +45,7 @@ fi
 
 # Reinstall Python deps only when the pins change.
 stamp=".venv/.requirements.sha256"
-want=$(cat requirements.txt pyproject.toml agent_image/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi

@@ -10,7 +10,8 @@ import pulumi
 import pytest
 import yaml
 
-from pulumi_ip_masq_agent import IpMasqAgent
+import pulumi_ip_masq_agent
+from pulumi_ip_masq_agent import AgentImage, IpMasqAgent
 from pulumi_ip_masq_agent.testing import ProgramReport, check_program, render_program
 
 PROGRAM = Path(__file__).resolve().parent
@@ -79,3 +80,17 @@ def test_an_output_for_deploy_daemon_set_is_a_type_error() -> None:
 
     with pytest.raises(TypeError, match="deploy_daemon_set must be a plain bool"):
         render_program(program)
+
+
+def test_agent_image_builds_the_context_shipped_inside_the_package() -> None:
+    def program() -> None:
+        AgentImage("image", {"location": "europe-west1"})
+
+    result = render_program(program, config={"gcp:project": "p"})
+    [build] = result.of_type("docker-build:index:Image")
+    context = Path(build.inputs["context"]["location"])
+    assert context == Path(pulumi_ip_masq_agent.__file__).parent / "agent_context"
+    assert context.is_dir() and not context.is_symlink()  # a real copy inside the install
+    assert Path(build.inputs["dockerfile"]["location"]) == context / "Dockerfile"
+    assert (context / "Dockerfile").is_file() and (context / "src/ip_masq_agent/cli.py").is_file()
+    assert build.inputs["platforms"] == ["linux/amd64", "linux/arm64"]

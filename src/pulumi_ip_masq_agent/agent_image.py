@@ -1,10 +1,18 @@
 """The agent image: an Artifact Registry repository and the build of agent_image/ pushed to it."""
 
-from typing import NotRequired, TypedDict
+from pathlib import Path
+from typing import Final, NotRequired, TypedDict
 
 import pulumi
 import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
+
+from pulumi_ip_masq_agent._version import __version__
+
+# The agent's build context (Dockerfile, .dockerignore, src/ip_masq_agent) as the package ships
+# it: in git a symlink to agent_image/, in the wheel and sdist a copy made by setuptools from
+# package-data (pyproject.toml). Resolved, so a checkout's editable install builds agent_image/.
+BUILD_CONTEXT: Final = (Path(__file__).parent / "agent_context").resolve()
 
 
 class AgentImageArgs(TypedDict):
@@ -12,10 +20,10 @@ class AgentImageArgs(TypedDict):
 
     location: pulumi.Input[str]
     """Artifact Registry region (the cluster's region keeps pulls local)."""
-    context: pulumi.Input[str]
-    """Build context directory (agent_image/)."""
-    dockerfile: pulumi.Input[str]
-    """Path of the Dockerfile."""
+    context: NotRequired[pulumi.Input[str]]
+    """Build context directory (default: the agent's, shipped inside this package)."""
+    dockerfile: NotRequired[pulumi.Input[str]]
+    """Path of the Dockerfile (default: `context`'s Dockerfile)."""
     repository_id: NotRequired[pulumi.Input[str]]
     """Artifact Registry repository name (default ip-masq-agent)."""
 
@@ -24,7 +32,8 @@ class AgentImage(pulumi.ComponentResource):
     """Builds and pushes the agent; `ref` pins the pushed digest: nodes run exactly this build."""
 
     ref: pulumi.Output[str]
-    """The pushed image, name@sha256:digest: what the DaemonSet runs."""
+    """The pushed manifest list (linux/amd64, linux/arm64), name@sha256:digest: what the
+    DaemonSet runs."""
 
     def __init__(
         self, name: str, args: AgentImageArgs, opts: pulumi.ResourceOptions | None = None
@@ -47,11 +56,15 @@ class AgentImage(pulumi.ComponentResource):
             repository.repository_id,
             "/ip-masq-agent:latest",
         )
+        context = pulumi.Output.from_input(args.get("context", str(BUILD_CONTEXT)))
+        dockerfile = args.get("dockerfile", context.apply(lambda c: str(Path(c) / "Dockerfile")))
         image = docker_build.Image(
             f"{name}-build",
-            context=docker_build.BuildContextArgs(location=args["context"]),
-            dockerfile=docker_build.DockerfileArgs(location=args["dockerfile"]),
-            platforms=[docker_build.Platform.LINUX_AMD64],
+            context=docker_build.BuildContextArgs(location=context),
+            dockerfile=docker_build.DockerfileArgs(location=dockerfile),
+            build_args={"VERSION": __version__},
+            # One manifest list: `ref` pins it, each node pulls its own architecture's image.
+            platforms=[docker_build.Platform.LINUX_AMD64, docker_build.Platform.LINUX_ARM64],
             tags=[tag],
             # Credentials: Docker's helper (`gcloud auth configure-docker REGION-docker.pkg.dev`).
             push=True,

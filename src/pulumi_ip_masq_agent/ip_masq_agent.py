@@ -557,6 +557,32 @@ def _toleration_args(given: Sequence[Any]) -> list[k8s.core.v1.TolerationArgs]:
     return [k8s.core.v1.TolerationArgs(**dict(t)) for t in given]
 
 
+# The architectures the agent image is built for (AgentImage, make image ARCH=...): the
+# DaemonSet runs on those nodes only.
+NODE_ARCHITECTURES: Final = ("amd64", "arm64")
+
+
+def node_architecture_affinity() -> k8s.core.v1.AffinityArgs:
+    """Nodes whose kubernetes.io/arch the image is built for."""
+    return k8s.core.v1.AffinityArgs(
+        node_affinity=k8s.core.v1.NodeAffinityArgs(
+            required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(
+                node_selector_terms=[
+                    k8s.core.v1.NodeSelectorTermArgs(
+                        match_expressions=[
+                            k8s.core.v1.NodeSelectorRequirementArgs(
+                                key="kubernetes.io/arch",
+                                operator="In",
+                                values=list(NODE_ARCHITECTURES),
+                            )
+                        ]
+                    )
+                ]
+            )
+        )
+    )
+
+
 def daemon_set_spec(
     *,
     image: pulumi.Input[str],
@@ -652,6 +678,7 @@ def daemon_set_spec(
                 node_selector=pulumi.Output.from_input(node_selector or {}).apply(
                     lambda extra: {**extra, "kubernetes.io/os": "linux"}
                 ),
+                affinity=node_architecture_affinity(),
                 # No key, no effect: tolerate every taint, so every node gets NAT rules.
                 tolerations=[k8s.core.v1.TolerationArgs(operator="Exists")]
                 if tolerations is None

@@ -64,9 +64,10 @@ AGENT_CONTAINER: Final = "ip-masq-agent"
 AGENT_NAMESPACE: Final = "kube-system"
 # Where the runbooks live: each alert's runbook_url is this and `#<alert name, lower case>`,
 # the anchor a Markdown renderer gives the heading `### <alert name>` in docs/operations.md.
-# The repository's address is written `<repo-url>` wherever the repo names it (README,
-# provider/PulumiPlugin.yaml): publishing it means setting it here too.
-REPO_URL: Final = "<repo-url>"
+# The repository's address is written `${IP_MASQ_AGENT_REPO}` wherever the repo names it
+# (README, requirements files, provider/PulumiPlugin.yaml): publishing it means setting it
+# here too, as alert annotations expand no variable.
+REPO_URL: Final = "${IP_MASQ_AGENT_REPO}"
 RUNBOOKS_URL: Final = f"{REPO_URL}/blob/main/docs/operations.md"
 _AGENT_TARGETS: Final = f'namespace="{AGENT_NAMESPACE}",container="{AGENT_CONTAINER}"'
 

@@ -132,6 +132,28 @@ def test_the_node_selector_is_checked_at_admission() -> None:
         admit(windows, "node0")
 
 
+def test_the_rendered_affinity_admits_amd64_and_arm64_nodes_only() -> None:
+    pod = parse_daemon_set(daemon_set("local"))
+    ((requirement,),) = pod.node_affinity
+    assert (requirement.key, requirement.operator) == ("kubernetes.io/arch", "In")
+    assert requirement.values == ("amd64", "arm64")
+    admit(pod, "node0", "amd64")
+    admit(pod, "node0", "arm64")
+    with pytest.raises(PodSpecError, match=r"nodeAffinity: node node0 .* matches no"):
+        admit(pod, "node0", "s390x")
+    exists = {"matchExpressions": [{"key": "x", "operator": "Exists"}]}
+    with pytest.raises(PodSpecError, match="'Exists' not implemented by the sandbox kubelet"):
+        parse_daemon_set(
+            changed(
+                "spec.template.spec.affinity",
+                {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [exists]}}},
+            )
+        )  # fmt: skip
+    with pytest.raises(PodSpecError, match="podAntiAffinity: not implemented"):
+        parse_daemon_set(changed("spec.template.spec.affinity", {"podAntiAffinity": {}}))
+
+
 def test_the_metrics_address_is_the_nodes_as_the_downward_api_gives_it() -> None:
     pod = parse_daemon_set(daemon_set("prod"))
     (container,) = pod.containers

@@ -45,6 +45,7 @@ class SandboxFactory:
         start: bool = True,
         runtime: Runtime = "process",
         image: str | None = None,
+        arch: str = "amd64",
     ) -> SandboxCluster:
         sandbox = SandboxCluster(
             self.lab,
@@ -54,6 +55,7 @@ class SandboxFactory:
             backend=backend,
             runtime=runtime,
             image=image,
+            arch=arch,
         )
         if start:
             sandbox.start_agents()
