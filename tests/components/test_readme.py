@@ -31,9 +31,12 @@ def expected_rows() -> list[list[str]]:
     ]
 
 
+REFERENCE = ROOT / "docs" / "reference.md"  # every setting, argument and flag, checked here
+
+
 def readme_rows() -> list[list[str]]:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    text = REFERENCE.read_text()
+    section = text.split("## Stack configuration", 1)[1].split("\n## ", 1)[0]
     lines = section.splitlines()
     start = lines.index("| key | type | default | description |")
     rows = []
@@ -107,15 +110,15 @@ def reference_rows(
     return arguments, outputs
 
 
-def readme_after(marker: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    assert marker in text, f"README: no {marker!r}"
+def readme_after(marker: str, path: Path = ROOT / "README.md") -> str:
+    text = path.read_text()
+    assert marker in text, f"{path.name}: no {marker!r}"
     return text.split(marker, 1)[1]
 
 
 def test_readme_component_reference_is_the_schema() -> None:
     arguments, outputs = reference_rows("IpMasqAgent", IpMasqAgentArgs, IpMasqAgent)
-    section = readme_after("`IpMasqAgent` (`ip-masq-agent:index:IpMasqAgent`)")
+    section = readme_after("`IpMasqAgent` (`ip-masq-agent:index:IpMasqAgent`)", REFERENCE)
     assert table_after(section, ARGUMENTS_HEADER) == arguments
     assert table_after(section, OUTPUTS_HEADER) == outputs
 
@@ -126,7 +129,7 @@ def test_readme_gke_ip_masq_agent_reference_is_the_schema() -> None:
     arguments, outputs = reference_rows(
         "GkeIpMasqAgent", GkeIpMasqAgentArgs, GkeIpMasqAgent, leave_out="IpMasqAgent"
     )
-    section = readme_after("`GkeIpMasqAgent` (`ip-masq-agent:index:GkeIpMasqAgent`)")
+    section = readme_after("`GkeIpMasqAgent` (`ip-masq-agent:index:GkeIpMasqAgent`)", REFERENCE)
     assert table_after(section, ARGUMENTS_HEADER) == arguments
     assert table_after(section, OUTPUTS_HEADER) == outputs
 
