@@ -6,8 +6,9 @@ Values known only as Outputs are checked where they resolve, by the same functio
 """
 
 import difflib
+import re
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, Final
 
 import pulumi
 
@@ -89,3 +90,36 @@ def check_count(where: str, key: str, value: object, *, minimum: int = 0) -> Non
         isinstance(value, bool) or not isinstance(value, int) or value < minimum
     ):
         raise ArgumentError(f"{where}: {key}: {value!r} is not a whole number >= {minimum}")
+
+
+_QUANTITY: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T|)")
+_UNITS: Final = {
+    **{"": 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4},
+    **{"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4},
+}
+
+
+def memory_bytes(quantity: str) -> int | None:
+    """A Kubernetes memory quantity in bytes (`96Mi`, `100M`, `1.5Gi`); None if not one."""
+    match = _QUANTITY.fullmatch(quantity)
+    return None if match is None else int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def check_resources(where: str, value: object, *, minimum_memory: int) -> None:
+    """`resources`: only requests/limits of cpu and memory, and a memory limit the agent's
+    largest accepted config fits in."""
+    if not is_plain(value):
+        raise ArgumentError(f"{where}: resources: must be a plain mapping, not an Output")
+    if not isinstance(value, Mapping) or set(value) - {"requests", "limits"}:
+        raise ArgumentError(f"{where}: resources: {value!r} is not requests/limits")
+    for part, amounts in value.items():
+        if not isinstance(amounts, Mapping) or set(amounts) - {"cpu", "memory"}:
+            raise ArgumentError(f"{where}: resources.{part}: {amounts!r} is not cpu/memory")
+    memory = value.get("limits", {}).get("memory")
+    if memory is not None:
+        size = memory_bytes(str(memory))
+        if size is None or size < minimum_memory:
+            raise ArgumentError(
+                f"{where}: resources.limits.memory: {memory!r} is below the"
+                f" {minimum_memory // 2**20}Mi the agent's largest accepted config needs"
+            )

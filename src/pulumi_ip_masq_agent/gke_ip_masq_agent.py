@@ -18,7 +18,9 @@ from pulumi_ip_masq_agent.ip_masq_agent import (
     Backend,
     IpMasqAgent,
     IpMasqAgentArgs,
+    Resources,
     Toleration,
+    check_agent_settings,
 )
 from pulumi_ip_masq_agent.monitoring import Monitoring
 from pulumi_ip_masq_agent.platform import Platform
@@ -77,6 +79,10 @@ class GkeIpMasqAgentArgs(TypedDict):
     force_masquerade_cidrs: NotRequired[pulumi.Input[Sequence[pulumi.Input[str]]]]
     """Destinations masqueraded although inside a kept range (the config's forceMasqueradeCIDRs;
     the most specific CIDR of both lists decides). Only this project's agent knows the key."""
+    resources: NotRequired[Resources]
+    """The agent container's `requests` and `limits` (cpu, memory; default requests cpu 10m,
+    memory 32Mi, limits cpu 100m, memory 96Mi: the largest config the agent accepts, 20,000
+    planned CIDRs, is measured to fit 96Mi, so a lower memory limit is refused; plain)."""
     log_verbosity: NotRequired[int]
     """The agent's -v: 0 (default) logs state changes only, 2 adds a line per sync (plain)."""
     node_selector: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
@@ -156,6 +162,7 @@ class GkeIpMasqAgent(pulumi.ComponentResource):
             cluster_path(args["cluster"])
         if "extra_ranges" in args:
             check_list(where, "extra_ranges", args["extra_ranges"])
+        check_agent_settings(where, {k: v for k, v in args.items() if k not in OWN_ARGUMENTS})
         super().__init__("ip-masq-agent:index:GkeIpMasqAgent", name, {}, opts)
         # Invokes parented like children: they read through the component's gcp provider.
         invoke = pulumi.InvokeOptions(parent=self)

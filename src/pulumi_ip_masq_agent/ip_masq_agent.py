@@ -17,6 +17,7 @@ from pulumi_ip_masq_agent.arguments import (
     check_count,
     check_known,
     check_list,
+    check_resources,
     check_text,
 )
 from pulumi_ip_masq_agent.cidrs import CidrError, derive_non_masquerade_cidrs
@@ -109,6 +110,23 @@ class Toleration(TypedDict):
     """NoSchedule, PreferNoSchedule or NoExecute (empty: all)."""
 
 
+class Resources(TypedDict):
+    """CPU and memory of the agent's container, as Kubernetes quantities."""
+
+    requests: NotRequired[Mapping[str, str]]
+    """e.g. {"cpu": "10m", "memory": "32Mi"}."""
+    limits: NotRequired[Mapping[str, str]]
+    """e.g. {"cpu": "100m", "memory": "96Mi"}."""
+
+
+# What the agent needs at the largest config it accepts (tests/dataplane/test_agent_memory.py).
+DEFAULT_RESOURCES: Final[Resources] = {
+    "requests": {"cpu": "10m", "memory": "32Mi"},
+    "limits": {"cpu": "100m", "memory": "96Mi"},
+}
+MINIMUM_MEMORY_LIMIT: Final = 96 * 1024 * 1024
+
+
 class IpMasqAgentArgs(TypedDict):
     """Inputs of the IpMasqAgent component; all but `ranges` (and `image` with a DaemonSet)
     default as upstream's agent does."""
@@ -156,6 +174,10 @@ class IpMasqAgentArgs(TypedDict):
     force_masquerade_cidrs: NotRequired[pulumi.Input[Sequence[pulumi.Input[str]]]]
     """Destinations masqueraded although inside a kept range (the config's forceMasqueradeCIDRs;
     the most specific CIDR of both lists decides). Only this project's agent knows the key."""
+    resources: NotRequired[Resources]
+    """The agent container's `requests` and `limits` (cpu, memory; default requests cpu 10m,
+    memory 32Mi, limits cpu 100m, memory 96Mi: the largest config the agent accepts, 20,000
+    planned CIDRs, is measured to fit 96Mi, so a lower memory limit is refused; plain)."""
     log_verbosity: NotRequired[int]
     """The agent's -v: 0 (default) logs state changes only, 2 adds a line per sync (plain)."""
     node_selector: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
@@ -366,6 +388,7 @@ class IpMasqAgent(pulumi.ComponentResource):
                 tolerations=args.get("tolerations"),
                 priority_class_name=args.get("priority_class_name", DEFAULT_PRIORITY_CLASS),
                 image_pull_secrets=args.get("image_pull_secrets"),
+                resources=args.get("resources"),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[config_map]),
         )
@@ -393,6 +416,14 @@ def _check_arguments(name: str, args: IpMasqAgentArgs) -> None:
     where = f"IpMasqAgent {name}"
     check_known(where, args, IpMasqAgentArgs)
     check_list(where, "ranges", args["ranges"], non_empty=True)
+    check_agent_settings(where, args)
+
+
+def check_agent_settings(where: str, args: Mapping[str, Any]) -> None:
+    """IpMasqAgent's arguments but `ranges`, as plain values allow: also what a deriving
+    component (GkeIpMasqAgent) passes through, checked under its own name up front."""
+    if "resources" in args:
+        check_resources(where, args["resources"], minimum_memory=MINIMUM_MEMORY_LIMIT)
     if "image" in args:
         check_text(where, "image", args["image"])
     for key, allowed in (
@@ -402,10 +433,10 @@ def _check_arguments(name: str, args: IpMasqAgentArgs) -> None:
         ("monitoring", [m.value for m in Monitoring]),
     ):
         if key in args:
-            check_choice(where, key, args[key], allowed)  # type: ignore[literal-required]
+            check_choice(where, key, args[key], allowed)
     for key in ("force_masquerade_cidrs", "tolerations", "image_pull_secrets"):
         if key in args:
-            check_list(where, key, args[key])  # type: ignore[literal-required]
+            check_list(where, key, args[key])
     if "cidr_limit" in args:
         check_count(where, "cidr_limit", args["cidr_limit"])
     if "log_verbosity" in args:
@@ -592,12 +623,14 @@ def daemon_set_spec(
     tolerations: pulumi.Input[Sequence[pulumi.Input[Toleration]]] | None = None,
     priority_class_name: pulumi.Input[str] = DEFAULT_PRIORITY_CLASS,
     image_pull_secrets: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None,
+    resources: Resources | None = None,
 ) -> k8s.apps.v1.DaemonSetSpecArgs:
     """Least privilege for a node NAT agent: host network, NET_ADMIN + NET_RAW, nothing more.
 
     `serve_metrics` adds the named `metrics` port the PodMonitor selects and the node's
     address (downward API) that the args' `$(NODE_IP)` expands to.
     """
+    resources = resources or {}
     selector = _selector()
     ports = [
         k8s.core.v1.ContainerPortArgs(
@@ -648,8 +681,8 @@ def daemon_set_spec(
             capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"], add=["NET_ADMIN", "NET_RAW"]),
         ),
         resources=k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": "10m", "memory": "32Mi"},
-            limits={"cpu": "100m", "memory": "96Mi"},
+            requests={**DEFAULT_RESOURCES["requests"], **resources.get("requests", {})},
+            limits={**DEFAULT_RESOURCES["limits"], **resources.get("limits", {})},
         ),
         # The startup probe gates the other two: its first look comes after a normal start
         # (Python and its imports under the 100m CPU limit take about a second), so a start

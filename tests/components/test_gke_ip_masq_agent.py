@@ -81,3 +81,43 @@ def test_a_new_subnets_unknown_id_leaves_the_list_unknown_in_preview() -> None:
     assert is_unknown(result.outputs["cidrs"])
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
     assert is_unknown(configmap.inputs["data"]["config"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param(
+            {"backend": "nft"},
+            "backend: 'nft' is not one of auto, iptables, nftables, iptables-nft, iptables-legacy",
+            id="backend",
+        ),
+        pytest.param(
+            {"resources": {"limits": {"memory": "32Mi"}}},
+            "resources.limits.memory: '32Mi' is below the 96Mi the agent's largest accepted"
+            " config needs",
+            id="memory",
+        ),
+        pytest.param(
+            {"cidrLimit": 3}, "cidrLimit: unknown argument (did you mean cidr_limit?)", id="key"
+        ),
+    ],
+)
+def test_a_bad_passed_through_argument_is_named_under_this_component_up_front(
+    overrides: dict[str, object], message: str
+) -> None:
+    errors: list[str] = []
+
+    def program() -> None:
+        try:
+            given = {
+                "subnetwork": "projects/p/regions/r/subnetworks/s",
+                "image": "registry/a@sha256:1",
+                **overrides,
+            }
+            GkeIpMasqAgent("agent", given)  # type: ignore[arg-type]
+        except ValueError as err:
+            errors.append(str(err))
+
+    result = run_under_mocks(program, stack="test", config={})
+    assert errors == [f"GkeIpMasqAgent agent: {message}"]
+    assert result.resources == ()

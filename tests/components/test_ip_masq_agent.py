@@ -154,6 +154,17 @@ BAD_ARGUMENTS = [
         " gke-autopilot",
         id="platform",
     ),
+    pytest.param(
+        {"resources": {"limits": {"memory": "64Mi"}}},
+        "resources.limits.memory: '64Mi' is below the 96Mi the agent's largest accepted config"
+        " needs",
+        id="memory-below-the-measured-need",
+    ),
+    pytest.param(
+        {"resources": {"limit": {"cpu": "1"}}},
+        "resources: {'limit': {'cpu': '1'}} is not requests/limits",
+        id="resources-misspelt",
+    ),
     pytest.param({"cidr_limit": -1}, "cidr_limit: -1 is not a whole number >= 0", id="limit"),
     pytest.param({"cidr_limit": True}, "cidr_limit: True is not a whole number >= 0", id="bool"),
     pytest.param(
@@ -433,3 +444,36 @@ def test_exceptions_expanding_past_the_agents_limit_fail_the_preview_with_the_co
                 enable_ipv6=True,
             )
         )
+
+
+def test_daemon_set_knobs_reach_the_pod_spec() -> None:
+    result = run(
+        lambda: args(
+            resources={"limits": {"memory": "128Mi"}, "requests": {"cpu": "20m"}},
+            log_verbosity=2,
+            node_selector={"pool": "general"},
+            tolerations=[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+            priority_class_name="agents",
+            image_pull_secrets=["registry-pull"],
+        )
+    )
+    (daemon_set,) = result.of_type("kubernetes:apps/v1:DaemonSet")
+    pod = daemon_set.inputs["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["resources"] == {
+        "requests": {"cpu": "20m", "memory": "32Mi"},
+        "limits": {"cpu": "100m", "memory": "128Mi"},
+    }
+    assert "--v=2" in container["args"]
+    assert pod["nodeSelector"] == {"pool": "general", "kubernetes.io/os": "linux"}
+    assert pod["tolerations"] == [
+        {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert pod["priorityClassName"] == "agents"
+    assert pod["imagePullSecrets"] == [{"name": "registry-pull"}]
+    # The defaults: every taint tolerated, node-critical, quiet.
+    (default,) = run(args).of_type("kubernetes:apps/v1:DaemonSet")
+    pod = default.inputs["spec"]["template"]["spec"]
+    assert pod["tolerations"] == [{"operator": "Exists"}]
+    assert pod["priorityClassName"] == "system-node-critical"
+    assert "--v=0" in pod["containers"][0]["args"]
