@@ -99,7 +99,9 @@ class LimitedAgent:
         args = sandbox_agent_args(
             agent_container().args or (), config_path=str(self.volume.path), backend=backend
         )
-        self.process = cgroup.spawn(lab, self.node, agent_argv(*args), output=self.log)
+        # -v=2 (the DaemonSet's default is quiet): a debug line per sync, which the tests count.
+        argv = agent_argv(*args, "--v=2")
+        self.process = cgroup.spawn(lab, self.node, argv, output=self.log)
 
     def count(self, event: str) -> int:
         return self.log.read_text().count(f'event="{event}"')
@@ -178,6 +180,7 @@ def test_exceptions_that_would_expand_past_the_limit_are_refused_and_the_rules_s
         r" \(one rule each\), more than the agent's limit of \d+",
         refused,
     ), refused
-    agent.wait_for("sync ok", agent.count("sync ok") + 2)  # two resyncs on the kept config
+    # Two resyncs on the kept config (logged as such: not "sync ok" while the file is refused).
+    agent.wait_for("rules kept", agent.count("rules kept") + 2)
     assert agent.view.state(agent.node) == before
     assert agent.process.poll() is None and cgroup.oom_kills() == 0, agent.died()
