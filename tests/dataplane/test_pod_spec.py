@@ -61,6 +61,9 @@ def test_every_rendered_daemon_set_is_run_as_rendered(stack: str) -> None:
     assert container.liveness is not None and container.readiness is not None
     assert container.liveness.path == "/healthz" and container.readiness.path == "/readyz"
     assert (container.liveness.period_seconds, container.liveness.failure_threshold) == (10, 3)
+    # The startup probe the sandbox kubelet gates the other two on.
+    assert container.startup is not None and container.startup.path == "/healthz"
+    assert (container.startup.initial_delay_seconds, container.startup.period_seconds) == (2, 1)
     volumes = dict(pod.volumes)
     assert volumes["config"] == ConfigMapSource(
         "ip-masq-agent", (("config", "ip-masq-agent"),), True
@@ -76,7 +79,7 @@ def test_every_rendered_daemon_set_is_run_as_rendered(stack: str) -> None:
 @pytest.mark.parametrize(
     ("path", "value", "named"),
     [
-        pytest.param(f"{CONTAINER}.startupProbe", {}, "startupProbe", id="startupProbe"),
+        pytest.param(f"{CONTAINER}.lifecycle", {}, "lifecycle", id="lifecycle"),
         pytest.param(
             f"{CONTAINER}.env",
             [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
