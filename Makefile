@@ -2,7 +2,7 @@
 STACK ?= local
 PY := .venv/bin/python
 
-.PHONY: setup test lint pytest render check image demo bench bench-quick schema clean
+.PHONY: setup test test-arm64 lint pytest render check image demo bench bench-quick schema clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,11 @@ lint: setup
 
 pytest: setup
 	$(PY) -m pytest
+
+# The arm64 image built under qemu-user-static and run on a sandbox node (root; minutes on a
+# fresh machine, so not part of `make test`'s 10-minute suite).
+test-arm64: setup
+	$(PY) -m pytest -m arm64 tests/sandbox/test_container_arm64.py
 
 render: setup
 	$(PY) -m harness.offline --stack $(STACK)

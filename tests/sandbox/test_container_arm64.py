@@ -66,6 +66,7 @@ def with_host_netfilter_tools(daemon_set: Mapping[str, Any]) -> dict[str, Any]:
     return changed
 
 
+@pytest.mark.arm64
 def test_the_arm64_agent_writes_rules_answers_health_and_nats_as_planned(
     make_sandbox: SandboxFactory, arm64_image: BuiltImage
 ) -> None:
