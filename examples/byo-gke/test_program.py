@@ -94,3 +94,34 @@ def test_agent_image_builds_the_context_shipped_inside_the_package() -> None:
     assert Path(build.inputs["dockerfile"]["location"]) == context / "Dockerfile"
     assert (context / "Dockerfile").is_file() and (context / "src/ip_masq_agent/cli.py").is_file()
     assert build.inputs["platforms"] == ["linux/amd64", "linux/arm64"]
+
+
+# Mistakes a platform team makes in its own program, and the one line each gets before any
+# resource is registered.
+MISTAKES = {
+    "schema-spelling": (
+        {"deployDaemonSet": False},
+        "deployDaemonSet: unknown argument (did you mean deploy_daemon_set?)",
+    ),
+    "ranges-a-string": ({"ranges": "10.0.0.0/8"}, "ranges: '10.0.0.0/8' is a str, not a list"),
+    "empty-image": ({"image": ""}, "image: '' is empty or not a string"),
+    "unknown-backend": ({"backend": "nft"}, "backend: 'nft' is not one of auto, iptables"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_a_mistaken_argument_is_one_line_before_anything_is_registered(mistake: str) -> None:
+    overrides, message = MISTAKES[mistake]
+    errors: list[str] = []
+
+    def program() -> None:
+        given = {"ranges": [{"cidr": "10.0.0.0/8", "label": "pods"}], "image": IMAGE, **overrides}
+        try:
+            IpMasqAgent("agent", given)  # type: ignore[arg-type]
+        except ValueError as err:
+            errors.append(str(err))
+
+    result = render_program(program)
+    assert len(errors) == 1 and "\n" not in errors[0], errors
+    assert errors[0].startswith(f"IpMasqAgent agent: {message}"), errors
+    assert result.resources == ()

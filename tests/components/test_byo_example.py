@@ -25,6 +25,10 @@ EXPECTED_TESTS = {
     "test_autopilot_is_one_egress_nat_policy_and_nothing_in_kube_system",
     "test_an_output_for_deploy_daemon_set_is_a_type_error",
     "test_agent_image_builds_the_context_shipped_inside_the_package",
+    *(
+        f"test_a_mistaken_argument_is_one_line_before_anything_is_registered[{mistake}]"
+        for mistake in ("schema-spelling", "ranges-a-string", "empty-image", "unknown-backend")
+    ),
 }
 # Where the venv's python finds the package, and whether anything of the checkout is in reach.
 WHERE = """
