@@ -7,6 +7,7 @@ import argparse
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +32,15 @@ FLIP_DEADLINE = 1.0  # seconds from the ConfigMap swap to the new NAT decision o
 Say = Callable[[str], None]
 
 
+# Set by SIGTERM. The KeyboardInterrupt the handler raises can land inside a finalizer (an
+# event loop a render left behind, collected at any time), where Python only prints it; the
+# next line the demo says raises it again, so the sandbox is still removed on the way out.
+_TERMINATED = threading.Event()
+
+
 def _say(line: str) -> None:
+    if _TERMINATED.is_set():
+        raise KeyboardInterrupt("SIGTERM")
     print(line, flush=True)
 
 
@@ -145,6 +154,7 @@ def run_demo(
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:
     # SIGTERM unwinds like Ctrl-C, so the Lab and temp dir are removed on the way out.
+    _TERMINATED.set()
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 

@@ -190,7 +190,9 @@ def test_a_stopped_agent_is_restarted_by_liveness_and_the_rules_stay(
     assert failures == [0] * probe.failure_threshold, runner.liveness.history
     assert any(f"liveness failed {probe.failure_threshold} times" in e for e in runner.events)
     # kubelet's readiness probe failed alongside (the pod left its Service's endpoints).
-    assert [s for at, s in readiness.history if stopped_at <= at <= restarted_at][:3] == [0] * 3
+    # (A probe already answered when the agent stopped may be recorded just after: skip it.)
+    window = [s for at, s in readiness.history if stopped_at <= at <= restarted_at]
+    assert window[window.index(0) :][:3] == [0] * 3 and set(window[: window.index(0)]) <= {200}
     assert runner.name != first and f"exited {first}" in runner.events
     kubelet.wait_ready()
     converged = time.time()
