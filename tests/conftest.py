@@ -17,14 +17,13 @@ from netlab.image import BuiltImage, build_image
 from netlab.lab import Lab, kernel_lab_unavailable
 from netlab.podman import DEBIAN_PACKAGES
 from netlab.upstream_records import DATA_ENV, UpstreamRecords, data_path
+from tests.unavailable import cannot_run_here
 
 IMAGE_FIXTURE = "agent_image"
 
 
 def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"kernel and image tests must run in CI: {reason}")
-    pytest.skip(reason)
+    cannot_run_here(f"kernel and image tests: {reason}")
 
 
 @pytest.fixture(scope="session")

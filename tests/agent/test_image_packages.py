@@ -15,6 +15,7 @@ from netlab.image import (
 )
 from netlab.podman import podman, run_argv
 from tests.conftest import image_unavailable
+from tests.unavailable import cannot_run_here
 
 pytestmark = pytest.mark.kernel
 
@@ -65,7 +66,7 @@ def test_every_package_installed_is_pinned() -> None:
 def test_the_archive_still_has_every_pinned_version() -> None:
     reason = image_unavailable()
     if reason is not None:
-        pytest.skip(reason)
+        cannot_run_here(reason)
     ensure_base()
     pins = pinned_packages()
     # One apt-get update in a throwaway container of the base (the Dockerfile's FROM), then

@@ -22,6 +22,7 @@ from netlab.pod_spec import ContainerSpec, parse_daemon_set
 from sandbox.stack import render_sandbox_stack
 from tests.agent.kernel_helpers import wait_until
 from tests.dataplane.backend_views import VIEWS
+from tests.unavailable import cannot_run_here
 
 pytestmark = pytest.mark.kernel
 
@@ -77,7 +78,7 @@ def rss(pid: int) -> int:
 def cgroup(lab: Lab) -> Iterator[MemoryCgroup]:
     reason = memory_cgroup_unavailable()
     if reason is not None:
-        pytest.skip(reason)
+        cannot_run_here(reason)
     limit = agent_container().memory_limit_bytes
     assert limit is not None, "the DaemonSet sets no memory limit"
     with MemoryCgroup(limit) as created:

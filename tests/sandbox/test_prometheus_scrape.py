@@ -8,7 +8,6 @@ and quiet, and a bad ConfigMap on one node showing as that node's pending alert.
 """
 
 import json
-import os
 import shutil
 import time
 import urllib.parse
@@ -16,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from netlab.fetch import fetch
@@ -26,6 +24,7 @@ from sandbox.cluster_agents import SandboxCluster
 from sandbox.endpoints import METRIC, check_endpoints
 from tests.monitoring.test_dashboard import expand, panel_queries
 from tests.sandbox.conftest import SandboxFactory, rendered
+from tests.unavailable import cannot_run_here
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = "127.0.0.1:9090"  # inside the scraping pod's own namespace
@@ -35,9 +34,7 @@ def prometheus_binary() -> str:
     path = shutil.which("prometheus")
     if path is None:
         reason = "prometheus not found (scripts/setup.sh installs Debian's prometheus)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        cannot_run_here(reason)
     return path
 
 
