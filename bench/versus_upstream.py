@@ -320,8 +320,11 @@ def carry_upstream_rows(
         "carried_from": [{"date": committed["environment"]["date"]}],
     }
     for key in ("start", "idle", "edits"):
-        kept = [r for r in earlier[key] if r["agent"] == UPSTREAM]
-        carried[key] = kept + [r for r in ours[key] if r["agent"] != UPSTREAM]
+        mine = [r for r in ours[key] if r["agent"] != UPSTREAM]
+        # Only at the sizes this run measured: a row of theirs alone compares with nothing.
+        sizes = {r["cidrs"] for r in mine}
+        kept = [r for r in earlier[key] if r["agent"] == UPSTREAM and r["cidrs"] in sizes]
+        carried[key] = kept + mine
     return carried
 
 

@@ -35,13 +35,16 @@ def test_committed_upstream_rows_are_carried_with_their_date() -> None:
         "versus_upstream": {
             "upstream_version": [{"version": "v2.12.6"}],
             **{
-                key: _rows(UPSTREAM, 0.08)[key] + _rows("nftables", 9.0)[key]
+                key: _rows(UPSTREAM, 0.08)[key]
+                + _rows("nftables", 9.0)[key]
+                + [{**r, "cidrs": 10_000} for r in _rows(UPSTREAM, 0.35)[key]]
                 for key in ("start", "idle", "edits")
             },
         },
     }
     merged = carry_upstream_rows(_rows("nftables", 0.11), committed)
-    assert [r["seconds"] for r in merged["start"]] == [0.08, 0.11]  # theirs kept, ours new
+    # Theirs kept at the size this run measured (not at 10,000, which it did not), ours new.
+    assert [r["seconds"] for r in merged["start"]] == [0.08, 0.11]
     assert merged["carried_from"] == [{"date": "2026-12-01 23:27 UTC"}]
     text = "\n".join(versus_upstream_section(merged))
     assert "v2.12.6" in text
