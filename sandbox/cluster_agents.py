@@ -81,15 +81,19 @@ class SandboxCluster:
             volume = ConfigMapVolume(workdir / node.name / "etc-config")
             volume.publish(stack.config_text)
             self.volumes[node.name] = volume
-            self.agents[node.name] = NodeAgent(
-                lab,
-                self.cluster.nodes[node.name],
-                volume,
-                stack.agent_args,
-                log=workdir / f"{node.name}-agent.log",
-                backend=backend,
-                env=node_env(stack, node),
-            )
+            self.agents[node.name] = self._node_agent(node, stack, f"{node.name}-agent.log")
+
+    def _node_agent(self, node: NodePlan, stack: SandboxStack, log: str) -> NodeAgent:
+        """The DaemonSet's agent on this node, as kubelet runs it, reading the node's volume."""
+        return NodeAgent(
+            self.lab,
+            self.cluster.nodes[node.name],
+            self.volumes[node.name],
+            stack.agent_args,
+            log=self.workdir / log,
+            backend=self.backend,
+            env=node_env(stack, node),
+        )
 
     def _kubelets(self, pod: PodSpec, workdir: Path, image: str) -> None:
         config_maps = {self.stack.config_map["metadata"]["name"]: self.stack.config_map["data"]}
@@ -142,17 +146,8 @@ class SandboxCluster:
                 old.kill(signal.SIGTERM)
             if stack is None:
                 continue
-            volume = self.volumes[node.name]
-            volume.publish(stack.config_text)
-            agent = NodeAgent(
-                self.lab,
-                self.cluster.nodes[node.name],
-                volume,
-                stack.agent_args,
-                log=self.workdir / f"{node.name}-rollout{self.rollouts}-agent.log",
-                backend=self.backend,
-                env=node_env(stack, node),
-            )
+            self.volumes[node.name].publish(stack.config_text)
+            agent = self._node_agent(node, stack, f"{node.name}-rollout{self.rollouts}-agent.log")
             agent.start()
             agent.wait_ready()
             self.agents[node.name] = agent

@@ -277,11 +277,13 @@ class IpMasqAgent(pulumi.ComponentResource):
         explicit_limit = args.get("cidr_limit", DEFAULT_CIDR_LIMIT)
         self.non_masquerade_cidrs = pulumi.Output.all(ranges, enable_ipv6, explicit_limit).apply(
             lambda v: list(
-                _derive(name, v[0], enable_ipv6=v[1], cidr_limit=_NO_LIMIT if fitted else int(v[2]))
+                _derive(
+                    name, v[0], enable_ipv6=v[1], cidr_limit=NO_CIDR_LIMIT if fitted else int(v[2])
+                )
             )
         )
         cidr_limit: pulumi.Input[int] = (
-            self.non_masquerade_cidrs.apply(lambda c: max(DEFAULT_CIDR_LIMIT, len(c)))
+            self.non_masquerade_cidrs.apply(lambda c: fitted_cidr_limit(len(c)))
             if fitted
             else explicit_limit
         )
@@ -408,7 +410,12 @@ class IpMasqAgent(pulumi.ComponentResource):
 
 
 # Any count fits: derivation for a document whose cidrLimit is then set to fit the list.
-_NO_LIMIT: Final = 1 << 31
+NO_CIDR_LIMIT: Final = 1 << 31
+
+
+def fitted_cidr_limit(cidrs: int) -> int:
+    """The cidrLimit written for GKE's managed agent when none is given: the list fits."""
+    return max(DEFAULT_CIDR_LIMIT, cidrs)
 
 
 def _check_arguments(name: str, args: IpMasqAgentArgs) -> None:

@@ -18,7 +18,7 @@ from pulumi_ip_masq_agent.cidrs import (
     derive_non_masquerade_cidrs,
     parse_cidr,
 )
-from pulumi_ip_masq_agent.ip_masq_agent import Backend
+from pulumi_ip_masq_agent.ip_masq_agent import NO_CIDR_LIMIT, Backend, fitted_cidr_limit
 from pulumi_ip_masq_agent.monitoring import DEFAULT_SELECTOR_LABELS, Monitoring, label_problem
 from pulumi_ip_masq_agent.platform import Platform, allowed_platforms
 from pulumi_ip_masq_agent.pulumi_sdk import stack_config_keys
@@ -172,7 +172,7 @@ class Settings:
 
     def agent_config_values(self, cidrs: tuple[str, ...]) -> AgentConfigValues:
         """The agent's config document for these derived CIDRs."""
-        limit = max(self.cidr_limit, len(cidrs)) if self.fitted_cidr_limit else self.cidr_limit
+        limit = fitted_cidr_limit(len(cidrs)) if self.fitted_cidr_limit else self.cidr_limit
         return AgentConfigValues(
             non_masquerade_cidrs=cidrs,
             masq_link_local=self.masq_link_local,
@@ -475,7 +475,7 @@ def check_derivation(settings: Settings, sources: list[Range]) -> tuple[str, ...
         cidrs = derive_non_masquerade_cidrs(
             sources,
             ipv6_enabled=settings.dual_stack,
-            cidr_limit=1 << 31 if settings.fitted_cidr_limit else settings.cidr_limit,
+            cidr_limit=NO_CIDR_LIMIT if settings.fitted_cidr_limit else settings.cidr_limit,
             ipv6_switch="ipv6UlaRange",
             limit_name="cidrLimit",
         )

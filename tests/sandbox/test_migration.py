@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.offline import render_stack
+from netlab.cluster import target_of
 from netlab.cluster_plan import Probe, plan_probes
 from netlab.probe import Target
 from netlab.prober import BackgroundProber, Sample
@@ -77,7 +78,7 @@ class Flows:
             mine = [p for p in probes if p.source == pod and _watched(p)]
             targets = []
             for probe in mine:
-                target = Target("udp", str(probe.address), 7777)
+                target = target_of(probe)
                 self.expected[(pod.name, target)] = (str(probe.expected_source), str(pod.ip4))
                 targets.append(target)
             self.probers[pod.name] = BackgroundProber(

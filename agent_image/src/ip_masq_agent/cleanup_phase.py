@@ -11,8 +11,8 @@ import threading
 from typing import Final, Protocol
 
 from ip_masq_agent.backends.base import ApplyError
-from ip_masq_agent.http_server import Response, Route
 from ip_masq_agent.logs import log_event
+from ip_masq_agent.runner import HealthReport
 
 # How often the pod looks again: an old agent may still be stopping on the node.
 RECHECK_SECONDS: Final = 10.0
@@ -62,18 +62,11 @@ class CleanupPhase:
     def stop(self) -> None:
         self._stop.set()
 
-    def routes(self) -> dict[str, Route]:
-        """/healthz: the loop is alive; /readyz: 200 only once the node holds none of our rules."""
-
-        def healthz() -> Response:
-            return Response(200, b"ok\nmode: cleanup\n")
-
-        def readyz() -> Response:
-            with self._lock:
-                gone, error = self._gone, self._error
-            if gone:
-                return Response(200, b"ok\nmode: cleanup: no rule of ours on this node\n")
-            reason = "cleanup failed (the log says why)" if error else "cleanup not done yet"
-            return Response(503, f"not ready: {reason}\n".encode())
-
-        return {"/healthz": healthz, "/readyz": readyz}
+    def report(self) -> HealthReport:
+        """For health_routes: /healthz while the loop runs, /readyz once no rule of ours is left."""
+        with self._lock:
+            gone, error = self._gone, self._error
+        if gone:
+            return HealthReport(True, True, "ok\nmode: cleanup: no rule of ours on this node\n")
+        reason = "cleanup failed (the log says why)" if error else "cleanup not done yet"
+        return HealthReport(True, False, "ok\nmode: cleanup\n", unready=reason)

@@ -19,7 +19,6 @@ from ip_masq_agent.backends.registry import (
     UnknownBackendError,
     default_backend_registry,
 )
-from ip_masq_agent.cleanup_phase import CleanupPhase
 from ip_masq_agent.commands import CommandRunner, SubprocessRunner
 from ip_masq_agent.config import (
     AgentConfig,
@@ -224,11 +223,15 @@ def stay_cleaning(
     options: Options, settings: BackendSettings, registry: BackendRegistry, logger: logging.Logger
 ) -> int:
     """`cleanup --stay`: remove every backend's rules, then keep them gone, Ready once they are."""
-    from ip_masq_agent.health import HealthServer  # noqa: PLC0415 (prometheus_client)
+    # Imported here: the loop's health and server bring prometheus_client, which `render` and
+    # a one-off `cleanup` must not need.
+    from ip_masq_agent.cleanup_phase import CleanupPhase  # noqa: PLC0415
+    from ip_masq_agent.health import HealthServer, health_routes  # noqa: PLC0415
 
     phase = CleanupPhase(OtherBackends(None, settings, registry), logger)
     try:
-        server = HealthServer(options.health_address, phase.routes(), flag="health-address")
+        routes = health_routes(phase.report)
+        server = HealthServer(options.health_address, routes, flag="health-address")
     except OSError as err:
         print(f"ip-masq-agent: -health-address: cannot listen: {err.strerror}", file=sys.stderr)
         return 1
