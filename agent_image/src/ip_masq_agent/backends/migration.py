@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Final
 
 from ip_masq_agent.backends.base import Backend
-from ip_masq_agent.backends.iptables import FLAVORS
+from ip_masq_agent.backends.iptables_tool import FLAVORS, flavor_of
 from ip_masq_agent.backends.registry import BackendRegistry, BackendSettings
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.rules import Family
@@ -16,12 +16,6 @@ DISTINCT_BACKENDS: Final = ("iptables-nft", "iptables-legacy", "nftables")
 # The legacy xtables tables this network namespace holds, one name a line (per namespace:
 # /proc/net is the reader's own). Reading it starts no process and creates nothing.
 _LEGACY_TABLES: Final = {"ipv4": "/proc/net/ip_tables_names", "ipv6": "/proc/net/ip6_tables_names"}
-
-
-def iptables_alias_flavor(run: CommandRunner) -> str:
-    """Which flavour the distribution's plain `iptables` is (`iptables --version` says)."""
-    result = run(["iptables", "--version"])
-    return "iptables-legacy" if "legacy" in result.stdout else "iptables-nft"
 
 
 def legacy_nat_loaded(families: tuple[Family, ...]) -> bool:
@@ -75,8 +69,9 @@ class OtherBackends:
     def _build(self) -> list[Backend]:
         run = self._settings.run
         keep = {self._active.name} if self._active is not None else set()
-        if "iptables" in keep:
-            keep.add(iptables_alias_flavor(run))
+        if self._active is not None and self._active.name == "iptables":
+            # The plain `iptables` writes one flavour's state; its own probe says which.
+            keep.add(flavor_of(self._active.nf_tables))
         # Only looked at and removed, never rendered: its tool's version does not matter, and
         # asking for it would start one more process.
         settings = dataclasses.replace(self._settings, random_fully=False)
