@@ -70,15 +70,17 @@ class RestorePayload:
     """One table's `iptables-restore --noflush` transaction: all of it commits, or none."""
 
     table: str
-    chains: tuple[ChainHead, ...]  # declared first: creates each, or flushes it if it exists
-    commands: tuple[Command, ...]
+    chains: tuple[ChainHead, ...] = ()  # declared first: creates each, or flushes it
+    rules: tuple[Rule, ...] = ()  # appended next, in order (a chain's rules)
+    commands: tuple[Command, ...] = ()  # then these, in order
 
     def then(self, *commands: Command) -> "RestorePayload":
         """The same transaction with more commands after its own."""
-        return RestorePayload(self.table, self.chains, (*self.commands, *commands))
+        return RestorePayload(self.table, self.chains, self.rules, (*self.commands, *commands))
 
     def render(self) -> str:
         lines = [f"*{self.table}", *(head.declared() for head in self.chains)]
+        lines += [rule.appended() for rule in self.rules]
         lines += [command.line() for command in self.commands]
         lines.append("COMMIT")
         return "\n".join(lines) + "\n"
@@ -138,8 +140,9 @@ def chain_rules(rules: FamilyRules, *, chain: str, random_fully: bool) -> tuple[
 
 def chain_payload(rules: FamilyRules, *, chain: str, random_fully: bool) -> RestorePayload:
     """Upstream's restore transaction: declaring the chain flushes it, then its rules."""
-    rendered = chain_rules(rules, chain=chain, random_fully=random_fully)
-    return RestorePayload(NAT, (ChainHead(chain),), tuple(map(Append, rendered)))
+    return RestorePayload(
+        NAT, (ChainHead(chain),), chain_rules(rules, chain=chain, random_fully=random_fully)
+    )
 
 
 def render_chain_payload(rules: FamilyRules, *, chain: str, random_fully: bool) -> str:

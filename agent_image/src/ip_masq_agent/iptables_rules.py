@@ -6,16 +6,18 @@ between values, so no code reads back text it rendered itself.
 """
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Final
 
 from ip_masq_agent.nftables_payload import canonical_network
 
-# A double-quoted word (a comment, with its backslash escapes) or any run of non-blanks.
-_TOKEN: Final = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
+# A double-quoted word (a comment, with its backslash escapes) or any run of non-blanks;
+# the quoted part unrolled (runs of plain characters, then one escape) as it is scanned
+# for every rule of a 10,000-rule listing.
+_TOKEN: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|\S+')
 # xt_statistic keeps a probability as a fraction of 2**31 and iptables-save prints it %.11f.
 _STATISTIC_SCALE: Final = 0x80000000
-_NETWORK_FLAGS: Final = frozenset({"-d", "-s"})
 
 
 def _probability(text: str) -> str:
@@ -24,6 +26,14 @@ def _probability(text: str) -> str:
     except ValueError:
         return text
     return f"{scaled / _STATISTIC_SCALE:.11f}"
+
+
+# The arguments tools print their own way, each with the function that irons it out.
+_NORMALISED: Final[dict[str, Callable[[str], str]]] = {
+    "--probability": _probability,
+    "-d": canonical_network,
+    "-s": canonical_network,
+}
 
 
 def quote(text: str) -> str:
@@ -38,10 +48,15 @@ class Option:
     flag: str
     args: tuple[str, ...] = ()
     negated: bool = False
+    # Its words as rendered, made once: a 10,000-rule payload renders each option again.
+    text: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        words = (self.flag, *self.args)
+        object.__setattr__(self, "text", " ".join(("!", *words) if self.negated else words))
 
     def __str__(self) -> str:
-        words = (self.flag, *self.args)
-        return " ".join(("!", *words) if self.negated else words)
+        return self.text
 
     def canonical(self) -> str:
         """The option as a fingerprint of what it does, whichever tool printed it.
@@ -49,12 +64,10 @@ class Option:
         The kernel rounds a statistic probability, and tools print IPv6 networks each
         their own way; anything else is kept word for word, so any change still shows.
         """
-        args = self.args
-        if len(args) == 1 and self.flag == "--probability":
-            args = (_probability(args[0]),)
-        elif len(args) == 1 and self.flag in _NETWORK_FLAGS:
-            args = (canonical_network(args[0]),)
-        return str(Option(self.flag, args, self.negated))
+        if len(self.args) != 1 or self.flag not in _NORMALISED:
+            return self.text
+        value = _NORMALISED[self.flag](self.args[0])
+        return f"! {self.flag} {value}" if self.negated else f"{self.flag} {value}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +79,15 @@ class Rule:
 
     def spec(self) -> str:
         """The rule specification after the chain name."""
-        return " ".join(map(str, self.options))
+        return " ".join([option.text for option in self.options])
 
     def appended(self) -> str:
         """The restore command adding it (also how iptables-save lists it)."""
-        return " ".join(["-A", self.chain, *map(str, self.options)])
+        return " ".join(["-A", self.chain, *[option.text for option in self.options]])
 
     def deleted(self) -> str:
         """The restore command deleting exactly this rule."""
-        return " ".join(["-D", self.chain, *map(str, self.options)])
+        return " ".join(["-D", self.chain, *[option.text for option in self.options]])
 
     def canonical(self) -> str:
         """What the rule does, not how a tool prints it.
@@ -100,33 +113,57 @@ class ChainHead:
         return f":{self.name} {self.policy}"  # the packet counters are no rule
 
 
-def parse_options(words: list[str]) -> tuple[Option, ...]:
-    """Words after `-A CHAIN` grouped into options: a flag takes the words up to the next."""
-    options: list[Option] = []
-    negated = False
-    for word in words:
-        if word == "!":
-            negated = True
-        elif word.startswith("-") or not options:
-            options.append(Option(word, (), negated))
-            negated = False
-        else:
-            last = options[-1]
-            options[-1] = Option(last.flag, (*last.args, word), last.negated)
-    if negated:  # a trailing `!` negates nothing; kept so the difference still shows
-        options.append(Option("!"))
-    return tuple(options)
+class ListingParser:
+    """Lines of `iptables-save` as values, one value per distinct option.
+
+    A 10,000-rule listing repeats the same comment and target in every rule: each is made
+    once and shared, as the payload shares them.
+    """
+
+    def __init__(self) -> None:
+        self._options: dict[tuple[str, ...], Option] = {}
+
+    def _option(self, words: list[str], negated: bool) -> Option:
+        key = ("!", *words) if negated else tuple(words)
+        option = self._options.get(key)
+        if option is None:
+            option = self._options[key] = Option(words[0], tuple(words[1:]), negated)
+        return option
+
+    def options(self, words: list[str]) -> tuple[Option, ...]:
+        """Words after `-A CHAIN` as options: a flag takes the words up to the next flag."""
+        options: list[Option] = []
+        group: list[str] = []
+        negated = next_negated = False
+        for word in words:
+            if word == "!":
+                next_negated = True
+            elif word.startswith("-") or not group:
+                if group:
+                    options.append(self._option(group, negated))
+                group, negated, next_negated = [word], next_negated, False
+            else:
+                group.append(word)
+        if group:
+            options.append(self._option(group, negated))
+        if next_negated:  # a trailing `!` negates nothing; kept so the difference shows
+            options.append(self._option(["!"], False))
+        return tuple(options)
+
+    def line(self, line: str) -> Rule | ChainHead | None:
+        """One line as a value; None for anything else (the table, COMMIT, comments)."""
+        if line.startswith(":"):
+            words = line[1:].split()
+            return ChainHead(words[0], words[1] if len(words) > 1 else "-") if words else None
+        tokens = _TOKEN.findall(line)
+        if len(tokens) < 2 or tokens[0] != "-A":
+            return None
+        return Rule(tokens[1], self.options(tokens[2:]))
 
 
 def parse_listed(line: str) -> Rule | ChainHead | None:
     """One line of `iptables-save` as a value; None for anything else (table, COMMIT)."""
-    if line.startswith(":"):
-        words = line[1:].split()
-        return ChainHead(words[0], words[1] if len(words) > 1 else "-") if words else None
-    tokens = _TOKEN.findall(line)
-    if len(tokens) < 2 or tokens[0] != "-A":
-        return None
-    return Rule(tokens[1], parse_options(tokens[2:]))
+    return ListingParser().line(line)
 
 
 def parse_rule(line: str) -> Rule:

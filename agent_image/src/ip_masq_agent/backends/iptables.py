@@ -18,7 +18,7 @@ from ip_masq_agent.iptables_payload import (
     chain_rules,
     jump_rule,
 )
-from ip_masq_agent.iptables_rules import ChainHead, Option, Rule, parse_listed, parse_rule
+from ip_masq_agent.iptables_rules import ChainHead, ListingParser, Option, Rule
 from ip_masq_agent.rules import DesiredRules, Family, FamilyRules
 
 
@@ -31,9 +31,10 @@ class OwnedRules:
 
     def text(self) -> str:
         """The canonical form: what `IptablesBackend.expected` predicts for one family."""
+        parser = ListingParser()
         canonical = []
         for line in self.chain_lines:
-            listed = parse_listed(line)
+            listed = parser.line(line)
             canonical.append(line if listed is None else listed.canonical())
         canonical += [jump.canonical() for jump in self.jumps]
         return "\n".join(canonical)
@@ -55,12 +56,13 @@ def owned_rules(save_output: str, chain: str) -> OwnedRules:
     chain_lines = []
     jumps = []
     enter = Option("-j", (chain,))
+    parser = ListingParser()
     for line in save_output.splitlines():
         if line.startswith((f":{chain} ", f"-A {chain} ")):
             chain_lines.append(line)
         elif line.startswith("-A POSTROUTING "):
-            rule = parse_rule(line)
-            if rule.options and rule.options[-1] == enter:
+            rule = parser.line(line)
+            if isinstance(rule, Rule) and rule.options and rule.options[-1] == enter:
                 jumps.append(rule)
     return OwnedRules(tuple(chain_lines), tuple(jumps))
 
@@ -197,4 +199,4 @@ class IptablesBackend:
             if owned.chain_lines:
                 commands += [FlushChain(self._chain), DeleteChain(self._chain)]
             if commands:
-                self._restore(family, RestorePayload(NAT, (), tuple(commands)))
+                self._restore(family, RestorePayload(NAT, commands=tuple(commands)))
