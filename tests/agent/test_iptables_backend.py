@@ -7,7 +7,7 @@ import pytest
 from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.backends.iptables import IptablesBackend, owned_rules
 from ip_masq_agent.backends.iptables_tool import parse_iptables_tool, parse_iptables_version
-from ip_masq_agent.backends.migration import remove_other_backends
+from ip_masq_agent.backends.migration import OtherBackends, remove_other_backends
 from ip_masq_agent.backends.registry import (
     BackendSettings,
     UnknownBackendError,
@@ -236,3 +236,46 @@ def test_a_missing_tool_of_another_backend_does_not_stop_the_agent() -> None:
     assert [args for args, _ in run.calls if args[0] == "nft"] == [("nft", "--version")]
     with pytest.raises(ApplyError, match="nft: command not found"):
         registry.create("nftables", settings).observe()
+
+
+class _NodeWithoutLegacy(ScriptedRunner):
+    """A node whose image has iptables-nft and nft but no iptables-legacy binary."""
+
+    def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
+        if args[0].startswith(("iptables-legacy", "ip6tables-legacy")):
+            self.calls.append((tuple(args), stdin))
+            return CommandResult(tuple(args), 127, "", f"{args[0]}: command not found")
+        return super().__call__(args, stdin=stdin)
+
+
+def test_a_missing_iptables_flavour_is_not_swept() -> None:
+    run = _NodeWithoutLegacy()
+    settings = BackendSettings(CHAIN, ("ipv4",), run)
+    registry = default_backend_registry()
+    active = registry.create("nftables", settings)
+    assert remove_other_backends(active, settings, registry) == []
+    legacy = [args for args, _ in run.calls if args[0] == "iptables-legacy"]
+    assert legacy == [("iptables-legacy", "--version")]  # asked once, then left alone
+
+
+@pytest.mark.parametrize(
+    ("version", "swept"),
+    [
+        pytest.param("iptables v1.8.9 (nf_tables)", "iptables-legacy", id="nf_tables"),
+        pytest.param("iptables v1.8.9 (legacy)", "iptables-nft", id="legacy"),
+    ],
+)
+def test_plain_iptables_keeps_its_own_flavour_asked_once(version: str, swept: str) -> None:
+    # The legacy nat table exists (a real node's /proc is not read here), so both are looked at.
+    saved = f"*nat\n:{CHAIN} - [0:0]\n{JUMP}\nCOMMIT\n"
+    run = ScriptedRunner(version=version, saved=saved)
+    settings = BackendSettings(CHAIN, ("ipv4",), run)
+    registry = default_backend_registry()
+    active = registry.create("iptables", settings)
+    others = OtherBackends(active, settings, registry, legacy_loaded=lambda _: True)
+    assert others.sweep() == []  # the scripted listing stays; what matters is who was asked
+    assert [args for args, _ in run.calls if args == ("iptables", "--version")] == [
+        ("iptables", "--version")
+    ]
+    # Only the other flavour was listed (to sweep it); our own flavour's state was not.
+    assert {args[0] for args, _ in run.calls if args[0].endswith("-save")} == {f"{swept}-save"}

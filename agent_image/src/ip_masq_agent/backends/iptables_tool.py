@@ -31,6 +31,7 @@ class IptablesTool:
 
     version: tuple[int, int, int] | None
     nf_tables: bool
+    found: bool = True  # False: no such binary here (the runner's status 127)
 
     @property
     def random_fully(self) -> bool:
@@ -59,6 +60,8 @@ def parse_iptables_tool(text: str) -> IptablesTool:
 def probe_iptables(run: CommandRunner, binary: str) -> IptablesTool:
     """Ask the binary (at start, never while rendering)."""
     result = run([binary, "--version"])
+    if result.returncode == 127:
+        return IptablesTool(None, nf_tables=False, found=False)
     return parse_iptables_tool(result.stdout + result.stderr)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Final
 
 from ip_masq_agent.backends.base import Backend
-from ip_masq_agent.backends.iptables_tool import FLAVORS, flavor_of
+from ip_masq_agent.backends.iptables_tool import FLAVORS, flavor_of, probe_iptables
 from ip_masq_agent.backends.registry import BackendRegistry, BackendSettings
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.rules import Family
@@ -34,10 +34,11 @@ def legacy_nat_loaded(families: tuple[Family, ...]) -> bool:
 
 
 def _tool_missing(name: str, run: CommandRunner) -> bool:
-    tool = "nft" if name == "nftables" else FLAVORS[name]["ipv4"]
-    # 127: the runner's "command not found". Such a node holds nothing we could remove with
-    # it, and an image or host without one flavour's tools must still start.
-    return run([tool, "--version"]).returncode == 127
+    # A node without the tool holds nothing we could remove with it, and an image or host
+    # without one flavour's tools must still start.
+    if name == "nftables":
+        return run(["nft", "--version"]).returncode == 127  # the runner's "not found"
+    return not probe_iptables(run, FLAVORS[name]["ipv4"]).found
 
 
 class OtherBackends:
