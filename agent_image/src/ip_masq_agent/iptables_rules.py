@@ -6,7 +6,7 @@ between values, so no code reads back text it rendered itself.
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -29,7 +29,7 @@ def _probability(text: str) -> str:
 
 
 # The arguments tools print their own way, each with the function that irons it out.
-_NORMALISED: Final[dict[str, Callable[[str], str]]] = {
+_NORMALISED: Final[Mapping[str, Callable[[str], str]]] = {
     "--probability": _probability,
     "-d": canonical_network,
     "-s": canonical_network,
@@ -76,10 +76,6 @@ class Rule:
 
     chain: str
     options: tuple[Option, ...]
-
-    def spec(self) -> str:
-        """The rule specification after the chain name."""
-        return " ".join([option.text for option in self.options])
 
     def appended(self) -> str:
         """The restore command adding it (also how iptables-save lists it)."""
