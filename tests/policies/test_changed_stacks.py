@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.changed_stacks import stack_of, touched_stacks
+from testbed.harness.changed_stacks import stack_of, touched_stacks
 
 STACKS = ["dev", "prod"]
 
@@ -20,7 +20,9 @@ STACKS = ["dev", "prod"]
         pytest.param(["Pulumi.yaml"], STACKS, id="project-file"),
         pytest.param(["agent_image/Dockerfile"], STACKS, id="agent"),
         pytest.param(
-            ["README.md", "tests/policies/test_x.py", "bench/x.py"], [], id="no-deploy-change"
+            ["README.md", "tests/policies/test_x.py", "testbed/bench/x.py"],
+            [],
+            id="no-deploy-change",
         ),
     ],
 )
