@@ -32,26 +32,13 @@ from testbed.kubelet.pod_spec import (
 from testbed.netlab.fetch import fetch
 from testbed.netlab.lab import Lab, LabError, Namespace
 
-PLACEHOLDER_PREFIX = "<unknown"  # what the mock render shows for an image known only on deploy
-AGENT_REPOSITORY = "ip-masq-agent"
 # kubelet's crash-loop back-off: doubles from 10 s, capped at 5 min (the first restart is at once).
 BACKOFF_START, BACKOFF_CAP = 10.0, 300.0
 
 ConfigMapData = Mapping[str, str | bytes]
-
-
-def map_image(spec_image: str, built: str) -> str:
-    """The image to run: the agent's (any registry or tag) or a placeholder maps to `built`.
-
-    The sandbox has no registry: any other image cannot be had here and is refused.
-    """
-    if spec_image.startswith(PLACEHOLDER_PREFIX):
-        return built
-    name = spec_image.split("@", 1)[0]
-    repository = name.rsplit("/", 1)[-1].split(":", 1)[0]
-    if repository == AGENT_REPOSITORY:
-        return built
-    raise PodSpecError(f"image {spec_image!r}: not the agent's, and the sandbox has no registry")
+# A container spec's image -> the local image podman runs; raises PodSpecError for one this node
+# cannot have. The sandbox has no registry, so whoever runs the kubelet says what maps to what.
+ImageResolver = Callable[[str], str]
 
 
 def node_labels(node: str, arch: str = "amd64") -> dict[str, str]:
@@ -211,6 +198,7 @@ class ContainerRunner:
     def __init__(self, kubelet: "Kubelet", spec: ContainerSpec) -> None:
         self.kubelet = kubelet
         self.spec = spec
+        self.image = kubelet.images(spec.image)  # refused here, before anything runs
         self.restart_count = 0
         self.args: list[str] = []  # as run: `$(VAR)` expanded
         self.events: list[str] = []
@@ -231,7 +219,7 @@ class ContainerRunner:
 
     def log_path(self, restart: int) -> Path:
         suffix = "" if restart == 0 else f"-restart{restart}"
-        return self.kubelet.workdir / f"{self.kubelet.node}{suffix}-agent.log"
+        return self.kubelet.workdir / f"{self.kubelet.node}-{self.spec.name}{suffix}.log"
 
     def _run(self, restart: int) -> None:
         kubelet = self.kubelet
@@ -247,7 +235,7 @@ class ContainerRunner:
             "--log-driver=k8s-file",
             f"--log-opt=path={self.log_path(restart)}",
             *container_run_flags(self.spec, kubelet.pod, volume_dirs=kubelet.volume_dirs, env=env),
-            kubelet.image,
+            self.image,
             *self.args,
         )
         kubelet.created.append(name)
@@ -355,7 +343,7 @@ class Kubelet:
         pod_ip: str,
         pod: PodSpec,
         config_maps: Mapping[str, ConfigMapData],
-        image: str,
+        images: ImageResolver,
         workdir: Path,
         arch: str = "amd64",
     ) -> None:
@@ -365,7 +353,7 @@ class Kubelet:
         self.node = node
         self.pod_ip = pod_ip
         self.pod = pod
-        self.image = image
+        self.images = images
         self.workdir = workdir
         self.token = f"{lab.token}{secrets.token_hex(2)}"
         self.stopping = threading.Event()

@@ -552,7 +552,7 @@ def parse_daemon_set(obj: Mapping[str, Any]) -> PodSpec:
     if pod.get("hostNetwork") is not True:
         raise PodSpecError(
             f"{pod.at('hostNetwork')}: only hostNetwork: true pods are implemented "
-            "(the agent programs the node's own rules)"
+            "(the sandbox kubelet joins the node's network namespace; it builds no pod network)"
         )
     if pod.get("automountServiceAccountToken") is not False:
         raise PodSpecError(

@@ -22,8 +22,9 @@ from testbed.netlab.cluster import ProbeResult, target_of
 from testbed.netlab.cluster_plan import PlanError, Probe, plan_probes
 from testbed.netlab.lab import Lab, LabError, kernel_lab_unavailable
 from testbed.netlab.prober import BackgroundProber
+from testbed.runtimes import RUNTIMES, Runtime
 from testbed.sandbox.autopilot import autopilot_demo
-from testbed.sandbox.cluster_agents import RUNTIMES, Runtime, SandboxCluster
+from testbed.sandbox.cluster_agents import SandboxCluster
 from testbed.sandbox.endpoints import check_endpoints, format_checks
 from testbed.sandbox.stack import BACKEND_KEY, render_sandbox_stack
 from testbed.sandbox.table import format_table, summary_line

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from testbed.netlab.lab import REPO_ROOT, Lab
-from testbed.sandbox.cluster_agents import Runtime, SandboxCluster
+from testbed.runtimes import Runtime
+from testbed.sandbox.cluster_agents import SandboxCluster
 from testbed.sandbox.stack import RESYNC_KEY, SandboxStack, render_sandbox_stack
 
 # Fault tests need drift repaired in test time: the stack's own resyncInterval, shortened
@@ -69,7 +70,7 @@ def make_sandbox(lab: Lab, tmp_path: Path) -> Iterator[SandboxFactory]:
         yield factory
     finally:
         # Agent logs help when a test failed; pytest shows captured output only on failure.
-        for log in sorted(tmp_path.glob("*agent.log")):
+        for log in sorted(tmp_path.glob("*.log")):
             print(f"--- {log.name}\n{log.read_text()[-3000:]}")
 
 

@@ -1,4 +1,4 @@
-"""The sandbox kubelet's pure parts: image mapping, volume projection, podman flags, probe URLs."""
+"""The sandbox kubelet's pure parts: volume projection, podman flags, probe URLs."""
 
 import re
 import stat
@@ -10,7 +10,6 @@ from testbed.kubelet.kubelet import (
     admit,
     container_args,
     container_run_flags,
-    map_image,
     pod_fields,
     prepare_host_path,
     probe_url,
@@ -24,26 +23,6 @@ from testbed.kubelet.pod_spec import (
     resolve_env,
 )
 from tests.testbed.test_pod_spec import CONTAINER, changed, daemon_set
-
-BUILT = "sha256:0123"
-
-
-@pytest.mark.parametrize(
-    "image",
-    [
-        "localhost/ip-masq-agent:dev",
-        "<unknown until deployed: spec.template.spec.containers[0].image>",
-        "europe-west1-docker.pkg.dev/p/r/ip-masq-agent@sha256:abcd",
-        "ip-masq-agent",
-    ],
-)
-def test_the_agents_image_or_a_placeholder_maps_to_the_built_one(image: str) -> None:
-    assert map_image(image, BUILT) == BUILT
-
-
-def test_another_image_is_refused_by_name() -> None:
-    with pytest.raises(PodSpecError, match=r"'registry\.k8s\.io/pause:3\.9'.*no registry"):
-        map_image("registry.k8s.io/pause:3.9", BUILT)
 
 
 def test_the_rendered_pod_becomes_these_podman_flags(tmp_path: Path) -> None:
