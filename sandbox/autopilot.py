@@ -11,7 +11,7 @@ from harness.offline import (
     write_manifests,
 )
 from harness.policy_check import load_policy_config, policy_resources
-from pulumi_ip_masq_agent.ip_masq_agent import EGRESS_NAT_KIND
+from pulumi_ip_masq_agent.egress_nat_policy import EGRESS_NAT_KIND
 from pulumi_ip_masq_agent.policy.pack import POLICIES
 from pulumi_ip_masq_agent.settings import PROJECT
 from pulumi_ip_masq_agent.testing.offline_policy import format_finding, has_mandatory, run_policies

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS
+from ip_masq_agent.contract import DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS
 from netlab.cluster import Cluster
 from netlab.cluster_plan import NodePlan, PlanError, plan_cluster
 from netlab.configmap_volume import ConfigMapVolume

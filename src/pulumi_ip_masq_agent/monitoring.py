@@ -10,8 +10,13 @@ from typing import Any, Final
 
 import yaml
 
-from ip_masq_agent.config import DEFAULT_RESYNC_SECONDS
-from ip_masq_agent.flags import DEFAULT_METRICS_ADDRESS
+from ip_masq_agent.contract import (
+    AGENT_NAME,
+    AGENT_NAMESPACE,
+    DEFAULT_RESYNC_SECONDS,
+    METRICS_PATH,
+    METRICS_PORT,
+)
 
 
 class Monitoring(StrEnum):
@@ -41,8 +46,6 @@ RULE_GROUP: Final = "ip-masq-agent"
 # the agent's own metrics port; the node's address comes from the downward API (status.hostIP:
 # the pod is hostNetwork, so that is where it listens), expanded by kubelet in the args.
 METRICS_PORT_NAME: Final = "metrics"
-METRICS_PORT: Final = int(DEFAULT_METRICS_ADDRESS.rpartition(":")[2])
-METRICS_PATH: Final = "/metrics"
 NODE_IP_ENV: Final = "NODE_IP"
 NODE_METRICS_ADDRESS: Final = f"$({NODE_IP_ENV}):{METRICS_PORT}"
 # Kubernetes label syntax: an optional DNS-subdomain prefix and `/`, a name of up to 63
@@ -60,8 +63,7 @@ FIVE_MINUTES: Final = 300
 FIGHT_LOOKBACK: Final = 600
 # The agent's container in the DaemonSet: scraping the named port gives every target this
 # `container` label, under the Operator's PodMonitor and GMP's PodMonitoring alike.
-AGENT_CONTAINER: Final = "ip-masq-agent"
-AGENT_NAMESPACE: Final = "kube-system"
+AGENT_CONTAINER: Final = AGENT_NAME
 # Where the runbooks live: each alert's runbook_url is this and `#<alert name, lower case>`,
 # the anchor a Markdown renderer gives the heading `### <alert name>` in docs/operations.md.
 # The repository's address is written `${IP_MASQ_AGENT_REPO}` wherever the repo names it

@@ -2,9 +2,9 @@
 
 import pytest
 
+from ip_masq_agent.contract import DEFAULT_HEALTH_ADDRESS
 from ip_masq_agent.flags import (
     COMMANDS,
-    DEFAULT_HEALTH_ADDRESS,
     FlagError,
     HelpRequestedError,
     Options,

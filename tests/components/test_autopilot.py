@@ -7,12 +7,9 @@ import pulumi
 import pytest
 
 from harness.offline import RenderResult, load_stack_config, render_stack, run_under_mocks
-from pulumi_ip_masq_agent.ip_masq_agent import (
-    AGENT_ONLY_ARGUMENTS,
-    EGRESS_NAT_POLICY_NAME,
-    IpMasqAgent,
-    IpMasqAgentArgs,
-)
+from pulumi_ip_masq_agent.egress_nat_policy import EGRESS_NAT_POLICY_NAME
+from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent, IpMasqAgentArgs
+from pulumi_ip_masq_agent.ip_masq_agent_checks import AGENT_ONLY_ARGUMENTS
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import Range
 from sandbox.autopilot import autopilot_demo

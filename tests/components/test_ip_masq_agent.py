@@ -10,18 +10,11 @@ import yaml
 from harness.offline import RenderError, RenderResult, run_under_mocks
 from ip_masq_agent.backends.registry import default_backend_registry
 from ip_masq_agent.config import MAX_PLANNED_CIDRS, parse_config
+from ip_masq_agent.contract import CONFIG_DIR, CONFIG_MAP_NAME
 from ip_masq_agent.flags import parse_flags
 from pulumi_ip_masq_agent.arguments import ResolvedInputError
-from pulumi_ip_masq_agent.ip_masq_agent import (
-    AGENT_HEALTH_PORT,
-    CONFIG_DIR,
-    CONFIG_MAP_NAME,
-    DAEMON_SET_NAME,
-    Dataplane,
-    IpMasqAgent,
-    IpMasqAgentArgs,
-    agent_args,
-)
+from pulumi_ip_masq_agent.daemon_set import AGENT_HEALTH_PORT, DAEMON_SET_NAME, agent_args
+from pulumi_ip_masq_agent.ip_masq_agent import Dataplane, IpMasqAgent, IpMasqAgentArgs
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import Range, concat_ranges
 

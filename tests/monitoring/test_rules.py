@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ip_masq_agent.config import DEFAULT_RESYNC_SECONDS
+from ip_masq_agent.contract import DEFAULT_RESYNC_SECONDS
 from pulumi_ip_masq_agent.monitoring import (
     REPO_URL,
     RUNBOOKS_URL,

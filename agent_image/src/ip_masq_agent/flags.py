@@ -5,6 +5,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
+from ip_masq_agent.contract import (
+    DEFAULT_CHAIN,
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_HEALTH_ADDRESS,
+    DEFAULT_METRICS_ADDRESS,
+)
 from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.quoting import clipped, quoted
 from ip_masq_agent.rules import Family, PortRange
@@ -12,18 +18,9 @@ from ip_masq_agent.rules import Family, PortRange
 Command = Literal["run", "render", "cleanup"]
 COMMANDS: Final[tuple[Command, ...]] = ("run", "render", "cleanup")
 
-DEFAULT_CONFIG_PATH: Final = "/etc/config/ip-masq-agent"
-DEFAULT_CHAIN: Final = "IP-MASQ-AGENT"
-# kubelet uses 10248/10250/10255/10257/10259 (with the controllers), kube-proxy 10249/10256;
-# 10261 is free of all of them and of the usual node exporters (9100) and CNI agents.
-# Loopback: with hostNetwork that is the node's own, where kubelet probes from (the DaemonSet's
-# probes say `host: 127.0.0.1`); no pod reaches it. An empty `--health-address=` turns
-# /healthz and /readyz off.
-DEFAULT_HEALTH_ADDRESS: Final = "127.0.0.1:10261"
-# /metrics on its own address, loopback by default as kube-proxy's: what is exported (counts,
-# timestamps, the backend) is for the node's scraper, not for every pod on the node. The same
-# address as --health-address serves all three paths on one port; empty turns /metrics off.
-DEFAULT_METRICS_ADDRESS: Final = "127.0.0.1:10262"
+# The defaults are the contract's (ports and loopback: why there). An empty
+# `--health-address=` turns /healthz and /readyz off; the same address as --health-address
+# serves all three paths on one port; an empty `--metrics-address=` turns /metrics off.
 # A letter first: nft refuses a table name starting with a digit, iptables one starting with "-".
 _CHAIN_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,27}")
 # Names the agent must never own: `cleanup` flushes and deletes its chain, and the payload

@@ -3,13 +3,13 @@
 from decimal import Decimal
 from typing import Final
 
+from ip_masq_agent.contract import PORT_PROTOCOLS
 from ip_masq_agent.rules import FamilyRules
 
 NON_MASQ_COMMENT: Final = "ip-masq-agent: local traffic is not subject to MASQUERADE"
 MASQ_COMMENT: Final = (
     "ip-masq-agent: outbound traffic is subject to MASQUERADE (must be last in chain)"
 )
-TO_PORTS_PROTOCOLS: Final = ("tcp", "udp", "sctp")
 
 
 def format_probability(probability: float) -> str:
@@ -38,7 +38,7 @@ def render_chain_payload(rules: FamilyRules, *, chain: str, random_fully: bool) 
     if random_fully:
         masquerade += " --random-fully"
     ports = rules.masquerade.to_ports
-    for protocol in TO_PORTS_PROTOCOLS if ports else ():
+    for protocol in PORT_PROTOCOLS if ports else ():
         remaining = sum(port_range.size for port_range in ports)
         for port_range in ports:
             line = f"{masquerade} -p {protocol}"

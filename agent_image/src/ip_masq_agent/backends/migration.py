@@ -9,10 +9,11 @@ from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.iptables import FLAVORS
 from ip_masq_agent.backends.registry import BackendRegistry, BackendSettings
 from ip_masq_agent.commands import CommandRunner
+from ip_masq_agent.contract import BACKEND_IPTABLES_LEGACY, BACKEND_IPTABLES_NFT, BACKEND_NFTABLES
 from ip_masq_agent.rules import Family
 
 # Backends that own distinct kernel state; `iptables` is an alias of one of the two flavours.
-DISTINCT_BACKENDS: Final = ("iptables-nft", "iptables-legacy", "nftables")
+DISTINCT_BACKENDS: Final = (BACKEND_IPTABLES_NFT, BACKEND_IPTABLES_LEGACY, BACKEND_NFTABLES)
 # The legacy xtables tables this network namespace holds, one name a line (per namespace:
 # /proc/net is the reader's own). Reading it starts no process and creates nothing.
 _LEGACY_TABLES: Final = {"ipv4": "/proc/net/ip_tables_names", "ipv6": "/proc/net/ip6_tables_names"}
