@@ -22,7 +22,7 @@ from ip_masq_agent.contract import (
     READINESS_PATH,
 )
 from pulumi_ip_masq_agent.agent_options import DEFAULT_RESOURCES, AgentPhase, Resources, Toleration
-from pulumi_ip_masq_agent.monitoring import (
+from pulumi_ip_masq_agent.scrape_targets import (
     METRICS_PORT_NAME,
     NODE_IP_ENV,
     NODE_METRICS_ADDRESS,

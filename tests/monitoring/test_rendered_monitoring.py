@@ -11,10 +11,11 @@ from harness.offline import RenderResult, load_stack_config, main, render_stack
 from ip_masq_agent.contract import METRICS_PORT
 from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.flags import parse_flags
+from pulumi_ip_masq_agent.alert_rules import alert_rules, rule_groups
 from pulumi_ip_masq_agent.daemon_set import DAEMON_SET_NAME
 from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent
-from pulumi_ip_masq_agent.monitoring import AGENT_CONTAINER, alert_rules, rule_groups
 from pulumi_ip_masq_agent.platform import Platform
+from pulumi_ip_masq_agent.scrape_targets import AGENT_CONTAINER
 from pulumi_ip_masq_agent.settings import SettingsError, parse_settings
 from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
 

@@ -19,7 +19,8 @@ import yaml
 
 from netlab.fetch import fetch
 from netlab.lab import Namespace
-from pulumi_ip_masq_agent.monitoring import AGENT_CONTAINER, alert_rules
+from pulumi_ip_masq_agent.alert_rules import alert_rules
+from pulumi_ip_masq_agent.scrape_targets import AGENT_CONTAINER
 from sandbox.cluster_agents import SandboxCluster
 from sandbox.endpoints import METRIC, check_endpoints
 from tests.monitoring.test_dashboard import expand, panel_queries
