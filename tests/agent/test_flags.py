@@ -3,9 +3,9 @@
 import pytest
 
 from ip_masq_agent.contract import DEFAULT_HEALTH_ADDRESS
+from ip_masq_agent.flag_values import FlagError
 from ip_masq_agent.flags import (
     COMMANDS,
-    FlagError,
     HelpRequestedError,
     Options,
     parse_flags,
