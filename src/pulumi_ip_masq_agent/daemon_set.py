@@ -19,7 +19,9 @@ from ip_masq_agent.contract import (
     LIVENESS_PATH,
     LOOPBACK_IPV4,
     METRICS_PORT,
+    NODE_CRITICAL_PRIORITY_CLASS,
     READINESS_PATH,
+    XTABLES_LOCK,
 )
 from pulumi_ip_masq_agent.agent_options import DEFAULT_RESOURCES, AgentPhase, Resources, Toleration
 from pulumi_ip_masq_agent.scrape_targets import (
@@ -33,15 +35,13 @@ DAEMON_SET_NAME: Final = "ip-masq-agent-derived"
 MASQ_CHAIN: Final = DEFAULT_CHAIN
 # When kubelet first asks a new agent: it is listening by then after a normal start.
 STARTUP_DELAY_SECONDS: Final = 2
-# Node agents are what pods' traffic depends on: evicted last, scheduled first.
-DEFAULT_PRIORITY_CLASS: Final = "system-node-critical"
+DEFAULT_PRIORITY_CLASS: Final = NODE_CRITICAL_PRIORITY_CLASS
 # The agent's own port on the node's loopback only: kubelet, on the node, probes 127.0.0.1
 # (the probes' `host`); nothing off the node needs /healthz, and with hostNetwork any other
 # address would be the node's, open to the network. The agent's default says the same.
 AGENT_HEALTH_PORT: Final = HEALTH_PORT
 AGENT_HEALTH_HOST: Final = LOOPBACK_IPV4
 AGENT_HEALTH_ADDRESS: Final = DEFAULT_HEALTH_ADDRESS
-XTABLES_LOCK: Final = "/run/xtables.lock"
 
 
 def selector_labels() -> dict[str, str]:

@@ -23,6 +23,13 @@ DEFAULT_CONFIG_PATH: Final = f"{CONFIG_DIR}/{CONFIG_FILE_NAME}"
 AGENT_NAME: Final = "ip-masq-agent"
 AGENT_NAMESPACE: Final = CONFIG_MAP_NAMESPACE
 
+# --- What the DaemonSet may hold of the host, and how it is scheduled (the component writes
+# it, the least-privilege policy holds any DaemonSet of the agent to it). iptables-restore
+# --wait takes this lock, shared with kube-proxy; node agents are what pods' traffic depends
+# on: evicted last, scheduled first.
+XTABLES_LOCK: Final = "/run/xtables.lock"
+NODE_CRITICAL_PRIORITY_CLASS: Final = "system-node-critical"
+
 # --- The config document's defaults (upstream's: a document this project writes means what
 # upstream's agent would take it to mean).
 DEFAULT_CIDR_LIMIT: Final = 64
@@ -61,6 +68,7 @@ PORT_PROTOCOLS: Final = ("tcp", "udp", "sctp")
 # reaches it, and what /metrics exports is for the node's scraper only (as kube-proxy's).
 LOOPBACK_IPV4: Final = "127.0.0.1"
 LOOPBACK_IPV6: Final = "::1"
+# What a probe's or listener's host may be to stay on the node (the policy's check).
 LOOPBACK_HOSTS: Final = frozenset({LOOPBACK_IPV4, LOOPBACK_IPV6, "localhost"})
 HEALTH_PORT: Final = 10261
 METRICS_PORT: Final = 10262
