@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from ip_masq_agent.contract import DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS
+from ip_masq_agent.contract import CONFIG_MAP_KEY, DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS
 from netlab.cluster import Cluster
 from netlab.cluster_plan import NodePlan, PlanError, plan_cluster
 from netlab.configmap_volume import ConfigMapVolume
@@ -22,7 +22,6 @@ from sandbox.stack import SandboxStack
 
 Runtime = Literal["process", "container"]
 RUNTIMES: tuple[Runtime, ...] = ("process", "container")
-CONFIG_KEY = "config"  # the ConfigMap key the agent's config lives under
 
 
 def node_env(stack: SandboxStack, node: NodePlan) -> dict[str, str]:
@@ -159,7 +158,7 @@ class SandboxCluster:
         for name in nodes if nodes is not None else self.node_names:
             if name in self.kubelets:
                 name_of_map = self.stack.config_map["metadata"]["name"]
-                data = {**self.stack.config_map["data"], CONFIG_KEY: config_text}
+                data = {**self.stack.config_map["data"], CONFIG_MAP_KEY: config_text}
                 self.kubelets[name].update_config_map(name_of_map, data)
             else:
                 self.volumes[name].publish(config_text)
