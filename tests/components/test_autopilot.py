@@ -7,6 +7,7 @@ import pulumi
 import pytest
 
 from harness.offline import RenderResult, load_stack_config, render_stack, run_under_mocks
+from ip_masq_agent.contract import AGENT_NAMESPACE
 from pulumi_ip_masq_agent.egress_nat_policy import EGRESS_NAT_POLICY_NAME
 from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent, IpMasqAgentArgs
 from pulumi_ip_masq_agent.ip_masq_agent_checks import AGENT_ONLY_ARGUMENTS
@@ -42,7 +43,7 @@ def kube_system(result: RenderResult) -> list[str]:
     return [
         r.type
         for r in result.kubernetes_objects()
-        if (r.inputs.get("metadata") or {}).get("namespace") == "kube-system"
+        if (r.inputs.get("metadata") or {}).get("namespace") == AGENT_NAMESPACE
     ]
 
 
