@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from ip_masq_agent.contract import (
+    BACKEND_AUTO,
     DEFAULT_CHAIN,
     DEFAULT_CONFIG_PATH,
     DEFAULT_HEALTH_ADDRESS,
@@ -53,7 +54,7 @@ class Options:
     enable_ipv6: bool = False
     random_fully: bool = True
     to_ports: tuple[PortRange, ...] = ()
-    backend: str = "auto"
+    backend: str = BACKEND_AUTO
     # The defaults are the contract's (ports and loopback: why there). An empty
     # `--health-address=` turns /healthz and /readyz off; the same address as --health-address
     # serves all three paths on one port; an empty `--metrics-address=` turns /metrics off.

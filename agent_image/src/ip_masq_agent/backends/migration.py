@@ -22,7 +22,7 @@ _LEGACY_TABLES: Final = {"ipv4": "/proc/net/ip_tables_names", "ipv6": "/proc/net
 def iptables_alias_flavor(run: CommandRunner) -> str:
     """Which flavour the distribution's plain `iptables` is (`iptables --version` says)."""
     result = run(["iptables", "--version"])
-    return "iptables-legacy" if "legacy" in result.stdout else "iptables-nft"
+    return BACKEND_IPTABLES_LEGACY if "legacy" in result.stdout else BACKEND_IPTABLES_NFT
 
 
 def legacy_nat_loaded(families: tuple[Family, ...]) -> bool:
@@ -41,7 +41,7 @@ def legacy_nat_loaded(families: tuple[Family, ...]) -> bool:
 
 
 def _tool_missing(name: str, run: CommandRunner) -> bool:
-    tool = "nft" if name == "nftables" else FLAVORS[name]["ipv4"]
+    tool = "nft" if name == BACKEND_NFTABLES else FLAVORS[name]["ipv4"]
     # 127: the runner's "command not found". Such a node holds nothing we could remove with
     # it, and an image or host without one flavour's tools must still start.
     return run([tool, "--version"]).returncode == 127
@@ -93,7 +93,9 @@ class OtherBackends:
             self._others = self._build()
         removed = []
         for other in self._others:
-            if other.name == "iptables-legacy" and not self._legacy_loaded(self._settings.families):
+            if other.name == BACKEND_IPTABLES_LEGACY and not self._legacy_loaded(
+                self._settings.families
+            ):
                 continue
             before = other.observe()
             if self._empty.get(other.name) == before:
