@@ -10,6 +10,7 @@ from ip_masq_agent.contract import (
     DEFAULT_HEALTH_ADDRESS,
     DEFAULT_METRICS_ADDRESS,
     LIVENESS_PATH,
+    LOOPBACK_IPV4,
     METRICS_PATH,
     READINESS_PATH,
 )
@@ -93,7 +94,7 @@ def local_url(address: str, path: str) -> str:
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
     if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
+        host = LOOPBACK_IPV4
     return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"
 
 
