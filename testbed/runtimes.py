@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ip_masq_agent.flags import DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS
+from ip_masq_agent.contract import CONFIG_MAP_KEY, DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.kubelet.kubelet import Kubelet
 from testbed.kubelet.pod_spec import PodSpecError, parse_daemon_set
@@ -24,7 +24,6 @@ from testbed.sandbox.stack import SandboxStack
 
 Runtime = Literal["process", "container"]
 RUNTIMES: tuple[Runtime, ...] = ("process", "container")
-CONFIG_KEY = "config"  # the ConfigMap key the agent's config lives under
 PLACEHOLDER_PREFIX = "<unknown"  # what the mock render shows for an image known only on deploy
 AGENT_REPOSITORY = "ip-masq-agent"
 
@@ -198,7 +197,7 @@ class ContainerRuntime:
         return health, flag_value(args, "metrics-address") or DEFAULT_METRICS_ADDRESS
 
     def publish(self, node: str, config_text: str | bytes) -> None:
-        data = {**self.stack.config_map["data"], CONFIG_KEY: config_text}
+        data = {**self.stack.config_map["data"], CONFIG_MAP_KEY: config_text}
         self.kubelets[node].update_config_map(self._config_map_name, data)
 
     def roll_out(self, stack: SandboxStack | None, rollout: int) -> None:

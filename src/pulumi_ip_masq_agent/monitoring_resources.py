@@ -6,15 +6,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ip_masq_agent.duration import parse_go_duration
+from pulumi_ip_masq_agent.alert_rules import rule_groups
 from pulumi_ip_masq_agent.monitoring import (
     DASHBOARD_FILE,
     GRAFANA_DASHBOARD_LABELS,
     Monitoring,
     dashboard_json,
-    pod_monitor_spec,
-    pod_monitoring_spec,
-    rule_groups,
 )
+from pulumi_ip_masq_agent.scrape_targets import pod_monitor_spec, pod_monitoring_spec
 
 API_VERSION = "monitoring.coreos.com/v1"
 # GKE Managed Service for Prometheus: PodMonitoring for managed collection, Rules for its

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry
 
 from ip_masq_agent.backends.registry import default_backend_registry
-from ip_masq_agent.cli import backend_settings, build_runner
+from ip_masq_agent.cli import backend_settings
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
+from ip_masq_agent.daemon_commands import build_runner
 from ip_masq_agent.flags import parse_flags
 
 

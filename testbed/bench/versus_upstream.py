@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ip_masq_agent.config import Network
+from ip_masq_agent.contract import DEFAULT_CHAIN
 from ip_masq_agent.iptables_payload import NON_MASQ_COMMENT
 from ip_masq_agent.nftables_payload import DEFAULT_TABLE, set_name
 from testbed.bench.workload import config_text, synthetic_cidrs
@@ -36,7 +37,7 @@ def agents(binary: Path | None) -> tuple[str, ...]:
     return AGENTS if binary is not None else OURS
 
 
-CHAIN: Final = "IP-MASQ-AGENT"
+CHAIN: Final = DEFAULT_CHAIN
 CLOCK_TICK: Final = 1.0 / os.sysconf("SC_CLK_TCK")
 # Upstream runs `iptables`: the distribution's, the same flavour as our `iptables` alias.
 _IPTABLES_TOOL: Final = {

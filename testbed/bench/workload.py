@@ -9,10 +9,16 @@ from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.registry import BackendSettings, default_backend_registry
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.config import AgentConfig, Network
+from ip_masq_agent.contract import (
+    BACKEND_IPTABLES_LEGACY,
+    BACKEND_IPTABLES_NFT,
+    BACKEND_NFTABLES,
+    DEFAULT_CHAIN,
+)
 from ip_masq_agent.rules import DesiredRules, Masquerade, plan_rules
 
-CHAIN: Final = "IP-MASQ-AGENT"
-BACKENDS: Final = ("iptables-nft", "iptables-legacy", "nftables")
+CHAIN: Final = DEFAULT_CHAIN
+BACKENDS: Final = (BACKEND_IPTABLES_NFT, BACKEND_IPTABLES_LEGACY, BACKEND_NFTABLES)
 # Well clear of the lab's own ranges (10/8, 169.254/16, 203.0.113/24, fd00::/8).
 _BASE: Final = int(ipaddress.IPv4Address("11.0.0.0"))
 

@@ -12,16 +12,18 @@ import yaml
 
 from pulumi_ip_masq_agent.pulumi_sdk import MockCallArgs
 from pulumi_ip_masq_agent.settings import PROJECT
-from pulumi_ip_masq_agent.testing import offline_render
+from pulumi_ip_masq_agent.testing import project_config
 from pulumi_ip_masq_agent.testing.offline_render import (
     USER_ERRORS,
     CallHandler,
+    run_project,
+    run_under_mocks,
+)
+from pulumi_ip_masq_agent.testing.render_result import (
     RegisteredResource,
     RenderError,
     RenderResult,
     is_unknown,
-    run_project,
-    run_under_mocks,
     unknown_marker,
 )
 
@@ -54,12 +56,12 @@ def load_stack_config(
 ) -> dict[str, str]:
     """Pulumi.yaml defaults overlaid with Pulumi.<stack>.yaml, encoded as the CLI passes them;
     `stack_file` takes the stack's config from elsewhere (e.g. a test's deliberately broken one)."""
-    return offline_render.load_stack_config(stack, root=root, stack_file=stack_file)
+    return project_config.load_stack_config(stack, root=root, stack_file=stack_file)
 
 
 def project_name(root: Path) -> str:
     """The `name:` of the Pulumi project at `root` (this repository's: ip-masq-agent)."""
-    return offline_render.project_name(root)
+    return project_config.project_name(root)
 
 
 def program_root(stack_file: Path) -> Path:
@@ -73,7 +75,7 @@ def program_root(stack_file: Path) -> Path:
 
 def stacks(root: Path = REPO_ROOT) -> list[str]:
     """The stacks that have a stack file."""
-    return offline_render.stacks(root)
+    return project_config.stacks(root)
 
 
 def _no_live_reads(args: MockCallArgs) -> dict[str, Any]:

@@ -6,6 +6,14 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ip_masq_agent.contract import (
+    DEFAULT_HEALTH_ADDRESS,
+    DEFAULT_METRICS_ADDRESS,
+    LIVENESS_PATH,
+    LOOPBACK_IPV4,
+    METRICS_PATH,
+    READINESS_PATH,
+)
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.kubelet.pod_spec import expand_references
 from testbed.netlab.fetch import fetch
@@ -14,8 +22,8 @@ from testbed.netlab.lab import REPO_ROOT, Lab, LabError, Namespace
 DEBIAN_PYTHON = "/usr/bin/python3"
 # Where the agent answers when the DaemonSet does not say (each node namespace has its own
 # loopback: one port fits all); the DaemonSet's own addresses are kept, as kubelet runs them.
-HEALTH_ADDRESS = "127.0.0.1:10261"
-METRICS_ADDRESS = "127.0.0.1:10262"  # the agent's default --metrics-address
+HEALTH_ADDRESS = DEFAULT_HEALTH_ADDRESS
+METRICS_ADDRESS = DEFAULT_METRICS_ADDRESS
 # The flag a sandbox must set itself: where the volume is mounted.
 _SANDBOX_FLAGS = ("config",)
 
@@ -86,7 +94,7 @@ def local_url(address: str, path: str) -> str:
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
     if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
+        host = LOOPBACK_IPV4
     return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"
 
 
@@ -138,17 +146,17 @@ class NodeAgent:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise LabError(f"[{self.ns.name}] agent exited: {self.log_tail()}")
-            status, _ = fetch(self.ns, local_url(self.health_address, "/readyz"), timeout=1.0)
+            status, _ = fetch(self.ns, local_url(self.health_address, READINESS_PATH), timeout=1.0)
             if status == 200:
                 return
             time.sleep(0.1)
         raise LabError(f"[{self.ns.name}] agent not ready after {timeout}s: {self.log_tail()}")
 
     def healthz(self) -> tuple[int, str]:
-        return fetch(self.ns, local_url(self.health_address, "/healthz"))
+        return fetch(self.ns, local_url(self.health_address, LIVENESS_PATH))
 
     def metrics(self) -> str:
-        status, body = fetch(self.ns, local_url(self.metrics_address, "/metrics"))
+        status, body = fetch(self.ns, local_url(self.metrics_address, METRICS_PATH))
         if status != 200:
             raise LabError(f"[{self.ns.name}] /metrics answered {status}: {body[:200]}")
         return body

@@ -10,12 +10,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
+from ip_masq_agent.contract import CONFIG_DIR, CONFIG_FILE_NAME
 from testbed.netlab.lab import Lab, LabError, Namespace
 
 UPSTREAM_ENV: Final = "IP_MASQ_AGENT_UPSTREAM"
 # Upstream reads this path and no other (no flag changes it).
-UPSTREAM_CONFIG_DIR: Final = "/etc/config"
-UPSTREAM_CONFIG_KEY: Final = "ip-masq-agent"
+UPSTREAM_CONFIG_DIR: Final = CONFIG_DIR
+UPSTREAM_CONFIG_KEY: Final = CONFIG_FILE_NAME
 # At -v=2 upstream logs the IPv6 step last in every sync (also "not enabled"); any failed
 # step logs "Error syncing ...". Either means the first sync is over.
 _SYNC_DONE: Final = ("IPv6 masquerading rules", "Error syncing")

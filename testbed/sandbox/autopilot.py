@@ -2,7 +2,8 @@
 
 from collections.abc import Callable
 
-from pulumi_ip_masq_agent.ip_masq_agent import EGRESS_NAT_KIND
+from ip_masq_agent.contract import AGENT_NAMESPACE
+from pulumi_ip_masq_agent.egress_nat_policy import EGRESS_NAT_KIND
 from pulumi_ip_masq_agent.policy.pack import POLICIES
 from pulumi_ip_masq_agent.settings import PROJECT
 from pulumi_ip_masq_agent.testing.offline_policy import format_finding, has_mandatory, run_policies
@@ -46,7 +47,7 @@ def autopilot_demo(stack: str, say: Callable[[str], None]) -> int | None:
     kube_system = [
         f"{r.inputs['kind']} {r.inputs['metadata'].get('name')}"
         for r in result.kubernetes_objects()
-        if (r.inputs.get("metadata") or {}).get("namespace") == "kube-system"
+        if (r.inputs.get("metadata") or {}).get("namespace") == AGENT_NAMESPACE
     ]
     say("")
     say(f"in kube-system: {', '.join(kube_system) or 'nothing (Autopilot refuses writes there)'}")

@@ -7,6 +7,7 @@ Health answers on the node's loopback (kubelet probes it there) and never on the
 
 from dataclasses import dataclass
 
+from ip_masq_agent.contract import LIVENESS_PATH, LOOPBACK_IPV4, METRICS_PATH
 from testbed.netlab.fetch import fetch
 from testbed.netlab.node_agent import local_url
 from testbed.sandbox.cluster_agents import SandboxCluster
@@ -62,7 +63,7 @@ def check_endpoints(sandbox: SandboxCluster) -> list[EndpointCheck]:
         else:
             want, ok = "refused (metrics on loopback only)", got == "refused"
         checks.append(EndpointCheck(node.name, scraper.name, metrics_url, want, got, ok))
-        health_url = f"http://{node.ip4}:{health_port}/healthz"
+        health_url = f"http://{node.ip4}:{health_port}{LIVENESS_PATH}"
         status, body = _get(sandbox, scraper.name, health_url)
         got = _answered(status, body, want_metrics=False)
         checks.append(
@@ -76,12 +77,12 @@ def check_endpoints(sandbox: SandboxCluster) -> list[EndpointCheck]:
             )
         )
         # The node itself reaches /metrics where the agent serves it, scraped or not.
-        own_url = local_url(metrics_address, "/metrics")
+        own_url = local_url(metrics_address, METRICS_PATH)
         status, body = _get(sandbox, node.name, own_url)
         got = _answered(status, body, want_metrics=True)
         want = f"200, {METRIC} present"
         checks.append(EndpointCheck(node.name, node.name, own_url, want, got, got == want))
-        loopback_url = f"http://127.0.0.1:{health_port}/healthz"
+        loopback_url = f"http://{LOOPBACK_IPV4}:{health_port}{LIVENESS_PATH}"
         status, body = _get(sandbox, node.name, loopback_url)
         got = _answered(status, body, want_metrics=False)
         checks.append(

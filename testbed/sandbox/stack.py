@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ip_masq_agent.contract import AGENT_NAME, CONFIG_MAP_KEY, CONFIG_MAP_NAME
 from pulumi_ip_masq_agent.settings import PROJECT, Settings, parse_settings
 from testbed.harness.offline import RenderResult, load_stack_config, render_stack
 from testbed.netlab.cluster_plan import Network, PlanError, StackRanges
@@ -55,7 +56,7 @@ def _daemon_set(result: RenderResult) -> dict[str, Any]:
 
 def _agent_container(daemon_set: Mapping[str, Any]) -> dict[str, Any]:
     containers = daemon_set["spec"]["template"]["spec"]["containers"]
-    agent: dict[str, Any] = next(c for c in containers if c["name"] == "ip-masq-agent")
+    agent: dict[str, Any] = next(c for c in containers if c["name"] == AGENT_NAME)
     return agent
 
 
@@ -124,14 +125,14 @@ def render_sandbox_stack(
     """Render the stack with the real program; take the agent's inputs and the ranges from it."""
     config = stack_config(stack, extra_cidrs=extra_cidrs, overrides=overrides)
     result = render_stack(stack, config=config)
-    config_map = _one(result, "kubernetes:core/v1:ConfigMap", "ip-masq-agent")
+    config_map = _one(result, "kubernetes:core/v1:ConfigMap", CONFIG_MAP_NAME)
     raw = {k.removeprefix(f"{PROJECT}:"): v for k, v in config.items() if k.startswith(PROJECT)}
     gcp = {k.removeprefix("gcp:"): v for k, v in config.items() if k.startswith("gcp:")}
     cidrs = result.outputs.get("nonMasqueradeCidrs") or []
     daemon_set = _daemon_set(result)
     return SandboxStack(
         name=stack,
-        config_text=str(config_map["data"]["config"]),
+        config_text=str(config_map["data"][CONFIG_MAP_KEY]),
         agent_args=_daemon_set_args(daemon_set),
         agent_env=_daemon_set_env(result, daemon_set),
         ranges=ranges_from_settings(parse_settings(raw, gcp=gcp)),

@@ -2,10 +2,10 @@
 
 import pytest
 
+from ip_masq_agent.contract import DEFAULT_HEALTH_ADDRESS
+from ip_masq_agent.flag_values import FlagError
 from ip_masq_agent.flags import (
     COMMANDS,
-    DEFAULT_HEALTH_ADDRESS,
-    FlagError,
     HelpRequestedError,
     Options,
     parse_flags,

@@ -6,12 +6,10 @@ from typing import Any
 import pulumi
 import pytest
 
-from pulumi_ip_masq_agent.ip_masq_agent import (
-    AGENT_ONLY_ARGUMENTS,
-    EGRESS_NAT_POLICY_NAME,
-    IpMasqAgent,
-    IpMasqAgentArgs,
-)
+from ip_masq_agent.contract import AGENT_NAMESPACE
+from pulumi_ip_masq_agent.egress_nat_policy import EGRESS_NAT_POLICY_NAME
+from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent, IpMasqAgentArgs
+from pulumi_ip_masq_agent.ip_masq_agent_checks import AGENT_ONLY_ARGUMENTS
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import Range
 from testbed.harness.offline import RenderResult, load_stack_config, render_stack, run_under_mocks
@@ -45,7 +43,7 @@ def kube_system(result: RenderResult) -> list[str]:
     return [
         r.type
         for r in result.kubernetes_objects()
-        if (r.inputs.get("metadata") or {}).get("namespace") == "kube-system"
+        if (r.inputs.get("metadata") or {}).get("namespace") == AGENT_NAMESPACE
     ]
 
 

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pytest
 
+from ip_masq_agent.contract import CONFIG_MAP_KEY
 from pulumi_ip_masq_agent.arguments import ArgumentError
 from pulumi_ip_masq_agent.gke_ip_masq_agent import (
     CLUSTER_FORM,
@@ -80,7 +81,7 @@ def test_a_new_subnets_unknown_id_leaves_the_list_unknown_in_preview() -> None:
     result = run_under_mocks(program, stack="test", config={}, call=no_lookup)
     assert is_unknown(result.outputs["cidrs"])
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
-    assert is_unknown(configmap.inputs["data"]["config"])
+    assert is_unknown(configmap.inputs["data"][CONFIG_MAP_KEY])
 
 
 @pytest.mark.parametrize(

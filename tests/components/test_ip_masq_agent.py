@@ -9,18 +9,11 @@ import yaml
 
 from ip_masq_agent.backends.registry import default_backend_registry
 from ip_masq_agent.config import MAX_PLANNED_CIDRS, parse_config
+from ip_masq_agent.contract import CONFIG_DIR, CONFIG_MAP_KEY, CONFIG_MAP_NAME
 from ip_masq_agent.flags import parse_flags
 from pulumi_ip_masq_agent.arguments import ResolvedInputError
-from pulumi_ip_masq_agent.ip_masq_agent import (
-    AGENT_HEALTH_PORT,
-    CONFIG_DIR,
-    CONFIG_MAP_NAME,
-    DAEMON_SET_NAME,
-    Dataplane,
-    IpMasqAgent,
-    IpMasqAgentArgs,
-    agent_args,
-)
+from pulumi_ip_masq_agent.daemon_set import AGENT_HEALTH_PORT, DAEMON_SET_NAME, agent_args
+from pulumi_ip_masq_agent.ip_masq_agent import Dataplane, IpMasqAgent, IpMasqAgentArgs
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import Range, concat_ranges
 from testbed.harness.offline import RenderError, RenderResult, run_under_mocks
@@ -56,7 +49,7 @@ def run(make_args: Callable[[], IpMasqAgentArgs]) -> RenderResult:
 
 def document(result: RenderResult) -> dict[str, Any]:
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
-    loaded: dict[str, Any] = yaml.safe_load(configmap.inputs["data"]["config"])
+    loaded: dict[str, Any] = yaml.safe_load(configmap.inputs["data"][CONFIG_MAP_KEY])
     return loaded
 
 
@@ -72,7 +65,7 @@ def test_configmap_document_from_output_ranges() -> None:
 
     result = run(make_args)
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
-    text = configmap.inputs["data"]["config"]
+    text = configmap.inputs["data"][CONFIG_MAP_KEY]
     assert yaml.safe_load(text) == {
         "nonMasqueradeCIDRs": ["10.0.0.0/19", "10.4.0.0/14"],
         "masqLinkLocal": True,
@@ -388,7 +381,7 @@ def test_configmap_carries_force_masquerade_cidrs_given_as_outputs() -> None:
 
     result = run(make_args)
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
-    text = configmap.inputs["data"]["config"]
+    text = configmap.inputs["data"][CONFIG_MAP_KEY]
     assert yaml.safe_load(text)["forceMasqueradeCIDRs"] == ["10.4.0.0/24", "10.0.16.128/25"]
     parsed = parse_config(text, enable_ipv6=False)
     assert [str(c) for c in parsed.force_masquerade_cidrs] == ["10.4.0.0/24", "10.0.16.128/25"]
@@ -402,7 +395,7 @@ def test_without_exceptions_the_document_has_no_force_masquerade_key(
     extra = {} if exceptions is None else {"force_masquerade_cidrs": exceptions}
     result = run(lambda: args(**extra))
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
-    assert "forceMasqueradeCIDRs" not in yaml.safe_load(configmap.inputs["data"]["config"])
+    assert "forceMasqueradeCIDRs" not in yaml.safe_load(configmap.inputs["data"][CONFIG_MAP_KEY])
 
 
 def test_an_exception_equal_to_a_kept_cidr_fails_the_preview_naming_it() -> None:

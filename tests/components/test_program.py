@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from ip_masq_agent.config import parse_config
-from pulumi_ip_masq_agent.ip_masq_agent import AGENT_HEALTH_PORT, DAEMON_SET_NAME
+from pulumi_ip_masq_agent.daemon_set import AGENT_HEALTH_PORT, DAEMON_SET_NAME
 from pulumi_ip_masq_agent.pulumi_sdk import MockCallArgs
 from pulumi_ip_masq_agent.settings import SettingsError
 from testbed.harness.offline import (

@@ -16,6 +16,7 @@ import yaml
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from ip_masq_agent.config import parse_config
+from ip_masq_agent.contract import CONFIG_MAP_KEY
 from pulumi_ip_masq_agent import IpMasqAgent, Range, __version__, concat_ranges, gke_ranges
 from pulumi_ip_masq_agent.provider import PACKAGE_NAME, provider, schema
 from pulumi_ip_masq_agent.pulumi_sdk import MockCallArgs
@@ -93,7 +94,7 @@ def test_construct_with_camel_case_inputs() -> None:
         }
     )
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
-    text = configmap.inputs["data"]["config"]
+    text = configmap.inputs["data"][CONFIG_MAP_KEY]
     assert yaml.safe_load(text) == {
         "nonMasqueradeCIDRs": ["10.0.0.0/19", "10.4.0.0/14", "fd20:a:b::/48"],
         "masqLinkLocal": True,
@@ -122,7 +123,7 @@ def test_construct_configmap_only_on_dataplane_v2(inputs: dict[str, Any]) -> Non
     result = construct({"ranges": [{"cidr": "10.4.0.0/14", "label": "pods"}], **inputs})
     assert not result.of_type("kubernetes:apps/v1:DaemonSet")
     (configmap,) = result.of_type("kubernetes:core/v1:ConfigMap")
-    assert yaml.safe_load(configmap.inputs["data"]["config"])["nonMasqueradeCIDRs"] == [
+    assert yaml.safe_load(configmap.inputs["data"][CONFIG_MAP_KEY])["nonMasqueradeCIDRs"] == [
         "10.4.0.0/14"
     ]
 
@@ -290,7 +291,7 @@ def test_gke_ip_masq_agent_from_schema_inputs_renders_the_python_paths_configmap
         (theirs,) = python.of_type(kind)
         assert ours.inputs == theirs.inputs
     (configmap,) = derived.of_type("kubernetes:core/v1:ConfigMap")
-    cidrs = yaml.safe_load(configmap.inputs["data"]["config"])["nonMasqueradeCIDRs"]
+    cidrs = yaml.safe_load(configmap.inputs["data"][CONFIG_MAP_KEY])["nonMasqueradeCIDRs"]
     assert (CONTROL_PLANE in cidrs) is private
     assert (INTERNAL_IPV6 in cidrs) is dual_stack
     state = derived.outputs["state"]

@@ -7,8 +7,9 @@ from typing import Any
 
 import yaml
 
+from pulumi_ip_masq_agent.daemon_set import agent_args
 from pulumi_ip_masq_agent.gke_ip_masq_agent import GkeIpMasqAgent, GkeIpMasqAgentArgs
-from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent, IpMasqAgentArgs, agent_args
+from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent, IpMasqAgentArgs
 from pulumi_ip_masq_agent.provider import schema as provider_schema
 from pulumi_ip_masq_agent.pulumi_sdk import camel_case
 

@@ -5,12 +5,9 @@ from typing import Any
 
 import pytest
 
-from pulumi_ip_masq_agent.monitoring import (
-    DEFAULT_SELECTOR_LABELS,
-    pod_monitor_spec,
-    pod_monitoring_spec,
-    rule_groups,
-)
+from pulumi_ip_masq_agent.alert_rules import rule_groups
+from pulumi_ip_masq_agent.monitoring import DEFAULT_SELECTOR_LABELS
+from pulumi_ip_masq_agent.scrape_targets import pod_monitor_spec, pod_monitoring_spec
 from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
 
 SCHEMAS = load_crd_schemas()

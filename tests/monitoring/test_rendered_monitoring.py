@@ -7,11 +7,14 @@ from typing import Any
 import pytest
 import yaml
 
+from ip_masq_agent.contract import AGENT_NAME, CONFIG_MAP_KEY, METRICS_PORT
 from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.flags import parse_flags
-from pulumi_ip_masq_agent.ip_masq_agent import DAEMON_SET_NAME, IpMasqAgent
-from pulumi_ip_masq_agent.monitoring import AGENT_CONTAINER, METRICS_PORT, alert_rules, rule_groups
+from pulumi_ip_masq_agent.alert_rules import alert_rules, rule_groups
+from pulumi_ip_masq_agent.daemon_set import DAEMON_SET_NAME
+from pulumi_ip_masq_agent.ip_masq_agent import IpMasqAgent
 from pulumi_ip_masq_agent.platform import Platform
+from pulumi_ip_masq_agent.scrape_targets import AGENT_CONTAINER
 from pulumi_ip_masq_agent.settings import SettingsError, parse_settings
 from testbed.harness.offline import RenderResult, load_stack_config, main, render_stack
 from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
@@ -39,7 +42,7 @@ def one(result: RenderResult, type_token: str) -> dict[str, Any]:
 
 def agent_container(result: RenderResult) -> dict[str, Any]:
     containers = one(result, DAEMON_SET)["spec"]["template"]["spec"]["containers"]
-    container: dict[str, Any] = next(c for c in containers if c["name"] == "ip-masq-agent")
+    container: dict[str, Any] = next(c for c in containers if c["name"] == AGENT_NAME)
     return container
 
 
@@ -85,7 +88,9 @@ def test_rules_are_the_plain_rules_file_for_the_default_interval(prod: RenderRes
 
 
 def test_stale_bound_follows_the_stacks_resync_interval(dev_scraped: RenderResult) -> None:
-    document = yaml.safe_load(one(dev_scraped, "kubernetes:core/v1:ConfigMap")["data"]["config"])
+    document = yaml.safe_load(
+        one(dev_scraped, "kubernetes:core/v1:ConfigMap")["data"][CONFIG_MAP_KEY]
+    )
     assert document["resyncInterval"] == "30s"
     groups = one(dev_scraped, PROMETHEUS_RULE)["spec"]["groups"]
     assert groups == rule_groups(parse_go_duration("30s"))

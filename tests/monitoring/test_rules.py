@@ -6,16 +6,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ip_masq_agent.config import DEFAULT_RESYNC_SECONDS
-from pulumi_ip_masq_agent.monitoring import (
+from ip_masq_agent.contract import DEFAULT_RESYNC_SECONDS
+from pulumi_ip_masq_agent.alert_rules import (
     REPO_URL,
     RUNBOOKS_URL,
     alert_rules,
-    prometheus_duration,
     rule_groups,
     rules_file_text,
     stale_after_seconds,
 )
+from pulumi_ip_masq_agent.scrape_targets import prometheus_duration
 from tests.monitoring.exported import exported_metric_names, metric_names_in
 from tests.monitoring.promtool import run_promtool
 

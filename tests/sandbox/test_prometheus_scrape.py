@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from pulumi_ip_masq_agent.monitoring import AGENT_CONTAINER, alert_rules
+from pulumi_ip_masq_agent.alert_rules import alert_rules
+from pulumi_ip_masq_agent.scrape_targets import AGENT_CONTAINER
 from testbed.netlab.fetch import fetch
 from testbed.netlab.lab import Namespace
 from testbed.sandbox.cluster_agents import SandboxCluster

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Final, TypeAlias
 
 import yaml
 
+from ip_masq_agent.contract import DEFAULT_CIDR_LIMIT, DEFAULT_RESYNC_SECONDS
 from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.memo import UseMemo
 from ip_masq_agent.prefix_decision import planned_cidr_count
@@ -29,8 +30,6 @@ RESERVED_RANGES: Final = (
     "203.0.113.0/24",
     "240.0.0.0/4",
 )
-DEFAULT_CIDR_LIMIT: Final = 64
-DEFAULT_RESYNC_SECONDS: Final = 60.0
 # A ConfigMap holds at most 1 MiB of data. Anything larger is not a ConfigMap the agent should
 # trust, and pure-Python YAML would spend many seconds on it while the sync loop waits.
 MAX_CONFIG_BYTES: Final = 1024 * 1024

@@ -1,49 +1,34 @@
 """Command-line flags in Go's flag syntax, upstream-compatible plus the agent's own."""
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
-from ip_masq_agent.duration import parse_go_duration
+from ip_masq_agent.contract import (
+    BACKEND_AUTO,
+    DEFAULT_CHAIN,
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_HEALTH_ADDRESS,
+    DEFAULT_METRICS_ADDRESS,
+)
+from ip_masq_agent.flag_values import (
+    FlagError,
+    parse_bool,
+    parse_chain,
+    parse_family,
+    parse_health_timeout,
+    parse_to_ports,
+    parse_verbosity,
+)
 from ip_masq_agent.quoting import clipped, quoted
 from ip_masq_agent.rules import Family, PortRange
 
 Command = Literal["run", "render", "cleanup"]
 COMMANDS: Final[tuple[Command, ...]] = ("run", "render", "cleanup")
 
-DEFAULT_CONFIG_PATH: Final = "/etc/config/ip-masq-agent"
-DEFAULT_CHAIN: Final = "IP-MASQ-AGENT"
-# kubelet uses 10248/10250/10255/10257/10259 (with the controllers), kube-proxy 10249/10256;
-# 10261 is free of all of them and of the usual node exporters (9100) and CNI agents.
-# Loopback: with hostNetwork that is the node's own, where kubelet probes from (the DaemonSet's
-# probes say `host: 127.0.0.1`); no pod reaches it. An empty `--health-address=` turns
-# /healthz and /readyz off.
-DEFAULT_HEALTH_ADDRESS: Final = "127.0.0.1:10261"
-# /metrics on its own address, loopback by default as kube-proxy's: what is exported (counts,
-# timestamps, the backend) is for the node's scraper, not for every pod on the node. The same
-# address as --health-address serves all three paths on one port; empty turns /metrics off.
-DEFAULT_METRICS_ADDRESS: Final = "127.0.0.1:10262"
-# A letter first: nft refuses a table name starting with a digit, iptables one starting with "-".
-_CHAIN_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,27}")
-# Names the agent must never own: `cleanup` flushes and deletes its chain, and the payload
-# declares it, so a built-in chain or a standard target would hit rules of the whole node.
-_RESERVED_CHAINS: Final = frozenset(
-    {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
-    | {"ACCEPT", "DROP", "RETURN", "QUEUE", "MASQUERADE", "SNAT", "DNAT", "REDIRECT"}
-)
-_PORT_RANGE: Final = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
-_LEVEL: Final = re.compile(r"[+-]?[0-9]{1,10}")
 # A write owed for longer than this fails /healthz: kubelet's liveness probe then restarts
 # the container. Each tool run is cut at 30 s, so the default sees one stuck attempt through.
 DEFAULT_HEALTH_TIMEOUT: Final = 30.0
-# Each range is a rule per protocol (and a statistic match) in the chain: a handful is what
-# anyone splits the port space into; 20,000 would make every new connection walk 60,000 rules.
-MAX_TO_PORTS_RANGES: Final = 64
-
-
-class FlagError(ValueError):
-    """A command line that cannot be run; the message is one line (exit status 2)."""
 
 
 class HelpRequestedError(Exception):
@@ -69,7 +54,10 @@ class Options:
     enable_ipv6: bool = False
     random_fully: bool = True
     to_ports: tuple[PortRange, ...] = ()
-    backend: str = "auto"
+    backend: str = BACKEND_AUTO
+    # The defaults are the contract's (ports and loopback: why there). An empty
+    # `--health-address=` turns /healthz and /readyz off; the same address as --health-address
+    # serves all three paths on one port; an empty `--metrics-address=` turns /metrics off.
     health_address: str = DEFAULT_HEALTH_ADDRESS
     metrics_address: str = DEFAULT_METRICS_ADDRESS
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
@@ -77,86 +65,6 @@ class Options:
     stay: bool = False  # cleanup: keep running, Ready once no rule of ours is left
     family: Family | None = None
     verbosity: int = 0
-
-
-def parse_bool(text: str, flag: str) -> bool:
-    """Go's strconv.ParseBool, which the flag package uses for `--flag=value`."""
-    if text in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if text in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise FlagError(f"invalid boolean value {quoted(text)} for flag -{flag}")
-
-
-def parse_to_ports(text: str) -> tuple[PortRange, ...]:
-    """`1024-29999,32768-65535` (single ports allowed); empty means no port restriction."""
-    if text == "":
-        return ()
-    parts = text.split(",")
-    if len(parts) > MAX_TO_PORTS_RANGES:
-        raise FlagError(
-            f"invalid value for flag -to-ports: {len(parts)} ranges, at most {MAX_TO_PORTS_RANGES}"
-        )
-    ranges = []
-    for part in parts:
-        # ASCII digits only, as Go's strconv: int() would also take " 80" or full-width digits.
-        match = _PORT_RANGE.fullmatch(part)
-        if match is None:
-            raise FlagError(
-                f"invalid value {quoted(text)} for flag -to-ports:"
-                f" {quoted(part)} is not a port range"
-            )
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) else first
-        if not 1 <= first <= last <= 65535:
-            raise FlagError(
-                f"invalid value {quoted(text)} for flag -to-ports:"
-                f" {quoted(part)} is not within 1-65535"
-            )
-        ranges.append(PortRange(first, last))
-    return tuple(ranges)
-
-
-def _chain(text: str) -> str:
-    # The chain name lands in restore payloads, argv and the nft table name: ASCII only
-    # (str.isalnum would let through letters and digits of any script).
-    if not _CHAIN_NAME.fullmatch(text):
-        raise FlagError(
-            f"invalid value {quoted(text)} for flag -masq-chain:"
-            " want a letter, then up to 27 of [A-Za-z0-9_-]"
-        )
-    if text.upper() in _RESERVED_CHAINS:
-        raise FlagError(
-            f"invalid value {quoted(text)} for flag -masq-chain: a built-in chain or target name"
-        )
-    return text
-
-
-def _family(text: str) -> Family:
-    if text not in ("ipv4", "ipv6"):
-        raise FlagError(f"invalid value {quoted(text)} for flag -family: want ipv4 or ipv6")
-    return "ipv4" if text == "ipv4" else "ipv6"
-
-
-def _health_timeout(text: str) -> float:
-    try:
-        seconds = parse_go_duration(text)
-    except ValueError:
-        seconds = 0.0
-    if seconds <= 0:
-        raise FlagError(
-            f"invalid value {quoted(text)} for flag -health-timeout: want a positive duration"
-            " such as 30s"
-        )
-    return seconds
-
-
-def _verbosity(text: str) -> int:
-    # klog's strconv.ParseInt(text, 10, 32): a sign and ASCII digits, nothing else (int()
-    # would also take " 2", "1_0" and digits of any script).
-    if not _LEVEL.fullmatch(text) or not -(2**31) <= int(text) < 2**31:
-        raise FlagError(f"invalid value {quoted(text)} for flag -v: want an integer")
-    return int(text)
 
 
 @dataclass(frozen=True)
@@ -169,7 +77,9 @@ class _Flag:
 
 _FLAGS: Final[dict[str, _Flag]] = {
     "config": _Flag("config_path", False, help="the config file (upstream's YAML or JSON)"),
-    "masq-chain": _Flag("masq_chain", False, _chain, help="the chain (nft: table) the agent owns"),
+    "masq-chain": _Flag(
+        "masq_chain", False, parse_chain, help="the chain (nft: table) the agent owns"
+    ),
     "nomasq-all-reserved-ranges": _Flag(
         "nomasq_all_reserved_ranges",
         True,
@@ -193,14 +103,17 @@ _FLAGS: Final[dict[str, _Flag]] = {
     "health-timeout": _Flag(
         "health_timeout",
         False,
-        _health_timeout,
+        parse_health_timeout,
         help="a write owed longer than this fails /healthz (a Go duration)",
     ),
     "once": _Flag("once", True, help="run: sync once and exit (status 1 on failure)"),
     "stay": _Flag("stay", True, help="cleanup: keep running, Ready once no rule of ours is left"),
-    "family": _Flag("family", False, _family, help="render: only ipv4 or ipv6"),
+    "family": _Flag("family", False, parse_family, help="render: only ipv4 or ipv6"),
     "v": _Flag(
-        "verbosity", False, _verbosity, help="log verbosity: 2 and up add a debug line per resync"
+        "verbosity",
+        False,
+        parse_verbosity,
+        help="log verbosity: 2 and up add a debug line per resync",
     ),
     # klog flags that existing DaemonSet manifests pass: accepted, logging stays on stderr.
     "logtostderr": _Flag(None, True),

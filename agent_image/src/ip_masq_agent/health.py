@@ -6,6 +6,7 @@ from typing import Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from ip_masq_agent.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 from ip_masq_agent.http_server import BoundedHttpServer, Response, Route
 from ip_masq_agent.runner import HealthReport
 
@@ -34,11 +35,11 @@ def health_routes(report: Callable[[], HealthReport]) -> dict[str, Route]:
             return Response(200, health.body.encode())
         return Response(503, f"not ready: {health.unready}\n".encode())
 
-    return {"/healthz": healthz, "/readyz": readyz}
+    return {LIVENESS_PATH: healthz, READINESS_PATH: readyz}
 
 
 def metrics_routes(registry: CollectorRegistry) -> dict[str, Route]:
-    return {"/metrics": lambda: Response(200, generate_latest(registry), CONTENT_TYPE_LATEST)}
+    return {METRICS_PATH: lambda: Response(200, generate_latest(registry), CONTENT_TYPE_LATEST)}
 
 
 class HealthServer:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+from ip_masq_agent.contract import PORT_PROTOCOLS
 from ip_masq_agent.iptables_rules import ChainHead, Option, Rule, quote
 from ip_masq_agent.rules import FamilyRules, PortRange
 
@@ -15,7 +16,6 @@ NON_MASQ_COMMENT: Final = "ip-masq-agent: local traffic is not subject to MASQUE
 MASQ_COMMENT: Final = (
     "ip-masq-agent: outbound traffic is subject to MASQUERADE (must be last in chain)"
 )
-TO_PORTS_PROTOCOLS: Final = ("tcp", "udp", "sctp")
 NAT: Final = "nat"
 
 # Shared by every rule of a kind: a 10,000-CIDR chain holds one object per CIDR, not five.
@@ -105,7 +105,7 @@ def _masquerade_rules(rules: FamilyRules, chain: str, random_fully: bool) -> lis
     masquerade = (*_MASQ, _RANDOM_FULLY) if random_fully else _MASQ
     found = []
     ports = rules.masquerade.to_ports
-    for protocol in TO_PORTS_PROTOCOLS if ports else ():
+    for protocol in PORT_PROTOCOLS if ports else ():
         # Upstream spreads flows over the ranges: each takes its share of what is left.
         remaining = sum(port_range.size for port_range in ports)
         for port_range in ports:

@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from ip_masq_agent.config import Network
+from ip_masq_agent.contract import DEFAULT_NFT_TABLE, NFT_CHAIN, PORT_PROTOCOLS
 from ip_masq_agent.rules import DesiredRules, Family, FamilyRules, Masquerade
 
-DEFAULT_TABLE: Final = "ip-masq-agent"
+DEFAULT_TABLE: Final = DEFAULT_NFT_TABLE
 # Every table the agent names starts so: no node table (`filter`, `nat`, `firewalld`) can be
 # taken for ours whatever --masq-chain says. The default chain keeps the table it always had.
 TABLE_PREFIX: Final = "ip-masq-agent"
@@ -54,10 +55,8 @@ def is_our_table(listing: str) -> bool:
     )
 
 
-CHAIN: Final = "postrouting"
+CHAIN: Final = NFT_CHAIN
 _CHAIN_HEADER: Final = "type nat hook postrouting priority srcnat; policy accept;"
-# The protocols whose source port NAT can choose; the iptables backend uses the same three.
-PORT_PROTOCOLS: Final = ("tcp", "udp", "sctp")
 
 _ADDRESS_TYPE: Final[dict[Family, str]] = {"ipv4": "ipv4_addr", "ipv6": "ipv6_addr"}
 _DADDR: Final[dict[Family, str]] = {"ipv4": "ip daddr", "ipv6": "ip6 daddr"}

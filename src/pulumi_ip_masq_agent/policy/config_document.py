@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ip_masq_agent.config import AgentConfig, ConfigError, parse_config
-from pulumi_ip_masq_agent.policy.kubernetes_objects import CONFIG_KEY
+from ip_masq_agent.contract import CONFIG_MAP_KEY
 from pulumi_ip_masq_agent.policy.props import as_mapping
 
 # Policies judge the document, not the node's flags: accept IPv6 entries here; whether the
@@ -15,9 +15,9 @@ ENABLE_IPV6 = True
 def config_text(props: Mapping[str, Any]) -> str | None:
     """The raw `data.config` string, None when the key is absent (raises if unknown)."""
     data = as_mapping(props.get("data"))
-    if CONFIG_KEY not in data:
+    if CONFIG_MAP_KEY not in data:
         return None
-    value = data[CONFIG_KEY]
+    value = data[CONFIG_MAP_KEY]
     return value if isinstance(value, str) else str(value)
 
 

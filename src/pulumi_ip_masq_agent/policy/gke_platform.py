@@ -7,11 +7,11 @@ from typing import Any, Final
 import netaddr
 from pulumi_policy import ReportViolation, StackValidationArgs
 
+from ip_masq_agent.contract import AGENT_NAMESPACE
 from pulumi_ip_masq_agent.cidrs import read_network, uncovered
 from pulumi_ip_masq_agent.policy.force_masquerade_agent import runs_our_agent
 from pulumi_ip_masq_agent.policy.gke_ranges import CLUSTER, StackResource, required_ranges
 from pulumi_ip_masq_agent.policy.kubernetes_objects import (
-    AGENT_NAMESPACE,
     is_agent_configmap,
     is_agent_daemonset,
 )

@@ -5,15 +5,13 @@ from typing import Any, Final
 
 from pulumi_policy.proxy import UnknownValueError
 
+from ip_masq_agent.contract import AGENT_NAME, CONFIG_MAP_NAME, CONFIG_MAP_NAMESPACE
 from pulumi_ip_masq_agent.policy.props import as_list, as_mapping, as_text, dig
 
 CONFIGMAP_PATCH: Final = "kubernetes:core/v1:ConfigMapPatch"
 # A stack may also patch the ConfigMap GKE created (server-side apply) instead of owning it.
 CONFIGMAP_TYPES: Final = frozenset({"kubernetes:core/v1:ConfigMap", CONFIGMAP_PATCH})
 DAEMONSET_TYPES: Final = frozenset({"kubernetes:apps/v1:DaemonSet"})
-AGENT_NAME: Final = "ip-masq-agent"
-AGENT_NAMESPACE: Final = "kube-system"
-CONFIG_KEY: Final = "config"
 # The recommended label, and upstream's manifests' label.
 AGENT_LABELS: Final = ("app.kubernetes.io/name", "k8s-app")
 
@@ -24,8 +22,8 @@ def is_agent_configmap(resource_type: str, props: Mapping[str, Any]) -> bool:
         return False
     metadata = as_mapping(props.get("metadata"))
     return (
-        metadata.get("name") == AGENT_NAME
-        and (metadata.get("namespace") or "default") == AGENT_NAMESPACE
+        metadata.get("name") == CONFIG_MAP_NAME
+        and (metadata.get("namespace") or "default") == CONFIG_MAP_NAMESPACE
     )
 
 
@@ -54,7 +52,7 @@ def _labelled(labels: Any) -> bool:
 
 
 def _mounts_config(volume: Any) -> bool:
-    return bool(dig(volume, "configMap", "name") == AGENT_NAME)
+    return bool(dig(volume, "configMap", "name") == CONFIG_MAP_NAME)
 
 
 def _runs_agent(container: Any) -> bool:

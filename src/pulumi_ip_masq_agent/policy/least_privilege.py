@@ -5,6 +5,12 @@ from typing import Any, Final
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
+from ip_masq_agent.contract import (
+    LOOPBACK_HOSTS,
+    LOOPBACK_IPV4,
+    NODE_CRITICAL_PRIORITY_CLASS,
+    XTABLES_LOCK,
+)
 from pulumi_ip_masq_agent.policy.kubernetes_objects import (
     describe,
     is_agent_daemonset,
@@ -16,11 +22,9 @@ from pulumi_ip_masq_agent.policy.props import as_list, as_mapping, as_text, dig
 
 NAME: Final = "ip-masq-agent-least-privilege"
 ALLOWED_CAPABILITIES: Final = frozenset({"NET_ADMIN", "NET_RAW"})
-# iptables-restore --wait takes this lock shared with kube-proxy; nothing else of the host.
-ALLOWED_HOST_PATHS: Final = frozenset({"/run/xtables.lock"})
-PRIORITY_CLASS: Final = "system-node-critical"
-# With hostNetwork the pod's loopback is the node's: kubelet reaches it, no other pod does.
-LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
+# The xtables lock (the contract's: why there), nothing else of the host.
+ALLOWED_HOST_PATHS: Final = frozenset({XTABLES_LOCK})
+PRIORITY_CLASS: Final = NODE_CRITICAL_PRIORITY_CLASS
 _HEALTH_FLAG: Final = "--health-address="
 TAINT_EFFECTS: Final = ("NoSchedule", "NoExecute")
 
@@ -59,7 +63,7 @@ def _check_containers(
 
 def _health_host(args: Sequence[Any]) -> str | None:
     """The host `--health-address` names (the agent's default is loopback); None: turned off."""
-    host = "127.0.0.1"
+    host = LOOPBACK_IPV4
     for arg in args:
         text = as_text(arg) or ""
         if text.startswith(("-health-address=", _HEALTH_FLAG)):

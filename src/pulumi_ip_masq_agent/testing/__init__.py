@@ -36,15 +36,19 @@ from pulumi_ip_masq_agent.testing.offline_policy import (
 from pulumi_ip_masq_agent.testing.offline_render import (
     USER_ERRORS,
     CallHandler,
+    run_project,
+    run_under_mocks,
+)
+from pulumi_ip_masq_agent.testing.project_config import (
+    load_stack_config,
+    project_name,
+    stack_config,
+)
+from pulumi_ip_masq_agent.testing.render_result import (
     RegisteredResource,
     RenderError,
     RenderResult,
     is_unknown,
-    load_stack_config,
-    project_name,
-    run_project,
-    run_under_mocks,
-    stack_config,
 )
 
 

@@ -22,7 +22,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from pulumi_ip_masq_agent.policy.pack import POLICIES
-from pulumi_ip_masq_agent.testing.offline_render import RenderResult, is_unknown
+from pulumi_ip_masq_agent.testing.render_result import RenderResult, is_unknown
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,14 @@
 
 import asyncio
 import contextvars
-import json
 import logging
 import runpy
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
-
-import yaml
 
 from ip_masq_agent.config import ConfigError
 from pulumi_ip_masq_agent import pulumi_sdk as sdk
@@ -21,15 +17,16 @@ from pulumi_ip_masq_agent.arguments import ResolvedInputError
 from pulumi_ip_masq_agent.cidrs import CidrError
 from pulumi_ip_masq_agent.gke_network import SubnetRangeError
 from pulumi_ip_masq_agent.settings import PROJECT, SettingsError
-
-# In place of any value the engine only learns by deploying (digests, endpoints, ids).
-UNKNOWN_PREFIX: Final = "<unknown until deployed"
+from pulumi_ip_masq_agent.testing.project_config import project_name
+from pulumi_ip_masq_agent.testing.render_result import (
+    RegisteredResource,
+    RenderError,
+    RenderResult,
+    is_unknown,
+    unknown_marker,
+)
 
 CallHandler = Callable[[sdk.MockCallArgs], dict[str, Any]]
-
-
-class RenderError(Exception):
-    """The program cannot be rendered offline; the message is one line."""
 
 
 # What a user can get wrong in a program or stack file: each carries a one-line message.
@@ -41,108 +38,6 @@ USER_ERRORS: Final = (
     RenderError,
     ResolvedInputError,
 )
-
-
-def unknown_marker(path: str) -> str:
-    """The stand-in written for an unknown value at `path`."""
-    return f"{UNKNOWN_PREFIX}: {path}>"
-
-
-def is_unknown(value: object) -> bool:
-    """True for the stand-in of a value that is only known after deployment."""
-    return isinstance(value, str) and value.startswith(UNKNOWN_PREFIX)
-
-
-@dataclass(frozen=True)
-class RegisteredResource:
-    """One resource the program registered: its type token, logical name and inputs."""
-
-    type: str
-    name: str
-    inputs: dict[str, Any]
-
-    @property
-    def is_kubernetes_object(self) -> bool:
-        return self.type.startswith("kubernetes:") and "apiVersion" in self.inputs
-
-
-@dataclass(frozen=True)
-class RenderResult:
-    """Everything one run of the program registered and exported."""
-
-    stack: str
-    resources: tuple[RegisteredResource, ...]
-    outputs: dict[str, Any]
-    unknown_paths: tuple[str, ...] = field(default=())
-    project: str = PROJECT
-
-    def kubernetes_objects(self) -> list[RegisteredResource]:
-        return [r for r in self.resources if r.is_kubernetes_object]
-
-    def of_type(self, type_token: str) -> list[RegisteredResource]:
-        return [r for r in self.resources if r.type == type_token]
-
-
-def encode_config_value(value: object) -> str:
-    """A config value as the Pulumi CLI hands it to a program: strings as they are, the rest
-    as JSON (booleans `true`/`false`)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
-
-
-def stack_config(project: str, values: Mapping[str, object]) -> dict[str, str]:
-    """`values` as the engine passes them: a key without a namespace is the project's own."""
-    return {
-        key if ":" in key else f"{project}:{key}": encode_config_value(value)
-        for key, value in values.items()
-    }
-
-
-def project_name(root: Path) -> str:
-    """The `name:` of the Pulumi project at `root`."""
-    project = yaml.safe_load(_project_file(root).read_text()) or {}
-    return str(project.get("name") or PROJECT)
-
-
-def stacks(root: Path) -> list[str]:
-    """The stacks of the project at `root` that have a stack file."""
-    return sorted(
-        p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in root.glob("Pulumi.*.yaml")
-    )
-
-
-def load_stack_config(
-    stack: str, *, root: Path, stack_file: Path | None = None, missing_ok: bool = False
-) -> dict[str, str]:
-    """Pulumi.yaml defaults overlaid with Pulumi.<stack>.yaml, encoded as the CLI passes them;
-    `stack_file` takes the stack's config from elsewhere; `missing_ok` allows no stack file."""
-    stack_file = stack_file or root / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file() and not missing_ok:
-        raise RenderError(
-            f"{stack_file.name}: no such stack file (stacks: {', '.join(stacks(root))})"
-        )
-    project = yaml.safe_load(_project_file(root).read_text()) or {}
-    name = project_name(root)
-    defaults = {
-        key: spec["default"]
-        for key, spec in (project.get("config") or {}).items()
-        if isinstance(spec, dict) and "default" in spec
-    }
-    config = stack_config(name, defaults)
-    if stack_file.is_file():
-        document = yaml.safe_load(stack_file.read_text()) or {}
-        config.update(stack_config(name, document.get("config") or {}))
-    return config
-
-
-def _project_file(root: Path) -> Path:
-    path = root / "Pulumi.yaml"
-    if not path.is_file():
-        raise RenderError(f"{root}: no Pulumi.yaml (want the directory of a Pulumi project)")
-    return path
 
 
 def run_project(

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ip_masq_agent.commands import CommandRunner
+from ip_masq_agent.contract import BACKEND_IPTABLES_LEGACY, BACKEND_IPTABLES_NFT, BACKEND_NFTABLES
 from ip_masq_agent.nftables_payload import DEFAULT_TABLE
 
 # kubelet creates these in whichever iptables flavour the node uses (the hint since 1.24;
@@ -57,10 +58,10 @@ def choose_backend(evidence: NodeEvidence) -> Detection:
         mode = "legacy" if evidence.legacy_rules > evidence.nft_rules else "nft"
         why = f"no kubelet hints; {counts}"
     if mode == "legacy":
-        return Detection("iptables-legacy", why)
+        return Detection(BACKEND_IPTABLES_LEGACY, why)
     if evidence.nft_usable:
-        return Detection("nftables", why)
-    return Detection("iptables-nft", f"{why}; nft tool unusable")
+        return Detection(BACKEND_NFTABLES, why)
+    return Detection(BACKEND_IPTABLES_NFT, f"{why}; nft tool unusable")
 
 
 def count_hints(save_output: str) -> int:

@@ -6,19 +6,20 @@ from dataclasses import dataclass
 from typing import Final
 
 from ip_masq_agent.commands import CommandRunner
+from ip_masq_agent.contract import BACKEND_IPTABLES, BACKEND_IPTABLES_LEGACY, BACKEND_IPTABLES_NFT
 from ip_masq_agent.rules import Family
 
 # Binary per family for each flavour; `-restore`/`-save` are suffixed to these names.
 FLAVORS: Final[Mapping[str, Mapping[Family, str]]] = {
-    "iptables": {"ipv4": "iptables", "ipv6": "ip6tables"},
-    "iptables-legacy": {"ipv4": "iptables-legacy", "ipv6": "ip6tables-legacy"},
-    "iptables-nft": {"ipv4": "iptables-nft", "ipv6": "ip6tables-nft"},
+    BACKEND_IPTABLES: {"ipv4": "iptables", "ipv6": "ip6tables"},
+    BACKEND_IPTABLES_LEGACY: {"ipv4": "iptables-legacy", "ipv6": "ip6tables-legacy"},
+    BACKEND_IPTABLES_NFT: {"ipv4": "iptables-nft", "ipv6": "ip6tables-nft"},
 }
 # Whether a flavour's rules live in nf_tables; None: the plain `iptables` says when asked.
 FLAVOR_NF_TABLES: Final[Mapping[str, bool | None]] = {
-    "iptables": None,
-    "iptables-legacy": False,
-    "iptables-nft": True,
+    BACKEND_IPTABLES: None,
+    BACKEND_IPTABLES_LEGACY: False,
+    BACKEND_IPTABLES_NFT: True,
 }
 # `MASQUERADE --random-fully` exists from iptables 1.6.2 on.
 RANDOM_FULLY_SINCE: Final = (1, 6, 2)
@@ -41,7 +42,7 @@ class IptablesTool:
 
 def flavor_of(nf_tables: bool) -> str:
     """The distinct flavour whose kernel state a binary of that kind writes."""
-    return "iptables-nft" if nf_tables else "iptables-legacy"
+    return BACKEND_IPTABLES_NFT if nf_tables else BACKEND_IPTABLES_LEGACY
 
 
 def parse_iptables_version(text: str) -> tuple[int, int, int] | None:

@@ -9,10 +9,11 @@ from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.iptables_tool import FLAVORS, flavor_of, probe_iptables
 from ip_masq_agent.backends.registry import BackendRegistry, BackendSettings
 from ip_masq_agent.commands import CommandRunner
+from ip_masq_agent.contract import BACKEND_IPTABLES_LEGACY, BACKEND_IPTABLES_NFT, BACKEND_NFTABLES
 from ip_masq_agent.rules import Family
 
 # Backends that own distinct kernel state; `iptables` is an alias of one of the two flavours.
-DISTINCT_BACKENDS: Final = ("iptables-nft", "iptables-legacy", "nftables")
+DISTINCT_BACKENDS: Final = (BACKEND_IPTABLES_NFT, BACKEND_IPTABLES_LEGACY, BACKEND_NFTABLES)
 # The legacy xtables tables this network namespace holds, one name a line (per namespace:
 # /proc/net is the reader's own). Reading it starts no process and creates nothing.
 _LEGACY_TABLES: Final = {"ipv4": "/proc/net/ip_tables_names", "ipv6": "/proc/net/ip6_tables_names"}
@@ -36,7 +37,7 @@ def legacy_nat_loaded(families: tuple[Family, ...]) -> bool:
 def _tool_missing(name: str, run: CommandRunner) -> bool:
     # A node without the tool holds nothing we could remove with it, and an image or host
     # without one flavour's tools must still start.
-    if name == "nftables":
+    if name == BACKEND_NFTABLES:
         return run(["nft", "--version"]).returncode == 127  # the runner's "not found"
     return not probe_iptables(run, FLAVORS[name]["ipv4"]).found
 
@@ -88,7 +89,9 @@ class OtherBackends:
             self._others = self._build()
         removed = []
         for other in self._others:
-            if other.name == "iptables-legacy" and not self._legacy_loaded(self._settings.families):
+            if other.name == BACKEND_IPTABLES_LEGACY and not self._legacy_loaded(
+                self._settings.families
+            ):
                 continue
             before = other.observe()
             if self._empty.get(other.name) == before:

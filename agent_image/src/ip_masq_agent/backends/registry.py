@@ -11,6 +11,7 @@ from ip_masq_agent.backends.iptables import IptablesBackend
 from ip_masq_agent.backends.iptables_tool import FLAVORS, IptablesProbe
 from ip_masq_agent.backends.nftables import NftablesBackend
 from ip_masq_agent.commands import CommandRunner
+from ip_masq_agent.contract import BACKEND_AUTO, BACKEND_NFTABLES
 from ip_masq_agent.logs import LOGGER_NAME, log_event
 from ip_masq_agent.nftables_payload import table_name, unmarked_table_name
 from ip_masq_agent.rules import Family
@@ -113,8 +114,8 @@ def _auto(registry: BackendRegistry) -> BackendFactory:
 def default_backend_registry() -> BackendRegistry:
     """Every backend this build knows; `auto` detects what the node uses and builds that."""
     registry = BackendRegistry()
-    registry.register("auto", _auto(registry))
+    registry.register(BACKEND_AUTO, _auto(registry))
     for flavor in FLAVORS:
         registry.register(flavor, _iptables(flavor))
-    registry.register("nftables", _nftables)
+    registry.register(BACKEND_NFTABLES, _nftables)
     return registry

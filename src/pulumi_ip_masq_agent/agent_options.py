@@ -1,0 +1,80 @@
+"""The choices and shapes of the agent's component arguments: dataplane, backend, phase,
+tolerations and resources."""
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Final, NotRequired, TypedDict
+
+import pulumi
+
+from ip_masq_agent.contract import (
+    BACKEND_AUTO,
+    BACKEND_IPTABLES,
+    BACKEND_IPTABLES_LEGACY,
+    BACKEND_IPTABLES_NFT,
+    BACKEND_NFTABLES,
+)
+
+
+class Dataplane(StrEnum):
+    """Deprecated (use `platform`): the cluster's dataplane, which agent reads the ConfigMap."""
+
+    LEGACY = "legacy"
+    """kube-proxy dataplane: our agent runs as a DaemonSet on every node (gke-standard)."""
+    V2 = "v2"
+    """GKE Dataplane V2 reads the ConfigMap; no DaemonSet (gke-dataplane-v2)."""
+
+
+class Backend(StrEnum):
+    """The agent's --backend."""
+
+    AUTO = BACKEND_AUTO
+    """nftables when the node's kernel and tools have it, else iptables."""
+    IPTABLES = BACKEND_IPTABLES
+    """upstream-identical iptables rules."""
+    NFTABLES = BACKEND_NFTABLES
+    """one nftables table with sets of CIDRs."""
+    IPTABLES_NFT = BACKEND_IPTABLES_NFT
+    """upstream's chain, always through iptables-nft."""
+    IPTABLES_LEGACY = BACKEND_IPTABLES_LEGACY
+    """upstream's chain, always through iptables-legacy."""
+
+
+class AgentPhase(StrEnum):
+    """What our agent's DaemonSet does on the nodes (gke-standard only)."""
+
+    RUN = "run"
+    """Program the rules from the ConfigMap (default)."""
+    CLEANUP = "cleanup"
+    """Uninstall phase: remove our rules from every node, each pod Ready once its node holds
+    none; after it has rolled out, remove the component (or switch platform)."""
+
+
+class Toleration(TypedDict):
+    """A Kubernetes toleration of the agent's pods."""
+
+    key: NotRequired[pulumi.Input[str]]
+    """The taint key (empty with operator Exists: every taint)."""
+    operator: NotRequired[pulumi.Input[str]]
+    """Equal (default) or Exists."""
+    value: NotRequired[pulumi.Input[str]]
+    """The taint value, with Equal."""
+    effect: NotRequired[pulumi.Input[str]]
+    """NoSchedule, PreferNoSchedule or NoExecute (empty: all)."""
+
+
+class Resources(TypedDict):
+    """CPU and memory of the agent's container, as Kubernetes quantities."""
+
+    requests: NotRequired[Mapping[str, str]]
+    """e.g. {"cpu": "10m", "memory": "32Mi"}."""
+    limits: NotRequired[Mapping[str, str]]
+    """e.g. {"cpu": "100m", "memory": "96Mi"}."""
+
+
+# What the agent needs at the largest config it accepts (tests/dataplane/test_agent_memory.py).
+DEFAULT_RESOURCES: Final[Resources] = {
+    "requests": {"cpu": "10m", "memory": "32Mi"},
+    "limits": {"cpu": "100m", "memory": "96Mi"},
+}
+MINIMUM_MEMORY_LIMIT: Final = 96 * 1024 * 1024
