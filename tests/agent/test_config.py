@@ -1,11 +1,11 @@
 """Table tests for the agent's config parser: accepted documents and every rejection."""
 
-import ipaddress
 import re
 
 import pytest
 
 from ip_masq_agent.config import MAX_PLANNED_CIDRS, ConfigError, default_config, parse_config
+from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import Masquerade, plan_rules
 
 
@@ -23,7 +23,7 @@ def test_json_document_and_case_insensitive_keys() -> None:
     config = parse_config(
         '{"NonMasqueradeCIDRs": ["fd00::/48"], "masqLinkLocal": true}', enable_ipv6=True
     )
-    assert config.non_masquerade_cidrs == (ipaddress.ip_network("fd00::/48"),)
+    assert config.non_masquerade_cidrs == (Prefix.parse("fd00::/48"),)
     assert config.masq_link_local is True
 
 
@@ -105,8 +105,8 @@ def test_force_masquerade_key_in_any_case_spelling(key: str) -> None:
         enable_ipv6=True,
     )
     assert config.force_masquerade_cidrs == (
-        ipaddress.ip_network("10.1.0.0/16"),
-        ipaddress.ip_network("fd00:1::/32"),
+        Prefix.parse("10.1.0.0/16"),
+        Prefix.parse("fd00:1::/32"),
     )
     assert config.warnings == ()
 

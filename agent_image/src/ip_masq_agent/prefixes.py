@@ -112,8 +112,12 @@ class Prefix:
         return BITS[self.version]
 
     @property
-    def network_address(self) -> int:
-        return self.first
+    def network_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        return (
+            ipaddress.ip_address(self.first)
+            if self.version == 4
+            else ipaddress.IPv6Address(self.first)
+        )
 
     @property
     def with_prefixlen(self) -> str:
