@@ -47,6 +47,8 @@ def ineffective_exceptions(
     kept: tuple[Prefix, ...], forced: tuple[Prefix, ...], source: str
 ) -> list[str]:
     """Exceptions inside no kept CIDR: masqueraded anyway, so most likely a mistake."""
+    if not forced:
+        return []
     kept_set = set(kept)
 
     def inside_a_kept_cidr(cidr: Prefix) -> bool:
