@@ -7,10 +7,12 @@ forceMasqueradeCIDRs all live here, on plain integers.
 
 Why the standard library's `ipaddress` (and only for text <-> integer at the edges): the agent
 runs on Debian's python3 with nothing but python3-yaml and python3-prometheus-client, so its
-CIDR code cannot use netaddr. The Pulumi side ships this very package (it already checks its
-ConfigMap with the agent's parser), so it uses these types too and netaddr is not needed there
-any more: one type and one parser from the stack config to the kernel, and no second library
-that could accept, print or merge a CIDR differently.
+CIDR code cannot use netaddr. The design card named netaddr for the Pulumi side, but that side
+ships this very package (it already checks its ConfigMap with the agent's parser), so it uses
+these types too and needs netaddr no more: one type and one parser from the stack config to
+the kernel, and no second library that could accept, print or merge a CIDR differently. The
+set arithmetic is a few dozen lines on integers (`intervals`), property-tested against
+`ipaddress`; parsing an IPv4 address by hand keeps a 10,000-CIDR edit cheap.
 """
 
 import ipaddress
@@ -38,7 +40,7 @@ class PrefixError(ValueError):
     """A CIDR that must be refused; the message is one line naming the bad value."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True, order=True, repr=False)
 class Prefix:
     """One CIDR; ordered IPv4 first, then by address, the wider block first at one address."""
 
@@ -52,7 +54,7 @@ class Prefix:
 
         `drop_host_bits` reads a CIDR as cloud APIs report it (GKE keeps them); everything
         else must be written aligned. Whether a default route (/0) is acceptable is not a
-        question of syntax: `PrefixSet.covers_family` answers it for whole lists.
+        question of syntax but of a whole list: `config_bounds.exempting_everything` decides.
         """
         shape = _SHAPE.fullmatch(text)
         if shape is None:
@@ -100,6 +102,9 @@ class Prefix:
 
     def __str__(self) -> str:
         return f"{address_text(self.first, self.version)}/{self.length}"
+
+    def __repr__(self) -> str:
+        return f"Prefix.parse({str(self)!r})"
 
     # ipaddress's attribute names, for the rule renderers written against ipaddress networks
     # (nftables_payload, iptables_payload, runner) until they list a PrefixSet instead.
