@@ -597,14 +597,9 @@ def _check_cluster(settings: Settings) -> None:
                 f"{_key('controlPlaneCidr')}: {settings.control_plane_cidr!r} needs privateNodes: "
                 "true (GKE reserves a control-plane range only for private clusters)"
             )
-        # Parsed (and refused if no CIDR) by _check_families already: this is the length.
-        if (
-            _parse(
-                stack_range(_key("controlPlaneCidr"), settings.control_plane_cidr),
-                ipv6_enabled=True,
-            ).length
-            != 28
-        ):
+        # Refused already by _check_families if it is no CIDR: here only its length counts.
+        source = stack_range(_key("controlPlaneCidr"), settings.control_plane_cidr)
+        if _parse(source, ipv6_enabled=True).length != 28:
             raise SettingsError(
                 f"{_key('controlPlaneCidr')}: {settings.control_plane_cidr!r} must be a /28 on GKE"
             )
