@@ -26,6 +26,7 @@ from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.netlab.lab import Lab, Namespace
 from testbed.netlab.node_agent import agent_argv
 from testbed.netlab.upstream import start_upstream
+from ip_masq_agent.prefixes import address_text
 
 UPSTREAM: Final = "upstream"
 OURS: Final = ("iptables", "iptables-nft", "iptables-legacy", "nftables")
@@ -65,7 +66,7 @@ class Plan:
 def is_live(agent: str, ns: Namespace, cidr: Network) -> bool:
     """Whether `cidr` is in the agent's rules now (one cheap lookup, not a listing)."""
     if agent == "nftables":
-        element = f"{{ {cidr.network_address} }}"
+        element = f"{{ {address_text(cidr.first, cidr.version)} }}"
         args = ["nft", "get", "element", "inet", DEFAULT_TABLE, set_name("ipv4"), element]
     else:
         args = [_IPTABLES_TOOL[agent], "-w", "-t", "nat", "-C", CHAIN, "-d", str(cidr)]
