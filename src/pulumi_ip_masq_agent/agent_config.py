@@ -34,7 +34,12 @@ def render_agent_config(values: AgentConfigValues, *, enable_ipv6: bool) -> str:
         # Absent unless used: without it the document is exactly what upstream's agent reads.
         document["forceMasqueradeCIDRs"] = list(values.force_masquerade_cidrs)
     text = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
-    parse_config(text, enable_ipv6=enable_ipv6, source="ConfigMap kube-system/ip-masq-agent")
+    parse_config(
+        text,
+        enable_ipv6=enable_ipv6,
+        source="ConfigMap kube-system/ip-masq-agent",
+        refuse_exempting_everything=True,
+    )
     return text
 
 

@@ -21,12 +21,12 @@ from ip_masq_agent.config import Network
 from ip_masq_agent.contract import DEFAULT_CHAIN
 from ip_masq_agent.iptables_payload import NON_MASQ_COMMENT
 from ip_masq_agent.nftables_payload import DEFAULT_TABLE, set_name
+from ip_masq_agent.prefixes import address_text
 from testbed.bench.workload import config_text, synthetic_cidrs
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.netlab.lab import Lab, Namespace
 from testbed.netlab.node_agent import agent_argv
 from testbed.netlab.upstream import start_upstream
-from ip_masq_agent.prefixes import address_text
 
 UPSTREAM: Final = "upstream"
 OURS: Final = ("iptables", "iptables-nft", "iptables-legacy", "nftables")

@@ -55,17 +55,6 @@ def test_unknown_key_is_a_warning() -> None:
         pytest.param(
             "nonMasqueradeCIDRs: [8]", "nonMasqueradeCIDRs[0] must be a string", id="not-a-string"
         ),
-        pytest.param(
-            "nonMasqueradeCIDRs: [10.0.0.0/8, 0.0.0.0/0]",
-            "nonMasqueradeCIDRs contains 0.0.0.0/0, which stops all pod egress from being "
-            "masqueraded",
-            id="default-route",
-        ),
-        pytest.param(
-            "nonMasqueradeCIDRs: [128.0.0.0/1, 0.0.0.0/2, 64.0.0.0/2, 10.0.0.0/8]",
-            "nonMasqueradeCIDRs entries 0.0.0.0/2, 64.0.0.0/2, 128.0.0.0/1 merge into 0.0.0.0/0",
-            id="default-route-in-pieces",
-        ),
         pytest.param("cidrLimit: 2", "has 3 CIDRs, more than cidrLimit 2", id="over-limit"),
         pytest.param("cidrLimit: yes", "cidrLimit must be an integer", id="bool-limit"),
         pytest.param("masqLinkLocal: 1", "masqLinkLocal must be true or false", id="int-bool"),
@@ -98,6 +87,45 @@ def test_rejections_name_the_value(document: str, message: str) -> None:
     assert message in text
     assert text.startswith("/etc/config/ip-masq-agent: ")
     assert "\n" not in text
+
+
+EXEMPTING_EVERYTHING = [
+    pytest.param(
+        "nonMasqueradeCIDRs: [10.0.0.0/8, 0.0.0.0/0]",
+        "nonMasqueradeCIDRs contains 0.0.0.0/0, which stops all pod egress from being masqueraded",
+        id="default-route",
+    ),
+    pytest.param(
+        "nonMasqueradeCIDRs: [128.0.0.0/1, 0.0.0.0/2, 64.0.0.0/2, 10.0.0.0/8]",
+        "nonMasqueradeCIDRs entries 0.0.0.0/2, 64.0.0.0/2, 128.0.0.0/1 merge into 0.0.0.0/0",
+        id="default-route-in-pieces",
+    ),
+]
+
+
+@pytest.mark.parametrize(("document", "message"), EXEMPTING_EVERYTHING)
+def test_exempting_everything_is_applied_as_upstream_with_a_warning(
+    document: str, message: str
+) -> None:
+    config = parse_config(document, enable_ipv6=False, source="/etc/config/ip-masq-agent")
+    assert [w for w in config.warnings if message in w] != []
+    assert (
+        "0.0.0.0/0" in {str(c) for c in config.non_masquerade_cidrs}
+        or len(config.non_masquerade_cidrs) == 4
+    )
+
+
+@pytest.mark.parametrize(("document", "message"), EXEMPTING_EVERYTHING)
+def test_exempting_everything_is_refused_when_asked(document: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            document,
+            enable_ipv6=False,
+            source="/etc/config/ip-masq-agent",
+            refuse_exempting_everything=True,
+        )
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_a_document_larger_than_a_config_map_is_refused_before_parsing() -> None:
@@ -262,7 +290,11 @@ def test_a_default_route_with_exceptions_masquerades_them_and_is_accepted() -> N
         enable_ipv6=False,
     )
     assert [str(c) for c in config.non_masquerade_cidrs] == ["0.0.0.0/0"]
+    assert not [w for w in config.warnings if "stops all pod egress" in w]
+    # An IPv4 exception leaves IPv6's default route exempting every IPv6 destination.
     with pytest.raises(ConfigError, match=r"contains ::/0"):
         parse_config(
-            'nonMasqueradeCIDRs: ["::/0"]\nforceMasqueradeCIDRs: [8.8.8.0/24]\n', enable_ipv6=True
+            'nonMasqueradeCIDRs: ["::/0"]\nforceMasqueradeCIDRs: [8.8.8.0/24]\n',
+            enable_ipv6=True,
+            refuse_exempting_everything=True,
         )

@@ -3,7 +3,9 @@
 The agent's parser (`parse_config`), the component's derivation (`derive_non_masquerade_cidrs`)
 and the `ip-masq-config-valid` policy all read CIDRs with `Prefix.parse` and judge a list
 that exempts every destination with `config_bounds.exempting_everything`; fed the same lists,
-they must accept and refuse alike, and refuse for the same reason.
+they must accept and refuse alike, and refuse for the same reason. The one deliberate split:
+a list exempting every destination of a family is upstream's to accept, so the agent applies
+it with a warning that says what the component's and the policy's refusal says.
 """
 
 import json
@@ -18,6 +20,7 @@ from tests.policies.objects import CONFIGMAP, configmap
 from tests.policies.policy_args import run_resource
 
 # (CIDR list, None when accepted, else a phrase every refusal of it says).
+EXEMPTING_EVERYTHING = {"ipv4-default-route", "ipv6-default-route", "halves", "ipv6-halves"}
 CASES = [
     pytest.param(["10.0.0.0/8", "fd00::/8"], None, id="plain"),
     pytest.param(["10.0.0.0/08"], None, id="leading-zero-length"),
@@ -37,13 +40,14 @@ CASES = [
 ]
 
 
-def agent_verdict(cidrs: list[str]) -> str | None:
+def agent_verdict(cidrs: list[str]) -> tuple[str | None, str]:
+    """The agent's refusal (None: accepted), and its warnings."""
     document = json.dumps({"nonMasqueradeCIDRs": cidrs})
     try:
-        parse_config(document, enable_ipv6=True)
+        config = parse_config(document, enable_ipv6=True)
     except ConfigError as err:
-        return str(err)
-    return None
+        return str(err), ""
+    return None, "; ".join(config.warnings)
 
 
 def component_verdict(cidrs: list[str]) -> str | None:
@@ -62,14 +66,31 @@ def policy_verdict(cidrs: list[str]) -> str | None:
 
 
 @pytest.mark.parametrize(("cidrs", "refusal"), CASES)
-def test_agent_component_and_policy_agree(cidrs: list[str], refusal: str | None) -> None:
+def test_agent_component_and_policy_agree(
+    request: pytest.FixtureRequest, cidrs: list[str], refusal: str | None
+) -> None:
+    agent_refusal, agent_warnings = agent_verdict(cidrs)
     verdicts = {
-        "agent": agent_verdict(cidrs),
         "component": component_verdict(cidrs),
         "policy": policy_verdict(cidrs),
     }
+    if request.node.callspec.id in EXEMPTING_EVERYTHING:
+        assert refusal is not None
+        assert agent_refusal is None and refusal in agent_warnings, agent_warnings
+    else:
+        verdicts["agent"] = agent_refusal
     if refusal is None:
-        assert verdicts == {"agent": None, "component": None, "policy": None}
+        assert set(verdicts.values()) == {None}, verdicts
     else:
         for who, verdict in verdicts.items():
             assert verdict is not None and refusal in verdict, (who, verdict)
+
+
+@pytest.mark.parametrize("cidrs", [["0.0.0.0/0"], ["0.0.0.0/1", "128.0.0.0/1"], ["::/0"]])
+def test_refusing_to_exempt_everything_is_the_agents_own_verdict(cidrs: list[str]) -> None:
+    """The component's refusal is the agent's parser asked to refuse, word for word."""
+    document = json.dumps({"nonMasqueradeCIDRs": cidrs})
+    _, warning = agent_verdict(cidrs)
+    with pytest.raises(ConfigError) as refused:
+        parse_config(document, enable_ipv6=True, refuse_exempting_everything=True)
+    assert str(refused.value) == warning

@@ -9,17 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
-from ip_masq_agent.contract import DEFAULT_CIDR_LIMIT, DEFAULT_RESYNC_SECONDS
 from ip_masq_agent.config_bounds import (
     MAX_CONFIG_BYTES,
     MAX_PLANNED_CIDRS,
+    exempting_everything_verdict,
     ineffective_exceptions,
     reject_cidrs_in_both,
-    reject_exempting_everything,
     reject_large_plans,
 )
 from ip_masq_agent.config_error import ConfigError
 from ip_masq_agent.config_yaml import load_document
+from ip_masq_agent.contract import DEFAULT_CIDR_LIMIT, DEFAULT_RESYNC_SECONDS
 from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.memo import UseMemo
 from ip_masq_agent.prefixes import Prefix, PrefixError
@@ -146,8 +146,12 @@ def parse_config(
     source: str = "config",
     yaml_loader: type | None = None,
     cidr_memo: CidrMemo | None = None,
+    refuse_exempting_everything: bool = False,
 ) -> AgentConfig:
     """Parse a config document on top of the defaults; raise ConfigError naming the bad value.
+
+    A list exempting every destination of a family is upstream's to accept (the agent warns);
+    `refuse_exempting_everything` makes it an error, as the component and the policy want.
 
     `yaml_loader` forces one YAML loader (tests run both over the same documents);
     `cidr_memo` (from `new_cidr_memo`) is the agent's, kept from one parse to the next.
@@ -159,6 +163,7 @@ def parse_config(
         nomasq_all_reserved_ranges=nomasq_all_reserved_ranges,
         source=source,
         yaml_loader=yaml_loader,
+        refuse_exempting_everything=refuse_exempting_everything,
     )
     if cidr_memo is None:
         return parse(network_of=_network)
@@ -173,6 +178,7 @@ def _parse_config(
     nomasq_all_reserved_ranges: bool,
     source: str,
     yaml_loader: type | None,
+    refuse_exempting_everything: bool,
     network_of: Callable[[str], Network | str],
 ) -> AgentConfig:
     size = len(text.encode("utf-8", errors="replace"))
@@ -216,7 +222,11 @@ def _parse_config(
             f"{len(forced)} CIDRs, more than cidrLimit {cidr_limit}"
         )
     reject_large_plans(cidrs, forced, source)
-    reject_exempting_everything(cidrs, forced, source)
+    everything = exempting_everything_verdict(cidrs, forced, source)
+    if everything is not None:
+        if refuse_exempting_everything:
+            raise ConfigError(everything)
+        warnings.append(everything)
     warnings.extend(ineffective_exceptions(cidrs, forced, source))
     masq_link_local = _expect(
         values.get("masqLinkLocal", base.masq_link_local), bool, "masqLinkLocal", source

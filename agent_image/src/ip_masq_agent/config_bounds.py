@@ -89,10 +89,11 @@ def exempting_everything(kept: tuple[Prefix, ...], forced: tuple[Prefix, ...]) -
     """THE default-route check: the family's whole space (`0.0.0.0/0`, `::/0`) when the
     lists leave no destination of it masqueraded, however it is spelt (`/0`, two `/1`s, ...).
 
-    A node in that state sends all pod egress with the pod's address: Cloud NAT and the
-    internet drop it. The agent refuses such a config, and so do the component and the policy,
-    which ask this function. Cheap when the answer is no: the kept CIDRs' sizes must add up to
-    the family's size before any merge is worth doing.
+    A node in that state sends all pod egress with the pod's address. Upstream accepts that,
+    and a cluster whose pod ranges Cloud NAT translates may want it, so the agent (a drop-in)
+    accepts it with a warning; the component and the policy, which guard what a stack derives,
+    refuse it. Both ask this one function. Cheap when the answer is no: the kept CIDRs' sizes
+    must add up to the family's size before any merge is worth doing.
     """
     for version, bits in BITS.items():
         family = [p for p in kept if p.version == version]
@@ -104,12 +105,13 @@ def exempting_everything(kept: tuple[Prefix, ...], forced: tuple[Prefix, ...]) -
     return None
 
 
-def reject_exempting_everything(
+def exempting_everything_verdict(
     kept: tuple[Prefix, ...], forced: tuple[Prefix, ...], source: str
-) -> None:
+) -> str | None:
+    """One line naming what exempts every destination of a family, or None when nothing does."""
     everything = exempting_everything(kept, forced)
     if everything is None:
-        return
+        return None
     # The widest entries, those no other entry contains: in (address, wider first) order, an
     # entry starting past the end of the last widest one.
     widest: list[Prefix] = []
@@ -122,6 +124,4 @@ def reject_exempting_everything(
         shown = ", ".join(map(str, widest[:_NAMED_CIDRS]))
         more = f" (+{len(widest) - _NAMED_CIDRS} more)" if len(widest) > _NAMED_CIDRS else ""
         what = f"entries {shown}{more} merge into {everything}"
-    raise ConfigError(
-        f"{source}: nonMasqueradeCIDRs {what}, which stops all pod egress from being masqueraded"
-    )
+    return f"{source}: nonMasqueradeCIDRs {what}, which stops all pod egress from being masqueraded"

@@ -24,7 +24,12 @@ def config_text(props: Mapping[str, Any]) -> str | None:
 def parse_configmap(props: Mapping[str, Any], source: str) -> AgentConfig:
     """Parse as the agent would; a missing key means the agent's defaults (`{}`)."""
     text = config_text(props)
-    return parse_config("{}" if text is None else text, enable_ipv6=ENABLE_IPV6, source=source)
+    return parse_config(
+        "{}" if text is None else text,
+        enable_ipv6=ENABLE_IPV6,
+        source=source,
+        refuse_exempting_everything=True,
+    )
 
 
 __all__ = ["ConfigError", "config_text", "parse_configmap"]
