@@ -13,7 +13,8 @@ from ip_masq_agent.config import AgentConfig, default_config, parse_config
 from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.rules import DesiredRules, Masquerade, plan_rules
-from ip_masq_agent.runner import SyncRunner, SyncTiming, family_digest, rules_summary
+from ip_masq_agent.runner import SyncRunner, SyncTiming
+from ip_masq_agent.sync.plan_report import family_digest, rules_summary
 
 
 class FakeClock:

@@ -12,7 +12,7 @@ from typing import Final, Protocol
 
 from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.logs import log_event
-from ip_masq_agent.runner import HealthReport
+from ip_masq_agent.sync.verdict import HealthReport
 
 # How often the pod looks again: an old agent may still be stopping on the node.
 RECHECK_SECONDS: Final = 10.0
