@@ -21,13 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ip_masq_agent.backends.base import Backend
-from ip_masq_agent.config import AgentConfig
 from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.logs import log_event
 from ip_masq_agent.metrics import AgentMetrics
-from ip_masq_agent.rules import DesiredRules
-from ip_masq_agent.sync.drift_fight import FIGHT_EVENT, FIGHT_REWRITES, FIGHT_WINDOW, DriftFight
+from ip_masq_agent.sync.drift_fight import FIGHT_REWRITES, FIGHT_WINDOW, DriftFight
 from ip_masq_agent.sync.health_tracker import HealthTracker
+from ip_masq_agent.sync.pass_reports import PassReports
 from ip_masq_agent.sync.plan_report import PlanReport
 from ip_masq_agent.sync.reconciler import Planner, Reconciler, Synced, SyncFailed
 from ip_masq_agent.sync.scheduler import Backoff, Clock, Scheduler
@@ -99,12 +98,24 @@ class SyncRunner:
         metrics.writer_fight.set_function(
             lambda: 0.0 if self._fight.fight(clock.monotonic()) is None else 1.0
         )
+        self._reports = PassReports(
+            config=config,
+            scheduler=self._scheduler,
+            tracker=self._tracker,
+            fight=self._fight,
+            metrics=metrics,
+            logger=logger,
+            backend=backend.name,
+        )
         self._reconciler = Reconciler(
-            config=config, plan=plan, backend=backend, events=self, release_memory=release_memory
+            config=config,
+            plan=plan,
+            backend=backend,
+            events=self._reports,
+            release_memory=release_memory,
         )
         self._plan_report = PlanReport(metrics, logger)
         self._sweep = OtherBackendsSweep(others, metrics, logger)
-        self._sync_started = clock.monotonic()  # loop thread: when the running pass began
         self._last_error: str | None = None
 
     # --- requests and scheduling -------------------------------------------------------
@@ -141,7 +152,7 @@ class SyncRunner:
         return self._scheduler.run_now()
 
     def _sync(self) -> bool:
-        started = self._sync_started = self._clock.monotonic()
+        started = self._reports.started = self._clock.monotonic()
         self._tracker.sync_started()
         outcome = self._reconciler.reconcile()
         if isinstance(outcome, SyncFailed):
@@ -158,32 +169,6 @@ class SyncRunner:
         self._succeeded(started, outcome)
         self._sweep.after_success()
         return True
-
-    # PassEvents: what the running pass reports.
-
-    def loaded(self, config: AgentConfig | None) -> None:
-        self._scheduler.set_period((config or self._config.defaults).resync_interval)
-        self._tracker.config_seen(self._config.state, rejected=self._config.problem is not None)
-
-    def write_needed(self, reason: str) -> None:
-        # Owed from the pass's start: the write may hang, and /healthz must see its age grow.
-        self._tracker.write_needed(self._sync_started)
-
-    def rewrite_forced(self, desired: DesiredRules) -> None:
-        fight = self._fight.drift_rewritten(self._clock.monotonic(), self._scheduler.longest_gap())
-        if fight is not None:
-            self._metrics.writer_fights.inc()
-            log_event(
-                self._log,
-                logging.WARNING,
-                FIGHT_EVENT,
-                rewrites=fight.rewrites,
-                within=f"{fight.span:.0f}s",
-                window=f"{fight.window:.0f}s",
-                backend=self._backend.name,
-                chain=desired.chain,
-                hint="find the other agent or script writing this chain (or table) and stop it",
-            )
 
     def _succeeded(self, started: float, outcome: Synced) -> None:
         self._last_error = None

@@ -5,6 +5,7 @@
 - `reconciler`: one pass (load, plan, observe, write, verify), knowing nothing of time;
 - `health_tracker`: the timestamps the loop reports; `verdict`: /healthz and /readyz computed
   from them where they are served; `drift_fight`: another writer undoing ours;
+- `pass_reports`: what a running pass reports, passed on to the scheduler, tracker and fight;
 - `plan_report`, `sweep`, `heap`: what follows a pass (log and metrics of the plan, other
   backends' rules removed, memory handed back);
 - `guarded`: the run-time check that a shared field is touched only under its lock.

@@ -98,8 +98,8 @@ class Scheduler(Generic[R]):
         return self._lock
 
     @property
-    def min_interval(self) -> float:
-        return self._min_interval
+    def clock(self) -> Clock:
+        return self._clock
 
     def run(self) -> bool:
         """Ask for a run soon (thread-safe); True when no ask was pending yet."""
