@@ -1,6 +1,7 @@
 """The lock discipline runner.py states, tested: threads read health while syncs run, and
 every field the HTTP threads can reach refuses a read or write without its lock."""
 
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -8,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from prometheus_client import generate_latest
 
+from ip_masq_agent.cleanup_phase import CleanupPhase
 from ip_masq_agent.health import health_routes
 from ip_masq_agent.sync.drift_fight import DriftFight
 from ip_masq_agent.sync.guarded import Shared, UnguardedAccessError
@@ -27,11 +29,17 @@ def busy_switching() -> Iterator[None]:
     sys.setswitchinterval(before)
 
 
+class NoRules:
+    def sweep(self) -> list[str]:
+        return []
+
+
 def _guarded_objects() -> list[object]:
     return [
         HealthTracker(started=0.0, interval=10.0),
         Scheduler(lambda: None, clock=Harness(CONFIG).clock, min_interval=0.1, period=10.0),
         DriftFight(),
+        CleanupPhase(NoRules(), logging.getLogger("test-lock-discipline")),
     ]
 
 
