@@ -13,7 +13,9 @@ Lock discipline (which field, which lock, who writes, who reads):
   the `ConfigKeeper`): the loop thread alone; the HTTP threads read none of it, the config's
   state reaches them as the tracker's copy.
 Each of those locks guards `Shared` fields that raise when touched without it
-(sync.guarded), so a test taking a path that forgets the lock fails.
+(sync.guarded), so a test taking a path that forgets the lock fails. No code holds two of them
+at once (each method takes one and lets go), so there is no order to keep and no deadlock;
+none is held while the kernel tools run, so a probe never waits on a hung write.
 """
 
 import logging
