@@ -5,17 +5,7 @@ import threading
 import pytest
 
 from ip_masq_agent.sync.scheduler import Backoff, Scheduler, SystemClock
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wall(self) -> float:
-        return self.now
+from tests.agent.test_runner import FakeClock
 
 
 class Counted:
@@ -41,7 +31,7 @@ def test_the_first_run_is_due_at_once_then_every_period() -> None:
     scheduler.step()
     clock.now += 0.1
     scheduler.step()
-    assert fn.runs == [100.0, 110.0]
+    assert fn.runs == [1000.0, 1010.0]
 
 
 def test_asks_coalesce_into_one_run_after_the_minimum_gap() -> None:
@@ -69,11 +59,11 @@ def test_retry_after_brings_the_next_run_forward_and_a_run_clears_it() -> None:
     clock, fn, scheduler = _scheduler()
     scheduler.step()
     scheduler.retry_after(0.5)
-    assert scheduler.due_at() == pytest.approx(100.5)
+    assert scheduler.due_at() == pytest.approx(1000.5)
     clock.now += 0.5
     scheduler.step()
-    assert fn.runs == [100.0, 100.5]
-    assert scheduler.due_at() == pytest.approx(110.5)  # the period, from the last run
+    assert fn.runs == [1000.0, 1000.5]
+    assert scheduler.due_at() == pytest.approx(1010.5)  # the period, from the last run
 
 
 def test_run_now_returns_the_functions_result() -> None:
