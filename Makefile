@@ -24,34 +24,34 @@ test-arm64: setup
 	$(PY) -m pytest -m arm64 tests/sandbox/test_container_arm64.py
 
 render: setup
-	$(PY) -m harness.offline --stack $(STACK)
+	$(PY) -m testbed.harness.offline --stack $(STACK)
 
 # Offline policy check: STACK is a stack name or a stack file path; exit 1 on a mandatory violation.
 check: setup
-	$(PY) -m harness.policy_check --stack $(STACK)
+	$(PY) -m testbed.harness.policy_check --stack $(STACK)
 
 # The agent image with Debian's podman (root); the base is made once per machine from Debian's
 # archive. The last line printed is the image reference. ARCH=arm64 builds arm64 under emulation.
 ARCH ?= amd64
 image: setup
-	$(PY) -m netlab.image --arch $(ARCH)
+	$(PY) -m agent_image.build --arch $(ARCH)
 
 # The README's run command (root: network namespaces). Renders STACK, runs it on a namespace
 # cluster, probes every path, changes the config live; exits non-zero on any wrong probe.
 # RUNTIME=container runs every node's agent as the image, under the rendered DaemonSet's pod spec.
 RUNTIME ?= process
 demo: setup
-	$(PY) -m sandbox.demo --stack $(STACK) --runtime $(RUNTIME)
+	$(PY) -m testbed.sandbox.demo --stack $(STACK) --runtime $(RUNTIME)
 
 # Benchmarks (root, network namespaces): all six side by side -> docs/benchmarks.md and its plot.
 # Upstream's rows need a real upstream binary named by IP_MASQ_AGENT_UPSTREAM (the project never
 # builds nor fetches one); without it they are carried, dated, from the committed report.
 bench: setup
-	$(PY) -m bench.run
+	$(PY) -m testbed.bench.run
 
 # The reduced set, under a minute, written to rendered/bench-quick/ (the committed report stays).
 bench-quick: setup
-	$(PY) -m bench.run --quick
+	$(PY) -m testbed.bench.run --quick
 
 # The component package's schema, committed: tests/components/test_provider.py fails on a difference.
 schema: setup

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 # iptables/nftables/iproute2 drive the kernel tests; python3-yaml and python3-prometheus-client
 # let the agent be tested on Debian's own /usr/bin/python3, as it runs in the image; prometheus
 # ships promtool, which checks and unit-tests the alert rules and the dashboard's queries;
-# podman, runc and mmdebstrap build and run the image itself (netlab/podman.py says why each).
+# podman, runc and mmdebstrap build and run the image itself (agent_image/podman.py says why each).
 # qemu-user-static and binfmt-support run arm64 binaries for `make image ARCH=arm64` and its test;
 # mmdebstrap needs arch-test to make a foreign-architecture base.
 debian_packages=(iptables nftables iproute2 conntrack python3-yaml python3-prometheus-client python3-venv

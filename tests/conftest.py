@@ -13,10 +13,10 @@ from typing import NoReturn
 
 import pytest
 
-from netlab.image import BuiltImage, build_image
-from netlab.lab import Lab, kernel_lab_unavailable
-from netlab.podman import DEBIAN_PACKAGES
-from netlab.upstream_records import DATA_ENV, UpstreamRecords, data_path
+from agent_image.build import BuiltImage, build_image
+from agent_image.podman import DEBIAN_PACKAGES
+from testbed.netlab.lab import Lab, kernel_lab_unavailable
+from testbed.netlab.upstream_records import DATA_ENV, UpstreamRecords, data_path
 from tests.unavailable import cannot_run_here
 
 IMAGE_FIXTURE = "agent_image"

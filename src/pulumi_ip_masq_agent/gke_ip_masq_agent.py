@@ -168,10 +168,28 @@ class GkeIpMasqAgent(pulumi.ComponentResource):
         invoke = pulumi.InvokeOptions(parent=self)
 
         groups: list[pulumi.Input[Sequence[pulumi.Input[Range]]]] = [
-            self._subnetwork_ranges(args["subnetwork"], subnetwork_path, invoke)
+            _looked_up_ranges(
+                "Subnetwork",
+                args["subnetwork"],
+                subnetwork_path,
+                lambda path: gcp.compute.get_subnetwork_output(
+                    project=path.project, region=path.location, name=path.name, opts=invoke
+                ),
+                looked_up_subnetwork_ranges,
+            )
         ]
         if "cluster" in args:
-            groups.append(self._cluster_ranges(args["cluster"], cluster_path, invoke))
+            groups.append(
+                _looked_up_ranges(
+                    "Cluster",
+                    args["cluster"],
+                    cluster_path,
+                    lambda path: gcp.container.get_cluster_output(
+                        project=path.project, location=path.location, name=path.name, opts=invoke
+                    ),
+                    looked_up_cluster_ranges,
+                )
+            )
         if "extra_ranges" in args:
             groups.append(resolve_ranges(args["extra_ranges"], argument=f"{where}: extra_ranges"))
         self.ranges = concat_ranges(*groups)
@@ -196,41 +214,22 @@ class GkeIpMasqAgent(pulumi.ComponentResource):
             }
         )
 
-    @staticmethod
-    def _subnetwork_ranges(
-        given: pulumi.Input[str],
-        parse: Callable[[object], GcpPath],
-        invoke: pulumi.InvokeOptions,
-    ) -> pulumi.Output[list[Range]]:
-        subnetwork = pulumi.Output.from_input(given)
-        path = subnetwork.apply(parse)
-        found = gcp.compute.get_subnetwork_output(
-            project=path.apply(lambda p: p.project),
-            region=path.apply(lambda p: p.location),
-            name=path.apply(lambda p: p.name),
-            opts=invoke,
-        )
-        return pulumi.Output.all(subnetwork, found).apply(
-            lambda v: looked_up_subnetwork_ranges(f"Subnetwork {v[0]}", v[1])
-        )
 
-    @staticmethod
-    def _cluster_ranges(
-        given: pulumi.Input[str],
-        parse: Callable[[object], GcpPath],
-        invoke: pulumi.InvokeOptions,
-    ) -> pulumi.Output[list[Range]]:
-        cluster = pulumi.Output.from_input(given)
-        path = cluster.apply(parse)
-        found = gcp.container.get_cluster_output(
-            project=path.apply(lambda p: p.project),
-            location=path.apply(lambda p: p.location),
-            name=path.apply(lambda p: p.name),
-            opts=invoke,
-        )
-        return pulumi.Output.all(cluster, found).apply(
-            lambda v: looked_up_cluster_ranges(f"Cluster {v[0]}", v[1])
-        )
+def _looked_up_ranges(
+    kind: str,
+    given: pulumi.Input[str],
+    parse: Callable[[object], GcpPath],
+    look_up: Callable[[pulumi.Output[GcpPath]], pulumi.Output[object]],
+    read: Callable[[str, object], list[Range]],
+) -> pulumi.Output[list[Range]]:
+    """The ranges of the resource an id names, read from pulumi-gcp's lookup of it.
+
+    `look_up` gets the parsed path as an Output (its fields lift: `path.project`), so an id
+    that is itself an Output is parsed, and refused, only where it resolves.
+    """
+    resource_id = pulumi.Output.from_input(given)
+    found = look_up(resource_id.apply(parse))
+    return pulumi.Output.all(resource_id, found).apply(lambda v: read(f"{kind} {v[0]}", v[1]))
 
 
 def _path_reader(

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from netlab.image import (
+from agent_image.build import (
     BASE_IMAGE,
     SIZE_LIMIT,
     BuiltImage,
@@ -13,7 +13,7 @@ from netlab.image import (
     image_size,
     mounted_image,
 )
-from netlab.podman import podman, run_argv
+from agent_image.podman import podman, run_argv
 from tests.conftest import image_unavailable
 from tests.unavailable import cannot_run_here
 

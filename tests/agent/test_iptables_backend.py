@@ -5,13 +5,9 @@ from collections.abc import Sequence
 import pytest
 
 from ip_masq_agent.backends.base import ApplyError
-from ip_masq_agent.backends.iptables import (
-    IptablesBackend,
-    canonical_rule,
-    owned_rules,
-    parse_iptables_version,
-)
-from ip_masq_agent.backends.migration import remove_other_backends
+from ip_masq_agent.backends.iptables import IptablesBackend, owned_rules
+from ip_masq_agent.backends.iptables_tool import parse_iptables_tool, parse_iptables_version
+from ip_masq_agent.backends.migration import OtherBackends, remove_other_backends
 from ip_masq_agent.backends.registry import (
     BackendSettings,
     UnknownBackendError,
@@ -19,7 +15,8 @@ from ip_masq_agent.backends.registry import (
 )
 from ip_masq_agent.commands import CommandResult
 from ip_masq_agent.config import default_config
-from ip_masq_agent.iptables_payload import jump_rule_line
+from ip_masq_agent.iptables_payload import jump_rule, jump_rule_line
+from ip_masq_agent.iptables_rules import parse_listed, parse_rule
 from ip_masq_agent.rules import DesiredRules, Masquerade, plan_rules
 
 CHAIN = "IP-MASQ-AGENT"
@@ -102,6 +99,8 @@ def test_plain_iptables_on_an_nf_tables_node_uses_the_generation_check(
 def test_parse_version() -> None:
     assert parse_iptables_version("ip6tables-legacy v1.8.9 (legacy)") == (1, 8, 9)
     assert parse_iptables_version("nope") is None
+    assert parse_iptables_tool("iptables v1.8.9 (nf_tables)").nf_tables
+    assert not parse_iptables_tool("iptables v1.8.9 (legacy)").nf_tables
 
 
 SAVED = f"""*nat
@@ -121,7 +120,9 @@ COMMIT
 def test_owned_rules_picks_only_our_chain_and_jumps() -> None:
     owned = owned_rules(SAVED, CHAIN)
     assert owned.chain_lines == (f":{CHAIN} - [0:0]", f"-A {CHAIN} -d 10.0.0.0/8 -j RETURN")
-    assert owned.jumps == (JUMP, f"-A POSTROUTING -d 10.1.0.0/16 -j {CHAIN}", JUMP)
+    other = parse_rule(f"-A POSTROUTING -d 10.1.0.0/16 -j {CHAIN}")
+    assert owned.jumps == (jump_rule(CHAIN), other, jump_rule(CHAIN))
+    assert parse_rule(JUMP) == jump_rule(CHAIN)  # the listing parses into the rule we build
 
 
 def test_apply_writes_chain_and_jump_fixes_in_one_transaction() -> None:
@@ -151,6 +152,12 @@ def test_apply_adds_the_jump_when_missing_and_nothing_when_present() -> None:
     run.saved = f"*nat\n:{CHAIN} - [0:0]\n{JUMP}\nCOMMIT\n"
     backend.apply(_desired())
     assert run.restores() == [f"{chain_payload}COMMIT\n"]  # just the chain payload
+
+
+def canonical_rule(line: str) -> str:
+    listed = parse_listed(line)
+    assert listed is not None
+    return listed.canonical()
 
 
 def test_canonical_rules_iron_out_option_order_and_rounding_only() -> None:
@@ -229,3 +236,46 @@ def test_a_missing_tool_of_another_backend_does_not_stop_the_agent() -> None:
     assert [args for args, _ in run.calls if args[0] == "nft"] == [("nft", "--version")]
     with pytest.raises(ApplyError, match="nft: command not found"):
         registry.create("nftables", settings).observe()
+
+
+class _NodeWithoutLegacy(ScriptedRunner):
+    """A node whose image has iptables-nft and nft but no iptables-legacy binary."""
+
+    def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
+        if args[0].startswith(("iptables-legacy", "ip6tables-legacy")):
+            self.calls.append((tuple(args), stdin))
+            return CommandResult(tuple(args), 127, "", f"{args[0]}: command not found")
+        return super().__call__(args, stdin=stdin)
+
+
+def test_a_missing_iptables_flavour_is_not_swept() -> None:
+    run = _NodeWithoutLegacy()
+    settings = BackendSettings(CHAIN, ("ipv4",), run)
+    registry = default_backend_registry()
+    active = registry.create("nftables", settings)
+    assert remove_other_backends(active, settings, registry) == []
+    legacy = [args for args, _ in run.calls if args[0] == "iptables-legacy"]
+    assert legacy == [("iptables-legacy", "--version")]  # asked once, then left alone
+
+
+@pytest.mark.parametrize(
+    ("version", "swept"),
+    [
+        pytest.param("iptables v1.8.9 (nf_tables)", "iptables-legacy", id="nf_tables"),
+        pytest.param("iptables v1.8.9 (legacy)", "iptables-nft", id="legacy"),
+    ],
+)
+def test_plain_iptables_keeps_its_own_flavour_asked_once(version: str, swept: str) -> None:
+    # The legacy nat table exists (a real node's /proc is not read here), so both are looked at.
+    saved = f"*nat\n:{CHAIN} - [0:0]\n{JUMP}\nCOMMIT\n"
+    run = ScriptedRunner(version=version, saved=saved)
+    settings = BackendSettings(CHAIN, ("ipv4",), run)
+    registry = default_backend_registry()
+    active = registry.create("iptables", settings)
+    others = OtherBackends(active, settings, registry, legacy_loaded=lambda _: True)
+    assert others.sweep() == []  # the scripted listing stays; what matters is who was asked
+    assert [args for args, _ in run.calls if args == ("iptables", "--version")] == [
+        ("iptables", "--version")
+    ]
+    # Only the other flavour was listed (to sweep it); our own flavour's state was not.
+    assert {args[0] for args, _ in run.calls if args[0].endswith("-save")} == {f"{swept}-save"}

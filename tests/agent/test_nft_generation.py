@@ -43,6 +43,7 @@ class _ListingBackend:
     """A backend whose 'kernel' is a string; apply writes it, observe lists it."""
 
     name = "nftables"
+    nf_tables = True
 
     def __init__(self) -> None:
         self.kernel = ""

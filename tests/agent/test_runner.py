@@ -32,6 +32,7 @@ class FakeBackend:
     """Keeps 'kernel' text; counts applies; can be told to fail or be tampered with."""
 
     name = "fake"
+    nf_tables = False
 
     def __init__(self) -> None:
         self.kernel = ""

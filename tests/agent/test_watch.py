@@ -5,7 +5,7 @@ import threading
 from pathlib import Path
 
 from ip_masq_agent.watch import IN_CREATE, IN_IGNORED, ConfigWatcher, fingerprint, parse_events
-from netlab.configmap_volume import ConfigMapVolume
+from testbed.kubelet.configmap_volume import ConfigMapVolume
 
 
 class Changes:

@@ -6,7 +6,6 @@ from typing import Any
 import pulumi
 import pytest
 
-from harness.offline import RenderResult, load_stack_config, render_stack, run_under_mocks
 from pulumi_ip_masq_agent.ip_masq_agent import (
     AGENT_ONLY_ARGUMENTS,
     EGRESS_NAT_POLICY_NAME,
@@ -15,7 +14,8 @@ from pulumi_ip_masq_agent.ip_masq_agent import (
 )
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import Range
-from sandbox.autopilot import autopilot_demo
+from testbed.harness.offline import RenderResult, load_stack_config, render_stack, run_under_mocks
+from testbed.sandbox.autopilot import autopilot_demo
 from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
 
 CRDS = Path(__file__).with_name("crds")

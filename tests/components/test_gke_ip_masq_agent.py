@@ -6,7 +6,6 @@ import pulumi
 import pulumi_gcp as gcp
 import pytest
 
-from harness.offline import is_unknown, run_under_mocks
 from pulumi_ip_masq_agent.arguments import ArgumentError
 from pulumi_ip_masq_agent.gke_ip_masq_agent import (
     CLUSTER_FORM,
@@ -18,6 +17,7 @@ from pulumi_ip_masq_agent.gke_ip_masq_agent import (
     parse_gcp_path,
 )
 from pulumi_ip_masq_agent.pulumi_sdk import MockCallArgs
+from testbed.harness.offline import is_unknown, run_under_mocks
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,13 @@ import pulumi
 import pulumi_gcp as gcp
 import pytest
 
-from harness.offline import RenderError, RenderResult, is_unknown, run_under_mocks
 from pulumi_ip_masq_agent import IpMasqAgent, Platform, gke_ranges
 from pulumi_ip_masq_agent.arguments import ResolvedInputError
 from pulumi_ip_masq_agent.gke_range_reader import (
     looked_up_cluster_ranges,
     looked_up_subnetwork_ranges,
 )
+from testbed.harness.offline import RenderError, RenderResult, is_unknown, run_under_mocks
 
 
 def subnet(**overrides: Any) -> gcp.compute.Subnetwork:

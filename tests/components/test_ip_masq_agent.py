@@ -7,7 +7,6 @@ import pulumi
 import pytest
 import yaml
 
-from harness.offline import RenderError, RenderResult, run_under_mocks
 from ip_masq_agent.backends.registry import default_backend_registry
 from ip_masq_agent.config import MAX_PLANNED_CIDRS, parse_config
 from ip_masq_agent.flags import parse_flags
@@ -24,6 +23,7 @@ from pulumi_ip_masq_agent.ip_masq_agent import (
 )
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.ranges import Range, concat_ranges
+from testbed.harness.offline import RenderError, RenderResult, run_under_mocks
 
 
 def three_ranges() -> list[Range]:

@@ -9,7 +9,11 @@ import netaddr
 import pytest
 import yaml
 
-from harness.offline import (
+from ip_masq_agent.config import parse_config
+from pulumi_ip_masq_agent.ip_masq_agent import AGENT_HEALTH_PORT, DAEMON_SET_NAME
+from pulumi_ip_masq_agent.pulumi_sdk import MockCallArgs
+from pulumi_ip_masq_agent.settings import SettingsError
+from testbed.harness.offline import (
     REPO_ROOT,
     RegisteredResource,
     RenderResult,
@@ -20,10 +24,6 @@ from harness.offline import (
     run_under_mocks,
     stacks,
 )
-from ip_masq_agent.config import parse_config
-from pulumi_ip_masq_agent.ip_masq_agent import AGENT_HEALTH_PORT, DAEMON_SET_NAME
-from pulumi_ip_masq_agent.pulumi_sdk import MockCallArgs
-from pulumi_ip_masq_agent.settings import SettingsError
 
 KUBERNETES_VERSION = "1.37.0"
 

@@ -15,11 +15,11 @@ import pytest
 import yaml
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from harness.offline import CallHandler, RenderResult, run_under_mocks
 from ip_masq_agent.config import parse_config
 from pulumi_ip_masq_agent import IpMasqAgent, Range, __version__, concat_ranges, gke_ranges
 from pulumi_ip_masq_agent.provider import PACKAGE_NAME, provider, schema
 from pulumi_ip_masq_agent.pulumi_sdk import MockCallArgs
+from testbed.harness.offline import CallHandler, RenderResult, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_DIR = ROOT / "provider"

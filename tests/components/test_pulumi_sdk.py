@@ -9,8 +9,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from harness.offline import run_under_mocks
 from pulumi_ip_masq_agent import pulumi_sdk as sdk
+from testbed.harness.offline import run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[2]
 

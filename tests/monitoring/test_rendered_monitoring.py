@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.offline import RenderResult, load_stack_config, main, render_stack
 from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.flags import parse_flags
 from pulumi_ip_masq_agent.ip_masq_agent import DAEMON_SET_NAME, IpMasqAgent
 from pulumi_ip_masq_agent.monitoring import AGENT_CONTAINER, METRICS_PORT, alert_rules, rule_groups
 from pulumi_ip_masq_agent.platform import Platform
 from pulumi_ip_masq_agent.settings import SettingsError, parse_settings
+from testbed.harness.offline import RenderResult, load_stack_config, main, render_stack
 from tests.monitoring.crd_schema import load_crd_schemas, validation_errors
 
 ROOT = Path(__file__).resolve().parents[2]

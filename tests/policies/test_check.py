@@ -12,10 +12,10 @@ import pytest
 import yaml
 from pulumi_policy import EnforcementLevel
 
-from harness.offline import load_stack_config, render_stack, stacks
-from harness.policy_check import main, policy_resources
 from pulumi_ip_masq_agent.policy.pack import POLICIES
 from pulumi_ip_masq_agent.testing.offline_policy import Finding, Resource, run_policies
+from testbed.harness.offline import load_stack_config, render_stack, stacks
+from testbed.harness.policy_check import main, policy_resources
 
 REPO = Path(__file__).resolve().parents[2]
 BROKEN = REPO / "tests/policies/stacks/Pulumi.broken.yaml"

@@ -5,13 +5,13 @@ from typing import Any
 
 import pytest
 
-from harness.policy_check import main
 from pulumi_ip_masq_agent.policy.gke_platform import (
     EGRESS_NAT_TYPE,
     validate_autopilot_kube_system,
     validate_egress_nat_coverage,
     validate_platform_matches_cluster,
 )
+from testbed.harness.policy_check import main
 from tests.policies.objects import (
     CLUSTER,
     CONFIGMAP,

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from netlab.lab import REPO_ROOT, Lab
-from sandbox.cluster_agents import Runtime, SandboxCluster
-from sandbox.stack import RESYNC_KEY, SandboxStack, render_sandbox_stack
+from testbed.netlab.lab import REPO_ROOT, Lab
+from testbed.runtimes import Runtime
+from testbed.sandbox.cluster_agents import SandboxCluster
+from testbed.sandbox.stack import RESYNC_KEY, SandboxStack, render_sandbox_stack
 
 # Fault tests need drift repaired in test time: the stack's own resyncInterval, shortened
 # through stack config, so the rendered ConfigMap carries it as a user would set it.
@@ -69,7 +70,7 @@ def make_sandbox(lab: Lab, tmp_path: Path) -> Iterator[SandboxFactory]:
         yield factory
     finally:
         # Agent logs help when a test failed; pytest shows captured output only on failure.
-        for log in sorted(tmp_path.glob("*agent.log")):
+        for log in sorted(tmp_path.glob("*.log")):
             print(f"--- {log.name}\n{log.read_text()[-3000:]}")
 
 
@@ -84,9 +85,9 @@ class InterruptedDemo:
 def sigterm_mid_demo(
     *args: str, on_ready: Callable[[str], object] = lambda _token: None, bound: float = 180
 ) -> InterruptedDemo:
-    """Run `python -m sandbox.demo ARGS`, SIGTERM it once its agents are ready (bounded)."""
+    """Run `python -m testbed.sandbox.demo ARGS`, SIGTERM it once its agents are ready (bounded)."""
     demo = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.demo", *args],
+        [sys.executable, "-m", "testbed.sandbox.demo", *args],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

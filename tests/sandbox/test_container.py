@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from netlab.image import BuiltImage
-from netlab.kubelet import ContainerRunner, leftover_containers
-from netlab.lab import REPO_ROOT, Lab
-from netlab.nat_state import nat_fingerprint
-from netlab.pod_spec import PodSpecError
-from netlab.podman import podman, podman_argv
-from sandbox.cluster_agents import SandboxCluster
-from sandbox.demo import run_demo
-from sandbox.stack import BACKEND_KEY, SandboxStack, render_sandbox_stack
+from agent_image.build import BuiltImage
+from agent_image.podman import podman, podman_argv
+from testbed.kubelet.kubelet import ContainerRunner, leftover_containers
+from testbed.kubelet.pod_spec import PodSpecError
+from testbed.netlab.lab import REPO_ROOT, Lab
+from testbed.netlab.nat_state import nat_fingerprint
+from testbed.sandbox.cluster_agents import SandboxCluster
+from testbed.sandbox.demo import run_demo
+from testbed.sandbox.stack import BACKEND_KEY, SandboxStack, render_sandbox_stack
 from tests.sandbox.conftest import SandboxFactory, sigterm_mid_demo
 from tests.sandbox.watch import PacketWatch, as_planned, new_peer_kept
 

@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from netlab.cluster_plan import plan_probes
-from netlab.fetch import fetch
-from netlab.image import SIZE_LIMIT, BuiltImage, build_image, image_size
-from netlab.nat_state import nat_fingerprint
-from netlab.podman import podman, podman_argv
+from agent_image.build import SIZE_LIMIT, BuiltImage, build_image, image_size
+from agent_image.podman import podman, podman_argv
+from testbed.netlab.cluster_plan import plan_probes
+from testbed.netlab.fetch import fetch
+from testbed.netlab.nat_state import nat_fingerprint
 from tests.conftest import image_unavailable
 from tests.sandbox.conftest import SandboxFactory
 from tests.sandbox.test_container import rendered_with

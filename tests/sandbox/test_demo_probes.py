@@ -7,9 +7,9 @@ import subprocess
 import pytest
 import yaml
 
-from netlab.cluster_plan import plan_probes
-from sandbox.demo import run_demo
-from sandbox.table import format_table
+from testbed.netlab.cluster_plan import plan_probes
+from testbed.sandbox.demo import run_demo
+from testbed.sandbox.table import format_table
 from tests.sandbox.conftest import SandboxFactory, rendered, sigterm_mid_demo
 
 pytestmark = pytest.mark.kernel

@@ -3,7 +3,7 @@ stack's own check runs with its Prometheus, tests/sandbox/test_prometheus_scrape
 
 import dataclasses
 
-from sandbox.endpoints import METRIC, check_endpoints
+from testbed.sandbox.endpoints import METRIC, check_endpoints
 from tests.sandbox.conftest import SandboxFactory, rendered
 
 

@@ -12,9 +12,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from ip_masq_agent.config import ConfigError, parse_config
-from netlab.nat_state import nat_fingerprint
-from netlab.node_agent import NodeAgent
-from sandbox.cluster_agents import SandboxCluster
+from testbed.netlab.nat_state import nat_fingerprint
+from testbed.netlab.node_agent import NodeAgent
+from testbed.sandbox.cluster_agents import SandboxCluster
 from tests.sandbox.conftest import SandboxFactory, rendered
 from tests.sandbox.watch import PacketWatch, either_for_new_peer, new_peer_kept
 

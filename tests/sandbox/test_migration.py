@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.offline import render_stack
-from netlab.cluster import target_of
-from netlab.cluster_plan import Probe, plan_probes
-from netlab.probe import Target
-from netlab.prober import BackgroundProber, Sample
-from netlab.upstream_records import UpstreamRecords, lay_upstream_node
 from pulumi_ip_masq_agent.settings import PROJECT
-from sandbox.cluster_agents import SandboxCluster
-from sandbox.stack import SandboxStack, render_sandbox_stack, stack_config
-from tests.dataplane.backend_views import VIEWS
+from testbed.harness.offline import render_stack
+from testbed.netlab.cluster import target_of
+from testbed.netlab.cluster_plan import Probe, plan_probes
+from testbed.netlab.probe import Target
+from testbed.netlab.prober import BackgroundProber, Sample
+from testbed.netlab.upstream_records import UpstreamRecords, lay_upstream_node
+from testbed.sandbox.cluster_agents import SandboxCluster
+from testbed.sandbox.stack import SandboxStack, render_sandbox_stack, stack_config
+from tests.agent.kernel.backend_views import VIEWS
 from tests.sandbox.conftest import SandboxFactory, rendered
 
 pytestmark = pytest.mark.kernel

@@ -17,11 +17,11 @@ from typing import Any
 
 import yaml
 
-from netlab.fetch import fetch
-from netlab.lab import Namespace
 from pulumi_ip_masq_agent.monitoring import AGENT_CONTAINER, alert_rules
-from sandbox.cluster_agents import SandboxCluster
-from sandbox.endpoints import METRIC, check_endpoints
+from testbed.netlab.fetch import fetch
+from testbed.netlab.lab import Namespace
+from testbed.sandbox.cluster_agents import SandboxCluster
+from testbed.sandbox.endpoints import METRIC, check_endpoints
 from tests.monitoring.test_dashboard import expand, panel_queries
 from tests.sandbox.conftest import SandboxFactory, rendered
 from tests.unavailable import cannot_run_here

@@ -4,11 +4,11 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from netlab.cluster import target_of
-from netlab.cluster_plan import Probe, plan_probes
-from netlab.probe import Target
-from netlab.prober import BackgroundProber, Sample
-from sandbox.cluster_agents import SandboxCluster
+from testbed.netlab.cluster import target_of
+from testbed.netlab.cluster_plan import Probe, plan_probes
+from testbed.netlab.probe import Target
+from testbed.netlab.prober import BackgroundProber, Sample
+from testbed.sandbox.cluster_agents import SandboxCluster
 
 # Destinations whose outcome no fault may change (the new peer is what configs toggle).
 STEADY = ("vpc host", "service", "internet", "pod ")

@@ -43,14 +43,3 @@ def parse_go_duration(text: str) -> float:
         raise ValueError(f"invalid duration {text!r}: longer than Go's ~292 years")
     return sign * total
 
-
-def format_go_duration(seconds: float) -> str:
-    """Render whole-second durations the way Go prints them (`1h30m0s`, `60s` -> `1m0s`)."""
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"

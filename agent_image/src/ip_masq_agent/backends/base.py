@@ -23,6 +23,15 @@ class Backend(Protocol):
         """Stable identifier for logs and the backend metric, e.g. `iptables-nft`."""
         ...
 
+    @property
+    def nf_tables(self) -> bool:
+        """Whether its rules live in nf_tables, so the ruleset generation tells they changed.
+
+        Also which kernel state a plain `iptables` writes (nft or legacy), for the sweep of
+        the other backends. May ask the tool once; never while rendering.
+        """
+        ...
+
     def render(self, desired: DesiredRules) -> str:
         """The exact payload(s) `apply` feeds to the kernel tools, for review and goldens."""
         ...

@@ -69,11 +69,16 @@ def count_hints(save_output: str) -> int:
 
 
 def count_rules(save_output: str, *, own_chain: str) -> int:
-    """Rules in iptables-save output, leaving out our own chain and the jump into it."""
+    """Rules in iptables-save output, leaving out our own chain and the jump into it.
+
+    Matched as plain words, not a pattern built from the name: a chain name may hold
+    characters a pattern reads as operators (`--masq-chain=IP.MASQ`).
+    """
+    ours, enter = f"-A {own_chain} ", f"-j {own_chain}"
     return sum(
         1
         for line in save_output.splitlines()
-        if line.startswith("-") and not re.search(rf"(?:^-A {own_chain} |-j {own_chain}$)", line)
+        if line.startswith("-") and not line.startswith(ours) and not line.endswith(enter)
     )
 
 

@@ -24,6 +24,10 @@ class GenerationCachedBackend:
     def name(self) -> str:
         return self._backend.name
 
+    @property
+    def nf_tables(self) -> bool:
+        return self._backend.nf_tables
+
     def render(self, desired: DesiredRules) -> str:
         return self._backend.render(desired)
 

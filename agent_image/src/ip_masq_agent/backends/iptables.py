@@ -1,130 +1,69 @@
 """The iptables backend: upstream's chain via iptables-restore, one POSTROUTING jump, drift view."""
 
 import hashlib
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
 
 from ip_masq_agent.backends.base import ApplyError
+from ip_masq_agent.backends.iptables_tool import FLAVOR_NF_TABLES, FLAVORS, IptablesProbe
 from ip_masq_agent.commands import CommandRunner
-from ip_masq_agent.iptables_payload import jump_rule_line, render_chain_payload
-from ip_masq_agent.nftables_payload import canonical_network
+from ip_masq_agent.iptables_payload import (
+    NAT,
+    Append,
+    Command,
+    Delete,
+    DeleteChain,
+    FlushChain,
+    RestorePayload,
+    chain_payload,
+    chain_rules,
+    jump_rule,
+)
+from ip_masq_agent.iptables_rules import ChainHead, ListingParser, Option, Rule
 from ip_masq_agent.rules import DesiredRules, Family, FamilyRules
-
-# Binary per family for each flavour; `-restore`/`-save` are suffixed to these names.
-FLAVORS: Final[Mapping[str, Mapping[Family, str]]] = {
-    "iptables": {"ipv4": "iptables", "ipv6": "ip6tables"},
-    "iptables-legacy": {"ipv4": "iptables-legacy", "ipv6": "ip6tables-legacy"},
-    "iptables-nft": {"ipv4": "iptables-nft", "ipv6": "ip6tables-nft"},
-}
-# `MASQUERADE --random-fully` exists from iptables 1.6.2 on.
-RANDOM_FULLY_SINCE: Final = (1, 6, 2)
-_VERSION: Final = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
-_TOKEN: Final = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
-# xt_statistic keeps a probability as a fraction of 2**31 and iptables-save prints it %.11f.
-_STATISTIC_SCALE: Final = 0x80000000
-
-
-@dataclass(frozen=True)
-class IptablesTool:
-    """What `<binary> --version` says: its version and whether it drives nf_tables."""
-
-    version: tuple[int, int, int] | None
-    nf_tables: bool
-
-    @property
-    def random_fully(self) -> bool:
-        """Whether it takes `--random-fully`; an unknown version is assumed modern."""
-        return self.version is None or self.version >= RANDOM_FULLY_SINCE
-
-
-def probe_iptables(run: CommandRunner, binary: str) -> IptablesTool:
-    """Ask the binary once (at start, never while rendering): `iptables v1.8.9 (nf_tables)`."""
-    result = run([binary, "--version"])
-    text = result.stdout + result.stderr
-    return IptablesTool(parse_iptables_version(text), "(nf_tables)" in text)
-
-
-def parse_iptables_version(text: str) -> tuple[int, int, int] | None:
-    """`iptables v1.8.9 (nf_tables)` -> (1, 8, 9)."""
-    match = _VERSION.search(text)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3))
-
-
-def _delete(save_line: str) -> str:
-    # iptables-save prints rules in restore syntax, so `-A` -> `-D` deletes exactly that rule.
-    return "-D" + save_line.removeprefix("-A")
-
-
-def _jump_target(line: str, chain: str) -> bool:
-    words = line.split()
-    return len(words) >= 4 and words[:2] == ["-A", "POSTROUTING"] and words[-2:] == ["-j", chain]
-
-
-def _probability(text: str) -> str:
-    try:
-        scaled = round(float(text) * _STATISTIC_SCALE)
-    except ValueError:
-        return text
-    return f"{scaled / _STATISTIC_SCALE:.11f}"
-
-
-def canonical_rule(line: str) -> str:
-    """One rule as a fingerprint of what it does, not of how a tool prints it.
-
-    iptables-save prints the options of a rule in the kernel's order (`-d` and `-p` first,
-    target options last) and the statistic probability as the kernel rounded it; the restore
-    payload says the same in upstream's order. Sorting the option groups and rounding the
-    probability as the kernel does makes both read alike; any other change still shows.
-    """
-    if line.startswith(":"):
-        return " ".join(line.split()[:2])  # `:CHAIN -`: the packet counters are no rule
-    tokens = _TOKEN.findall(line)
-    groups: list[list[str]] = []
-    for token in tokens[2:]:
-        if token.startswith("-") or not groups:
-            groups.append([token])
-        else:
-            groups[-1].append(token)
-    for group in groups:
-        if group[0] == "--probability" and len(group) == 2:
-            group[1] = _probability(group[1])
-        elif group[0] in ("-d", "-s") and len(group) == 2:
-            group[1] = canonical_network(group[1])
-    return " ".join([*tokens[:2], *sorted(" ".join(group) for group in groups)])
 
 
 @dataclass(frozen=True)
 class OwnedRules:
-    """Our part of one family's nat table, as iptables-save prints it."""
+    """Our part of one family's nat table, as iptables-save lists it."""
 
     chain_lines: tuple[str, ...]  # the chain declaration and its rules; empty if no chain
-    jumps: tuple[str, ...]  # every POSTROUTING rule that jumps to our chain
+    jumps: tuple[Rule, ...]  # every POSTROUTING rule that jumps to our chain
 
     def text(self) -> str:
         """The canonical form: what `IptablesBackend.expected` predicts for one family."""
-        return "\n".join(map(canonical_rule, (*self.chain_lines, *self.jumps)))
+        parser = ListingParser()
+        canonical = []
+        for line in self.chain_lines:
+            listed = parser.line(line)
+            canonical.append(line if listed is None else listed.canonical())
+        canonical += [jump.canonical() for jump in self.jumps]
+        return "\n".join(canonical)
 
     def digest(self) -> bytes:
         """Equal for two listings iff they list the same rules in the same words."""
         digest = hashlib.sha256()
-        for line in (*self.chain_lines, *self.jumps):
+        for line in (*self.chain_lines, *(jump.appended() for jump in self.jumps)):
             digest.update(f"{line}\n".encode("utf-8", "surrogateescape"))
         return digest.digest()
 
 
 def owned_rules(save_output: str, chain: str) -> OwnedRules:
-    """Pick out of `iptables-save -t nat` what belongs to the agent (pure, for tests too)."""
+    """Pick out of `iptables-save -t nat` what belongs to the agent (pure, for tests too).
+
+    Our chain's lines stay as listed until they are compared: a resync mostly lists the
+    same 10,000 rules again, and only a new listing is worth parsing.
+    """
     chain_lines = []
     jumps = []
+    enter = Option("-j", (chain,))
+    parser = ListingParser()
     for line in save_output.splitlines():
         if line.startswith((f":{chain} ", f"-A {chain} ")):
             chain_lines.append(line)
-        elif _jump_target(line, chain):
-            jumps.append(line)
+        elif line.startswith("-A POSTROUTING "):
+            rule = parser.line(line)
+            if isinstance(rule, Rule) and rule.options and rule.options[-1] == enter:
+                jumps.append(rule)
     return OwnedRules(tuple(chain_lines), tuple(jumps))
 
 
@@ -144,7 +83,7 @@ class IptablesBackend:
         families: tuple[Family, ...],
         run: CommandRunner,
         random_fully_supported: bool = True,
-        nf_tables: bool | None = None,
+        probe: IptablesProbe | None = None,
     ) -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"unknown iptables flavour {flavor!r}")
@@ -153,7 +92,8 @@ class IptablesBackend:
         self._families = families
         self._run = run
         self._random_fully = random_fully_supported
-        self._nf_tables = flavor == "iptables-nft" if nf_tables is None else nf_tables
+        # Only the plain `iptables` needs asking which flavour it is, and only when asked.
+        self._probe = probe or IptablesProbe(run, FLAVORS[flavor]["ipv4"])
         # Per family, the latest listing's digest and canonical text: a resync mostly lists
         # the same 10,000 rules again, and canonicalising them costs ~10 ms per 1,000. Only
         # the last one is kept (an `lru_cache` of rules kept every old config's).
@@ -163,17 +103,21 @@ class IptablesBackend:
     def name(self) -> str:
         return self._flavor
 
-    def _binary(self, family: Family) -> str:
-        return FLAVORS[self._flavor][family]
-
     @property
     def nf_tables(self) -> bool:
         """Whether its rules live in nf_tables (`iptables-nft`, or `iptables` on such a node)."""
-        return self._nf_tables
+        known = FLAVOR_NF_TABLES[self._flavor]
+        return self._probe.tool().nf_tables if known is None else known
+
+    def _binary(self, family: Family) -> str:
+        return FLAVORS[self._flavor][family]
+
+    def _random_fully_for(self, rules: FamilyRules) -> bool:
+        return rules.masquerade.random_fully and self._random_fully
 
     def render_family(self, rules: FamilyRules) -> str:
-        random_fully = rules.masquerade.random_fully and self._random_fully
-        return render_chain_payload(rules, chain=self._chain, random_fully=random_fully)
+        random_fully = self._random_fully_for(rules)
+        return chain_payload(rules, chain=self._chain, random_fully=random_fully).render()
 
     def render(self, desired: DesiredRules) -> str:
         payloads = [self.render_family(rules) for rules in desired.families]
@@ -191,24 +135,21 @@ class IptablesBackend:
             raise ApplyError(f"{self._binary(family)}-save -t nat: {result.error_line}")
         return owned_rules(result.stdout, self._chain)
 
-    def _restore(self, family: Family, payload: str) -> None:
+    def _restore(self, family: Family, payload: RestorePayload) -> None:
         tool = f"{self._binary(family)}-restore"
-        result = self._run([tool, "-w", "--noflush"], stdin=payload)
+        result = self._run([tool, "-w", "--noflush"], stdin=payload.render())
         if result.returncode != 0:
             raise ApplyError(f"{tool} -w --noflush: {result.error_line}")
 
-    def _jump_fixes(self, jumps: tuple[str, ...]) -> list[str]:
-        wanted = jump_rule_line(self._chain)
+    def _jump_fixes(self, jumps: tuple[Rule, ...]) -> list[Command]:
+        wanted = jump_rule(self._chain)
         # Keep the first exact jump; any other rule jumping to our chain (a duplicate, an
         # older variant) is ours too and goes, so the chain is entered exactly once.
-        keep = wanted if wanted in jumps else None
         extra = list(jumps)
-        if keep is not None:
-            extra.remove(keep)
-        lines = [_delete(line) for line in extra]
-        if keep is None:
-            lines.append(wanted)
-        return lines
+        if wanted in extra:
+            extra.remove(wanted)
+            return [Delete(rule) for rule in extra]
+        return [*(Delete(rule) for rule in extra), Append(wanted)]
 
     def apply(self, desired: DesiredRules) -> None:
         for rules in desired.families:
@@ -217,11 +158,11 @@ class IptablesBackend:
             # The last listing is stale from here on; 10,000 rules of it would stay resident
             # while the tool and the kernel hold the old and the new rules.
             self._seen.pop(rules.family, None)
-            payload = self.render_family(rules).removesuffix("COMMIT\n")
-            fixes = self._jump_fixes(self._save(rules.family).jumps)
-            self._restore(
-                rules.family, payload + "".join(f"{line}\n" for line in fixes) + "COMMIT\n"
+            payload = chain_payload(
+                rules, chain=self._chain, random_fully=self._random_fully_for(rules)
             )
+            fixes = self._jump_fixes(self._save(rules.family).jumps)
+            self._restore(rules.family, payload.then(*fixes))
 
     def expected(self, desired: DesiredRules) -> str:
         parts = []
@@ -229,9 +170,13 @@ class IptablesBackend:
             rules = desired.family(family)
             lines: list[str] = []
             if rules is not None:
-                payload = self.render_family(rules).splitlines()
-                lines = [canonical_rule(line) for line in payload if line.startswith((":", "-A "))]
-                lines.append(canonical_rule(jump_rule_line(self._chain)))
+                random_fully = self._random_fully_for(rules)
+                lines.append(ChainHead(self._chain).canonical())
+                lines += [
+                    rule.canonical()
+                    for rule in chain_rules(rules, chain=self._chain, random_fully=random_fully)
+                ]
+                lines.append(jump_rule(self._chain).canonical())
             parts.append(f"# {family}\n" + "\n".join(lines))
         return "\n".join(parts)
 
@@ -250,8 +195,8 @@ class IptablesBackend:
     def cleanup(self) -> None:
         for family in self._families:
             owned = self._save(family)
-            lines = [_delete(line) for line in owned.jumps]
+            commands: list[Command] = [Delete(jump) for jump in owned.jumps]
             if owned.chain_lines:
-                lines += [f"-F {self._chain}", f"-X {self._chain}"]
-            if lines:
-                self._restore(family, "*nat\n" + "\n".join(lines) + "\nCOMMIT\n")
+                commands += [FlushChain(self._chain), DeleteChain(self._chain)]
+            if commands:
+                self._restore(family, RestorePayload(NAT, commands=tuple(commands)))

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Final
 
 from ip_masq_agent.backends.base import Backend
-from ip_masq_agent.backends.iptables import FLAVORS
+from ip_masq_agent.backends.iptables_tool import FLAVORS, flavor_of, probe_iptables
 from ip_masq_agent.backends.registry import BackendRegistry, BackendSettings
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.rules import Family
@@ -16,12 +16,6 @@ DISTINCT_BACKENDS: Final = ("iptables-nft", "iptables-legacy", "nftables")
 # The legacy xtables tables this network namespace holds, one name a line (per namespace:
 # /proc/net is the reader's own). Reading it starts no process and creates nothing.
 _LEGACY_TABLES: Final = {"ipv4": "/proc/net/ip_tables_names", "ipv6": "/proc/net/ip6_tables_names"}
-
-
-def iptables_alias_flavor(run: CommandRunner) -> str:
-    """Which flavour the distribution's plain `iptables` is (`iptables --version` says)."""
-    result = run(["iptables", "--version"])
-    return "iptables-legacy" if "legacy" in result.stdout else "iptables-nft"
 
 
 def legacy_nat_loaded(families: tuple[Family, ...]) -> bool:
@@ -40,10 +34,11 @@ def legacy_nat_loaded(families: tuple[Family, ...]) -> bool:
 
 
 def _tool_missing(name: str, run: CommandRunner) -> bool:
-    tool = "nft" if name == "nftables" else FLAVORS[name]["ipv4"]
-    # 127: the runner's "command not found". Such a node holds nothing we could remove with
-    # it, and an image or host without one flavour's tools must still start.
-    return run([tool, "--version"]).returncode == 127
+    # A node without the tool holds nothing we could remove with it, and an image or host
+    # without one flavour's tools must still start.
+    if name == "nftables":
+        return run(["nft", "--version"]).returncode == 127  # the runner's "not found"
+    return not probe_iptables(run, FLAVORS[name]["ipv4"]).found
 
 
 class OtherBackends:
@@ -75,8 +70,9 @@ class OtherBackends:
     def _build(self) -> list[Backend]:
         run = self._settings.run
         keep = {self._active.name} if self._active is not None else set()
-        if "iptables" in keep:
-            keep.add(iptables_alias_flavor(run))
+        if self._active is not None and self._active.name == "iptables":
+            # The plain `iptables` writes one flavour's state; its own probe says which.
+            keep.add(flavor_of(self._active.nf_tables))
         # Only looked at and removed, never rendered: its tool's version does not matter, and
         # asking for it would start one more process.
         settings = dataclasses.replace(self._settings, random_fully=False)

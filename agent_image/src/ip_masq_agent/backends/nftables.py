@@ -49,6 +49,10 @@ class NftablesBackend:
     def name(self) -> str:
         return "nftables"
 
+    @property
+    def nf_tables(self) -> bool:
+        return True
+
     def render(self, desired: DesiredRules) -> str:
         # A sync renders the same plan twice (expected view, then apply): once is enough.
         memo = self._rendered

@@ -3,20 +3,17 @@
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
 
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.detect import detect_backend
 from ip_masq_agent.backends.generation_cache import GenerationCachedBackend
-from ip_masq_agent.backends.iptables import FLAVORS, IptablesBackend, probe_iptables
+from ip_masq_agent.backends.iptables import IptablesBackend
+from ip_masq_agent.backends.iptables_tool import FLAVORS, IptablesProbe
 from ip_masq_agent.backends.nftables import NftablesBackend
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.logs import LOGGER_NAME, log_event
 from ip_masq_agent.nftables_payload import table_name, unmarked_table_name
 from ip_masq_agent.rules import Family
-
-# Backends whose rules live in nf_tables, so the ruleset generation tells when they changed.
-NF_TABLES_BACKENDS: Final = frozenset({"iptables-nft", "nftables"})
 
 
 @dataclass(frozen=True)
@@ -53,41 +50,36 @@ class BackendRegistry:
     def names(self) -> tuple[str, ...]:
         return tuple(self._factories)
 
-    def create(self, name: str, settings: BackendSettings) -> Backend:
+    def factory(self, name: str) -> BackendFactory:
+        """The factory registered under `name`; it builds the backend bare (no cache)."""
         factory = self._factories.get(name)
         if factory is None:
             raise UnknownBackendError(
                 f"invalid value {name!r} for flag -backend:"
                 f" want one of {', '.join(self._factories)}"
             )
-        backend = factory(settings)
-        if isinstance(backend, GenerationCachedBackend):
-            return backend  # `auto` built it through this very method
-        nf_tables = backend.name in NF_TABLES_BACKENDS or (
-            isinstance(backend, IptablesBackend) and backend.nf_tables
-        )
-        if settings.generation is not None and nf_tables:
+        return factory
+
+    def create(self, name: str, settings: BackendSettings) -> Backend:
+        backend = self.factory(name)(settings)
+        # The generation first: only then may a plain `iptables` be asked which it is.
+        if settings.generation is not None and backend.nf_tables:
             return GenerationCachedBackend(backend, settings.generation)
         return backend
 
 
 def _iptables(flavor: str) -> BackendFactory:
     def build(settings: BackendSettings) -> Backend:
-        # The tool is asked once, here: whether it takes --random-fully, and for the plain
-        # `iptables` whether it is nf_tables-based (then the generation check applies too).
-        alias = flavor == "iptables" and settings.generation is not None
-        tool = (
-            probe_iptables(settings.run, FLAVORS[flavor]["ipv4"])
-            if settings.random_fully or alias
-            else None
-        )
+        # The one probe of the binary, handed to the backend: asked here, at start, when
+        # --random-fully is wanted (does it take it?); otherwise only if its flavour is.
+        probe = IptablesProbe(settings.run, FLAVORS[flavor]["ipv4"])
         return IptablesBackend(
             flavor=flavor,
             chain=settings.chain,
             families=settings.families,
             run=settings.run,
-            random_fully_supported=tool is None or tool.random_fully,
-            nf_tables=None if flavor != "iptables" else tool is not None and tool.nf_tables,
+            random_fully_supported=probe.tool().random_fully if settings.random_fully else True,
+            probe=probe,
         )
 
     return build
@@ -113,7 +105,7 @@ def _auto(registry: BackendRegistry) -> BackendFactory:
             backend=detection.backend,
             reason=detection.reason,
         )
-        return registry.create(detection.backend, settings)
+        return registry.factory(detection.backend)(settings)  # `create` wraps it once
 
     return build
 

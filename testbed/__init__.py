@@ -1,0 +1,1 @@
+"""The testbed, never shipped: lab, sandbox kubelet, sandbox, offline harness, benchmarks."""

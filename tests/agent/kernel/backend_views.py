@@ -1,0 +1,94 @@
+"""What each backend owns in a node namespace, seen and damaged from outside the agent."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from testbed.netlab.lab import Namespace
+from tests.agent.kernel.kernel_helpers import CHAIN
+
+TABLE = "ip-masq-agent"
+Tamper = Callable[[Namespace], None]
+
+
+@dataclass(frozen=True)
+class BackendView:
+    """One `--backend` value: how to read its state and how to break it three ways."""
+
+    name: str
+    state: Callable[[Namespace], str]  # our rules as the kernel tools print them; "" if none
+    holds: Callable[[Namespace, str], bool]  # is this CIDR among our non-masquerade ranges?
+    tampers: dict[str, Tamper] = field(default_factory=dict)
+    flush: tuple[str, ...] = ()  # one command emptying our chain, as another writer would
+
+
+def _nft_state(ns: Namespace) -> str:
+    done = ns.run("nft", "list", "table", "inet", TABLE, check=False)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def _nft_holds(ns: Namespace, cidr: str) -> bool:
+    family = "ipv6" if ":" in cidr else "ipv4"
+    done = ns.run("nft", "list", "set", "inet", TABLE, f"nomasq_{family}", check=False)
+    return done.returncode == 0 and cidr in done.stdout
+
+
+def _nft(*args: str) -> Tamper:
+    def tamper(ns: Namespace) -> None:
+        ns.run("nft", *args)
+
+    return tamper
+
+
+NFTABLES = BackendView(
+    "nftables",
+    _nft_state,
+    _nft_holds,
+    {
+        "whole": _nft("delete", "table", "inet", TABLE),
+        "element": _nft("delete", "element", "inet", TABLE, "nomasq_ipv4", "{ 10.0.0.0/8 }"),
+        "hook": _nft("delete", "chain", "inet", TABLE, "postrouting"),
+    },
+    ("nft", "flush", "chain", "inet", TABLE, "postrouting"),
+)
+
+
+def _iptables_view(name: str, tool: str) -> BackendView:
+    def saved(ns: Namespace, family_tool: str) -> list[str]:
+        # The whole ruleset: `-save -t nat` would create a legacy nat table just by looking.
+        out = ns.run(f"{family_tool}-save").stdout.splitlines()
+        return [
+            line
+            for line in out
+            if line.startswith((f":{CHAIN} ", f"-A {CHAIN} ")) or line.endswith(f"-j {CHAIN}")
+        ]
+
+    def state(ns: Namespace) -> str:
+        six = tool.replace("iptables", "ip6tables")
+        return "\n".join(saved(ns, tool) + saved(ns, six))
+
+    def holds(ns: Namespace, cidr: str) -> bool:
+        family_tool = tool.replace("iptables", "ip6tables") if ":" in cidr else tool
+        return any(f" -d {cidr} " in line for line in saved(ns, family_tool))
+
+    def jump(ns: Namespace) -> str:
+        return next(line for line in saved(ns, tool) if line.startswith("-A POSTROUTING"))
+
+    def restore(ns: Namespace, *lines: str) -> None:
+        ns.run(f"{tool}-restore", "-w", "--noflush", input="\n".join(["*nat", *lines, "COMMIT\n"]))
+
+    return BackendView(
+        name,
+        state,
+        holds,
+        {
+            "whole": lambda ns: restore(ns, "-D" + jump(ns)[2:], f"-F {CHAIN}", f"-X {CHAIN}"),
+            "element": lambda ns: restore(ns, f"-D {CHAIN} 2"),  # the first configured CIDR
+            "hook": lambda ns: restore(ns, "-D" + jump(ns)[2:]),
+        },
+        (tool, "-w", "-t", "nat", "-F", CHAIN),
+    )
+
+
+IPTABLES_NFT = _iptables_view("iptables-nft", "iptables-nft")
+IPTABLES_LEGACY = _iptables_view("iptables-legacy", "iptables-legacy")
+VIEWS = {view.name: view for view in (IPTABLES_NFT, IPTABLES_LEGACY, NFTABLES)}

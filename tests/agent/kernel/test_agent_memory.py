@@ -1,0 +1,187 @@
+"""The agent under the rendered DaemonSet's memory limit: bounded by its config, not its history.
+
+The agent runs as the image runs it (Debian's python3, the DaemonSet's args) in a node namespace,
+inside a cgroup limited as the pod's container is; its config comes through a ConfigMap volume.
+The CPU limit is not applied: it only makes each sync slower, not larger.
+"""
+
+import functools
+import ipaddress
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testbed.kubelet.configmap_volume import ConfigMapVolume
+from testbed.kubelet.pod_spec import ContainerSpec, parse_daemon_set
+from testbed.netlab.lab import Lab, Namespace
+from testbed.netlab.memory_cgroup import MemoryCgroup, memory_cgroup_unavailable
+from testbed.netlab.node_agent import agent_argv, sandbox_agent_args
+from testbed.sandbox.stack import render_sandbox_stack
+from tests.agent.kernel.backend_views import VIEWS
+from tests.agent.kernel.kernel_helpers import wait_until
+from tests.unavailable import cannot_run_here
+
+pytestmark = pytest.mark.kernel
+
+BACKENDS = ("iptables-nft", "iptables-legacy", "nftables")
+# The stack whose DaemonSet runs with --enable-ipv6: both families get 10,000 CIDRs.
+STACK = "dev"
+CHANGES = 20
+PER_FAMILY = 10_000
+SYNC_TIMEOUT = 60.0  # one 10k+10k change takes ~1-2 s; far more means the loop is stuck
+
+
+@functools.cache
+def agent_container() -> ContainerSpec:
+    """The rendered DaemonSet's agent container: its args and its limits."""
+    (container,) = parse_daemon_set(dict(render_sandbox_stack(STACK).daemon_set)).containers
+    return container
+
+
+def generation_cidrs(generation: int, per_family: int) -> tuple[list[str], list[str]]:
+    """`per_family` IPv4 /24s and IPv6 /48s, none shared with another generation.
+
+    Every other block: adjacent blocks would merge into a few nft set elements, and an old
+    generation's text, parsed or printed, can only be kept alive by a cache.
+    """
+    first = generation * per_family
+    v4 = ipaddress.IPv4Address("11.0.0.0")
+    v6 = ipaddress.IPv6Address("fd00::")
+    return (
+        [f"{v4 + (2 * (first + i) << 8)}/24" for i in range(per_family)],
+        [f"{v6 + (2 * (first + i) << 80)}/48" for i in range(per_family)],
+    )
+
+
+def generation_config(generation: int, per_family: int) -> str:
+    ipv4, ipv6 = generation_cidrs(generation, per_family)
+    cidrs = "".join(f"- {cidr}\n" for cidr in (*ipv4, *ipv6))
+    return f"nonMasqueradeCIDRs:\n{cidrs}cidrLimit: {2 * per_family}\nresyncInterval: 60s\n"
+
+
+def listed(state: str, cidr: str) -> bool:
+    """Whether a backend's listing (`BackendView.state`) names this CIDR as a whole word."""
+    return re.search(rf"(?<![0-9a-f.:]){re.escape(cidr)}(?![0-9])", state) is not None
+
+
+def rss(pid: int) -> int:
+    """The agent's resident memory, from the kernel's own accounting."""
+    match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    assert match is not None
+    return int(match.group(1)) * 1024
+
+
+@pytest.fixture
+def cgroup(lab: Lab) -> Iterator[MemoryCgroup]:
+    reason = memory_cgroup_unavailable()
+    if reason is not None:
+        cannot_run_here(reason)
+    limit = agent_container().memory_limit_bytes
+    assert limit is not None, "the DaemonSet sets no memory limit"
+    with MemoryCgroup(limit) as created:
+        yield created
+
+
+class LimitedAgent:
+    """The agent in a fresh node namespace and in `cgroup`, reading a ConfigMap volume."""
+
+    def __init__(
+        self, lab: Lab, cgroup: MemoryCgroup, tmp_path: Path, backend: str, config: str
+    ) -> None:
+        self.node: Namespace = lab.namespace("node")
+        self.cgroup = cgroup
+        self.view = VIEWS[backend]
+        self.volume = ConfigMapVolume(tmp_path / "config")
+        self.volume.publish(config)
+        self.log = tmp_path / "agent.log"
+        args = sandbox_agent_args(
+            agent_container().args or (), config_path=str(self.volume.path), backend=backend
+        )
+        # -v=2 (the DaemonSet's default is quiet): a debug line per sync, which the tests count.
+        argv = agent_argv(*args, "--v=2")
+        self.process = cgroup.spawn(lab, self.node, argv, output=self.log)
+
+    def count(self, event: str) -> int:
+        return self.log.read_text().count(f'event="{event}"')
+
+    def wait_for(self, event: str, count: int) -> None:
+        """Until the log shows `count` such events; fails at once when the agent dies."""
+
+        def done() -> bool:
+            assert self.process.poll() is None, self.died()
+            return self.count(event) >= count
+
+        assert wait_until(done, SYNC_TIMEOUT, step=0.05) is not None, self.tail()
+
+    def died(self) -> str:
+        return (
+            f"agent exited ({self.process.returncode}); OOM kills in its cgroup:"
+            f" {self.cgroup.oom_kills()}; log: {self.tail()}"
+        )
+
+    def tail(self) -> str:
+        return self.log.read_text()[-800:]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_twenty_changes_of_10k_ipv4_and_10k_ipv6_cidrs_fit_the_daemonsets_memory_limit(
+    lab: Lab, cgroup: MemoryCgroup, tmp_path: Path, backend: str
+) -> None:
+    agent = LimitedAgent(lab, cgroup, tmp_path, backend, generation_config(0, PER_FAMILY))
+    resident = []
+    took = []
+    for generation in range(CHANGES + 1):
+        started = time.monotonic()
+        if generation:
+            agent.volume.publish(generation_config(generation, PER_FAMILY))
+        agent.wait_for("rules in place", generation + 1)
+        took.append(time.monotonic() - started)
+        # Judged from the kernel, in one listing: this generation's first and last CIDR of each
+        # family are in, the previous generation's first is gone.
+        state = agent.view.state(agent.node)
+        for family in generation_cidrs(generation, PER_FAMILY):
+            assert listed(state, family[0]) and listed(state, family[-1]), (generation, family)
+        if generation:
+            old = generation_cidrs(generation - 1, PER_FAMILY)[0][0]
+            assert not listed(state, old), (generation, old)
+        resident.append(rss(agent.process.pid))
+    assert agent.process.poll() is None and cgroup.oom_kills() == 0, agent.died()
+    mib = [round(r / 2**20, 1) for r in resident]
+    print(f"{backend}: RSS MiB per change {mib}; seconds per change {[round(t, 2) for t in took]}")
+    # After the 1st change old and new config have met once; the 20th may hold no more.
+    assert resident[CHANGES] <= resident[1] * 1.1, mib
+
+
+def scattered_host_exceptions(count: int) -> list[str]:
+    """`count` IPv6 /128s inside fd00::/8, each in its own /32: ~110 rules each once split."""
+    return [f"fd{i % 256:02x}:{i:x}::{i:x}/128" for i in range(1, count + 1)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exceptions_that_would_expand_past_the_limit_are_refused_and_the_rules_stay(
+    lab: Lab, cgroup: MemoryCgroup, tmp_path: Path, backend: str
+) -> None:
+    kept = "nonMasqueradeCIDRs: ['10.0.0.0/8', 'fd00::/8']\ncidrLimit: 300\nresyncInterval: 1s\n"
+    agent = LimitedAgent(lab, cgroup, tmp_path, backend, kept)
+    agent.wait_for("rules in place", 1)
+    before = agent.view.state(agent.node)
+    assert agent.view.holds(agent.node, "fd00::/8"), before
+    # A 6 KB document: 200 exceptions that the old agent planned as ~22,000 rules (OOM).
+    exceptions = ", ".join(f"'{c}'" for c in scattered_host_exceptions(200))
+    agent.volume.publish(f"{kept}forceMasqueradeCIDRs: [{exceptions}]\n")
+    agent.wait_for("config not used", 1)
+    refused = next(
+        line for line in agent.log.read_text().splitlines() if 'event="config not used"' in line
+    )
+    assert re.search(
+        r"forceMasqueradeCIDRs: its 200 exceptions split nonMasqueradeCIDRs into \d+ CIDRs"
+        r" \(one rule each\), more than the agent's limit of \d+",
+        refused,
+    ), refused
+    # Two resyncs on the kept config (logged as such: not "sync ok" while the file is refused).
+    agent.wait_for("rules kept", agent.count("rules kept") + 2)
+    assert agent.view.state(agent.node) == before
+    assert agent.process.poll() is None and cgroup.oom_kills() == 0, agent.died()

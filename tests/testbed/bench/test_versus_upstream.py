@@ -1,0 +1,51 @@
+"""Benchmark 6 without the upstream binary: upstream's committed rows are carried, dated."""
+
+from pathlib import Path
+from typing import Any
+
+from testbed.bench.report_upstream import versus_upstream_section
+from testbed.bench.versus_upstream import AGENTS, OURS, UPSTREAM, agents, carry_upstream_rows
+
+
+def _rows(agent: str, seconds: float) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "start": [{"agent": agent, "cidrs": 64, "run": 0, "seconds": seconds}],
+        "idle": [
+            {
+                "agent": agent,
+                "cidrs": 64,
+                "window": 60.0,
+                "cpu_per_minute": 0.01,
+                "processes_per_resync": 2,
+                "rss_kib": 20480,
+            }
+        ],
+        "edits": [{"agent": agent, "cidrs": 64, "edit": 0, "seconds": seconds}],
+    }
+
+
+def test_without_a_binary_only_ours_are_measured() -> None:
+    assert agents(None) == OURS and UPSTREAM not in agents(None)
+    assert agents(Path("/bin/true")) == AGENTS
+
+
+def test_committed_upstream_rows_are_carried_with_their_date() -> None:
+    committed = {
+        "environment": {"date": "2026-12-01 23:27 UTC"},
+        "versus_upstream": {
+            "upstream_version": [{"version": "v2.12.6"}],
+            **{
+                key: _rows(UPSTREAM, 0.08)[key]
+                + _rows("nftables", 9.0)[key]
+                + [{**r, "cidrs": 10_000} for r in _rows(UPSTREAM, 0.35)[key]]
+                for key in ("start", "idle", "edits")
+            },
+        },
+    }
+    merged = carry_upstream_rows(_rows("nftables", 0.11), committed)
+    # Theirs kept at the size this run measured (not at 10,000, which it did not), ours new.
+    assert [r["seconds"] for r in merged["start"]] == [0.08, 0.11]
+    assert merged["carried_from"] == [{"date": "2026-12-01 23:27 UTC"}]
+    text = "\n".join(versus_upstream_section(merged))
+    assert "v2.12.6" in text
+    assert "carried from the run of 2026-12-01 23:27 UTC" in text
