@@ -30,11 +30,11 @@ from ip_masq_agent.config import (
 )
 from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
 from ip_masq_agent.flags import FlagError, HelpRequestedError, Options, parse_flags, usage
+from ip_masq_agent.heap import release_free_memory
 from ip_masq_agent.http_server import Route
 from ip_masq_agent.logs import configure_logging, log_event
 from ip_masq_agent.nft_generation import read_generation
 from ip_masq_agent.rules import FAMILIES, DesiredRules, Masquerade, plan_rules
-from ip_masq_agent.sync.heap import release_free_memory
 from ip_masq_agent.watch import ConfigWatcher
 
 if TYPE_CHECKING:
@@ -125,8 +125,7 @@ def build_runner(
 ) -> SyncRunner:
     """The agent's sync loop for these flags: config keeper, planner, backend, metrics."""
     from ip_masq_agent.metrics import AgentMetrics  # noqa: PLC0415 (prometheus_client)
-    from ip_masq_agent.runner import SyncRunner, SyncTiming  # noqa: PLC0415
-    from ip_masq_agent.sync.scheduler import SystemClock  # noqa: PLC0415
+    from ip_masq_agent.runner import SyncRunner, SyncTiming, SystemClock  # noqa: PLC0415
 
     metrics = AgentMetrics(registry, backend=backend.name)
     config = ConfigKeeper(

@@ -31,9 +31,12 @@ from ip_masq_agent.sync.health_tracker import HealthTracker
 from ip_masq_agent.sync.pass_reports import PassReports
 from ip_masq_agent.sync.plan_report import PlanReport
 from ip_masq_agent.sync.reconciler import Planner, Reconciler, Synced, SyncFailed
-from ip_masq_agent.sync.scheduler import Backoff, Clock, Scheduler
+from ip_masq_agent.sync.scheduler import Backoff, Clock, Scheduler, SystemClock
 from ip_masq_agent.sync.sweep import OtherBackends, OtherBackendsSweep
 from ip_masq_agent.sync.verdict import HealthReport, LivenessLimits, health_report
+
+# The entry point builds the runner with the real clock and serves its HealthReport.
+__all__ = ["HealthReport", "SyncRunner", "SyncTiming", "SystemClock"]
 
 
 @dataclass(frozen=True)
