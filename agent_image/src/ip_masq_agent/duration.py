@@ -42,4 +42,3 @@ def parse_go_duration(text: str) -> float:
     if total > MAX_SECONDS:
         raise ValueError(f"invalid duration {text!r}: longer than Go's ~292 years")
     return sign * total
-
