@@ -1,18 +1,15 @@
 """The plan's summary and digests: bounded lines that still tell two lists apart."""
 
-import ipaddress
-
-from ip_masq_agent.config import AgentConfig
+from ip_masq_agent.config import parse_config
 from ip_masq_agent.rules import DesiredRules, Masquerade, plan_rules
 from ip_masq_agent.sync.plan_report import rules_summary
 
 
 def test_the_rules_summary_is_bounded_and_tells_lists_apart() -> None:
     def desired(cidrs: list[str]) -> DesiredRules:
-        config = AgentConfig(
-            non_masquerade_cidrs=tuple(ipaddress.ip_network(c) for c in cidrs),
-            cidr_limit=len(cidrs),
-        )
+        # Through the parser: the test holds whatever type the config keeps its CIDRs in.
+        text = f"nonMasqueradeCIDRs: [{', '.join(cidrs)}]\ncidrLimit: {len(cidrs)}\n"
+        config = parse_config(text, enable_ipv6=True, source="test")
         return plan_rules(config, chain="IP-MASQ-AGENT", enable_ipv6=True, masquerade=Masquerade())
 
     many = [f"11.{i // 256}.{i % 256}.0/24" for i in range(10_000)]
