@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from ip_masq_agent.health import HealthServer, health_routes, metrics_routes, split_address
 from ip_masq_agent.http_server import BoundedHttpServer
 from ip_masq_agent.metrics import AgentMetrics
-from ip_masq_agent.runner import HealthReport
+from ip_masq_agent.sync.verdict import HealthReport
 
 
 def _get(port: int, path: str) -> tuple[int, str]:

@@ -13,7 +13,8 @@ from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import DesiredRules, Masquerade, plan_rules
-from ip_masq_agent.runner import SyncRunner, SyncTiming, family_digest, rules_summary
+from ip_masq_agent.runner import SyncRunner, SyncTiming
+from ip_masq_agent.sync.plan_report import family_digest
 
 
 class FakeClock:
@@ -359,27 +360,6 @@ def test_rule_summary_logged_only_when_it_changes(caplog: pytest.LogCaptureFixtu
             h.advance(10)
     assert [r.getMessage() for r in caplog.records].count("rules in place") == 1
     assert h.metric("ip_masq_agent_desired_cidrs", family="ipv4") == 2
-
-
-def test_the_rules_summary_is_bounded_and_tells_lists_apart() -> None:
-    def desired(cidrs: list[str]) -> DesiredRules:
-        config = AgentConfig(
-            non_masquerade_cidrs=tuple(map(Prefix.parse, cidrs)),
-            cidr_limit=len(cidrs),
-        )
-        return plan_rules(config, chain="IP-MASQ-AGENT", enable_ipv6=True, masquerade=Masquerade())
-
-    many = [f"11.{i // 256}.{i % 256}.0/24" for i in range(10_000)]
-    line = rules_summary(desired(many))
-    assert line.startswith(
-        "ipv4: 10001 CIDRs 169.254.0.0/16,11.0.0.0/24,11.0.1.0/24,11.0.2.0/24,+9997 more sha256="
-    )
-    assert "; ipv6: 1 CIDRs fe80::/10 sha256=" in line
-    assert len(line) < 200
-    # One CIDR changed at the end of the list: the named ones are the same, the digest is not.
-    other = rules_summary(desired([*many[:-1], "12.0.0.0/24"]))
-    assert other != line
-    assert other.split(" sha256=")[0] == line.split(" sha256=")[0]
 
 
 def test_the_desired_list_digest_is_one_series_per_family_that_follows_the_config() -> None:

@@ -12,7 +12,8 @@ from typing import Final, Protocol
 
 from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.logs import log_event
-from ip_masq_agent.runner import HealthReport
+from ip_masq_agent.sync.guarded import OwnedLock, Shared
+from ip_masq_agent.sync.verdict import HealthReport
 
 # How often the pod looks again: an old agent may still be stopping on the node.
 RECHECK_SECONDS: Final = 10.0
@@ -25,7 +26,14 @@ class Sweeper(Protocol):
 
 
 class CleanupPhase:
-    """The sweep loop and its verdict; HTTP threads read the verdict under the lock."""
+    """The sweep loop and its verdict.
+
+    Lock discipline: `gone` and `error` are `Shared`, guarded by `self.lock`: written by the
+    sweep loop, read by the HTTP threads (`report`) in one hold.
+    """
+
+    gone = Shared[bool]()  # the last sweep succeeded: nothing of ours is on the node
+    error = Shared[str | None]()
 
     def __init__(
         self, sweeper: Sweeper, logger: logging.Logger, recheck: float = RECHECK_SECONDS
@@ -33,10 +41,14 @@ class CleanupPhase:
         self._sweeper = sweeper
         self._log = logger
         self._recheck = recheck
-        self._lock = threading.Lock()
+        self._lock = OwnedLock()
         self._stop = threading.Event()
-        self._gone = False  # the last sweep succeeded: nothing of ours is on the node
-        self._error: str | None = None
+        with self._lock:
+            self.gone, self.error = False, None
+
+    @property
+    def lock(self) -> OwnedLock:
+        return self._lock
 
     def sweep(self) -> bool:
         """One sweep now; True when the node then holds no rule of ours."""
@@ -44,11 +56,11 @@ class CleanupPhase:
             removed = self._sweeper.sweep()
         except ApplyError as err:
             with self._lock:
-                self._gone, self._error = False, str(err)
+                self.gone, self.error = False, str(err)
             log_event(self._log, logging.ERROR, "cleanup failed", error=str(err))
             return False
         with self._lock:
-            self._gone, self._error = True, None
+            self.gone, self.error = True, None
         if removed:
             log_event(self._log, logging.INFO, "rules removed", backends=",".join(removed))
         return True
@@ -65,7 +77,7 @@ class CleanupPhase:
     def report(self) -> HealthReport:
         """For health_routes: /healthz while the loop runs, /readyz once no rule of ours is left."""
         with self._lock:
-            gone, error = self._gone, self._error
+            gone, error = self.gone, self.error
         if gone:
             return HealthReport(True, True, "ok\nmode: cleanup: no rule of ours on this node\n")
         reason = "cleanup failed (the log says why)" if error else "cleanup not done yet"

@@ -81,6 +81,9 @@ class ConfigKeeper:
     - an invalid, unreadable or (after a good one) vanished file: the last good config stays,
       and the problem is logged once per distinct message, counted and reported by `problem`.
     Unchanged contents are neither re-parsed nor re-counted.
+
+    Loop thread only: `load` runs in the sync pass, and `state` and `problem` are read there;
+    the HTTP threads see the state as the health tracker's copy (sync.health_tracker).
     """
 
     def __init__(

@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from ip_masq_agent.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 from ip_masq_agent.http_server import BoundedHttpServer, Response, Route
-from ip_masq_agent.runner import HealthReport
+from ip_masq_agent.sync.verdict import HealthReport
 
 _ADDRESS: Final = re.compile(r"(.*):([0-9]{1,5})")  # ASCII digits only, as Go's net package
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ip_masq_agent.drift_fight import FIGHT_EVENT, FIGHT_REWRITES
+from ip_masq_agent.sync.drift_fight import FIGHT_EVENT, FIGHT_REWRITES
 from testbed.netlab.fetch import fetch
 from testbed.netlab.lab import Lab
 from testbed.netlab.node_agent import agent_argv

@@ -1,9 +1,10 @@
 """Another writer fighting ours: drift rewrites counted in a sliding window, a verdict on demand."""
 
-import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Final
+
+from ip_masq_agent.sync.guarded import OwnedLock, Shared
 
 # A drift rewrite is one another writer forced: drift found at a resync, or our write undone
 # before we looked at it. One tamper (an operator, a one-off script) is repaired and
@@ -36,16 +37,27 @@ class DriftFight:
 
     The loop reports each rewrite another writer forced; readiness, the gauge and the log ask.
     Bounded: only the last `rewrites` timestamps are kept.
+
+    Lock discipline: `times` and `window` are `Shared`, guarded by `self.lock`: written by the
+    loop thread (`drift_rewritten`), read by it and by the HTTP and metrics threads (`fight`).
     """
+
+    times = Shared["deque[float]"]()
+    window = Shared[float]()
 
     def __init__(self, rewrites: int = FIGHT_REWRITES, window: float = FIGHT_WINDOW) -> None:
         if rewrites < 1:
             raise ValueError("a fight needs at least one rewrite")
         self._rewrites = rewrites
         self._min_window = window
-        self._lock = threading.Lock()
-        self._times: deque[float] = deque(maxlen=rewrites)
-        self._window = window
+        self._lock = OwnedLock()
+        with self._lock:
+            self.times = deque(maxlen=rewrites)
+            self.window = window
+
+    @property
+    def lock(self) -> OwnedLock:
+        return self._lock
 
     def window_for(self, interval: float) -> float:
         """The window for a loop resyncing every `interval` seconds."""
@@ -55,8 +67,8 @@ class DriftFight:
         """Record one drift rewrite; the fight when this one started it, else None."""
         with self._lock:
             before = self._fight(at)
-            self._window = self.window_for(interval)
-            self._times.append(at)
+            self.window = self.window_for(interval)
+            self.times.append(at)
             after = self._fight(at)
         return after if before is None else None
 
@@ -66,6 +78,7 @@ class DriftFight:
             return self._fight(now)
 
     def _fight(self, now: float) -> Fight | None:
-        if len(self._times) < self._rewrites or now - self._times[0] > self._window:
+        times = self.times
+        if len(times) < self._rewrites or now - times[0] > self.window:
             return None
-        return Fight(len(self._times), self._times[-1] - self._times[0], self._window)
+        return Fight(len(times), times[-1] - times[0], self.window)
