@@ -8,16 +8,15 @@ from pulumi_policy import ReportViolation, StackValidationArgs
 
 from ip_masq_agent.contract import AGENT_NAMESPACE
 from ip_masq_agent.prefixes import Prefix
-from pulumi_ip_masq_agent.cidrs import read_network, uncovered
+from pulumi_ip_masq_agent.cidrs import read_network
 from pulumi_ip_masq_agent.policy.force_masquerade_agent import runs_our_agent
-from pulumi_ip_masq_agent.policy.gke_ranges import CLUSTER, StackResource, required_ranges
+from pulumi_ip_masq_agent.policy.gke_ranges import CLUSTER, StackResource, coverage, required_ranges
 from pulumi_ip_masq_agent.policy.kubernetes_objects import (
     is_agent_configmap,
     is_agent_daemonset,
 )
 from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
 from pulumi_ip_masq_agent.policy.props import as_list, as_mapping, as_text, dig
-from pulumi_ip_masq_agent.ranges import describe as describe_range
 
 PLATFORM_MATCHES: Final = "platform-matches-cluster"
 AUTOPILOT_KUBE_SYSTEM: Final = "autopilot-nothing-in-kube-system"
@@ -152,15 +151,10 @@ def validate_egress_nat_coverage(
         with unknowns.guard(f"{policy.name}."):
             covering += _destinations(policy.props)
     subject = ", ".join(_policy_label(p) for p in policies)
-    for required in ranges:
-        cidr = read_network(str(required["cidr"]))
-        if cidr is None:
-            continue  # required_ranges holds only ranges it could read
-        missing = uncovered(cidr, covering)
-        if missing:
+    for found in coverage(ranges, covering):
+        if found.missing:
             report_violation(
-                f"{subject}: NoSNAT destinations do not cover {describe_range(required)} {cidr} "
-                f"(uncovered: {', '.join(str(part) for part in missing)}); pod traffic to it "
+                f"{subject}: NoSNAT destinations do not cover {found.gap()}; pod traffic to it "
                 "would be masqueraded",
                 policies[0].urn,
             )

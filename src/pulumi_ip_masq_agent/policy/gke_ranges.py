@@ -7,7 +7,8 @@ from typing import Any, Final, Protocol, TypeVar
 
 from pulumi_policy.proxy import UnknownValueError
 
-from pulumi_ip_masq_agent.cidrs import read_network
+from ip_masq_agent.prefixes import Prefix
+from pulumi_ip_masq_agent.cidrs import read_network, uncovered
 from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
 from pulumi_ip_masq_agent.policy.props import as_list, as_mapping, as_text, dig, last_segment
 from pulumi_ip_masq_agent.ranges import Range, describe, secondary_range_label
@@ -244,3 +245,26 @@ def required_ranges(resources: Sequence[StackResource], unknowns: PreviewUnknown
 
 def _of_type(resources: Sequence[StackResource], resource_type: str) -> Iterator[StackResource]:
     return (resource for resource in resources if resource.resource_type == resource_type)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """A required range as read, and the parts of it a list of CIDRs leaves out."""
+
+    required: Range
+    cidr: Prefix
+    missing: tuple[Prefix, ...]
+
+    def gap(self) -> str:
+        """`pods range 10.8.0.0/14 (uncovered: 10.10.0.0/15)`: what a violation names."""
+        parts = ", ".join(map(str, self.missing))
+        return f"{describe(self.required)} {self.cidr} (uncovered: {parts})"
+
+
+def coverage(ranges: Sequence[Range], covering: Sequence[Prefix]) -> Iterator[Coverage]:
+    """Each required range `covering` is judged against (required_ranges holds only readable
+    ones; a range no CIDR parser reads is skipped, not guessed)."""
+    for required in ranges:
+        cidr = read_network(str(required["cidr"]))
+        if cidr is not None:
+            yield Coverage(required, cidr, tuple(uncovered(cidr, covering)))

@@ -4,13 +4,10 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
-from pulumi_ip_masq_agent.policy.kubernetes_objects import (
-    describe,
-    is_agent_daemonset,
-    pod_containers,
-)
+from pulumi_ip_masq_agent.policy.agent_object_policy import Report, agent_object_policy
+from pulumi_ip_masq_agent.policy.kubernetes_objects import pod_containers
 from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
 from pulumi_ip_masq_agent.policy.props import as_list, as_text
 
@@ -31,29 +28,25 @@ def _registries(value: Any) -> Sequence[str]:
     return [entry for entry in as_list(value) if isinstance(entry, str) and entry]
 
 
-def validate_image_pinned(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+@agent_object_policy("DaemonSet")
+def validate_image_pinned(
+    subject: str, args: ResourceValidationArgs, report: Report, unknowns: PreviewUnknowns
+) -> None:
     """Every container of the agent DaemonSet names its image by @sha256 digest."""
-    if not is_agent_daemonset(args.resource_type, args.props):
-        return
-    subject = describe("DaemonSet", args.props, args.name)
     allowed = _registries(args.get_config().get("allowedRegistries"))
-    unknowns = PreviewUnknowns(subject)
     for index, container in enumerate(pod_containers(args.props)):
         with unknowns.guard():
             name = as_text(container.get("name")) or f"#{index}"
             image = as_text(container.get("image"))
             if image is None:
-                report_violation(f"{subject}: container {name} has no image", None)
+                report(f"{subject}: container {name} has no image")
             elif not DIGEST.search(image):
-                report_violation(
+                report(
                     f"{subject}: container {name} image {image!r} is not pinned by digest "
-                    "(use name@sha256:<digest> so every node runs the reviewed bytes)",
-                    None,
+                    "(use name@sha256:<digest> so every node runs the reviewed bytes)"
                 )
             elif allowed and not any(image.startswith(prefix) for prefix in allowed):
-                report_violation(
+                report(
                     f"{subject}: container {name} image {image!r} is not from an allowed "
-                    f"registry ({', '.join(allowed)})",
-                    None,
+                    f"registry ({', '.join(allowed)})"
                 )
-    unknowns.raise_if_any()

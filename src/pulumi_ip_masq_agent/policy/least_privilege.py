@@ -3,7 +3,7 @@
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
 from ip_masq_agent.contract import (
     LOOPBACK_HOSTS,
@@ -11,12 +11,8 @@ from ip_masq_agent.contract import (
     NODE_CRITICAL_PRIORITY_CLASS,
     XTABLES_LOCK,
 )
-from pulumi_ip_masq_agent.policy.kubernetes_objects import (
-    describe,
-    is_agent_daemonset,
-    pod_containers,
-    pod_spec,
-)
+from pulumi_ip_masq_agent.policy.agent_object_policy import Report, agent_object_policy
+from pulumi_ip_masq_agent.policy.kubernetes_objects import pod_containers, pod_spec
 from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
 from pulumi_ip_masq_agent.policy.props import as_list, as_mapping, as_text, dig
 
@@ -158,15 +154,11 @@ CHECKS: Final[tuple[Check, ...]] = (
 )
 
 
+@agent_object_policy("DaemonSet")
 def validate_least_privilege(
-    args: ResourceValidationArgs, report_violation: ReportViolation
+    subject: str, args: ResourceValidationArgs, report: Report, unknowns: PreviewUnknowns
 ) -> None:
     """Not privileged, NET_ADMIN/NET_RAW only, no host path but the xtables lock, and so on."""
-    if not is_agent_daemonset(args.resource_type, args.props):
-        return
-    subject = describe("DaemonSet", args.props, args.name)
-    unknowns = PreviewUnknowns(subject)
     for check in CHECKS:
         with unknowns.guard():
-            check(subject, args.props, lambda message: report_violation(message, None))
-    unknowns.raise_if_any()
+            check(subject, args.props, report)

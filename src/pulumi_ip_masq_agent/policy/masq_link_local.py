@@ -2,10 +2,10 @@
 
 from typing import Final
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs
+from pulumi_policy import ResourceValidationArgs
 
+from pulumi_ip_masq_agent.policy.agent_object_policy import Report, agent_object_policy
 from pulumi_ip_masq_agent.policy.config_document import ConfigError, config_text, parse_configmap
-from pulumi_ip_masq_agent.policy.kubernetes_objects import describe, is_agent_configmap
 from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
 
 NAME: Final = "masq-link-local"
@@ -20,14 +20,11 @@ WHY_IPV6: Final = (
 )
 
 
+@agent_object_policy("ConfigMap")
 def validate_masq_link_local(
-    args: ResourceValidationArgs, report_violation: ReportViolation
+    subject: str, args: ResourceValidationArgs, report: Report, unknowns: PreviewUnknowns
 ) -> None:
     """Report masqLinkLocal / masqLinkLocalIPv6 set to true."""
-    if not is_agent_configmap(args.resource_type, args.props):
-        return
-    subject = describe("ConfigMap", args.props, args.name)
-    unknowns = PreviewUnknowns(subject)
     with unknowns.guard():
         if config_text(args.props) is None:
             return  # nothing set: the default is false
@@ -36,7 +33,6 @@ def validate_masq_link_local(
         except ConfigError:
             return  # ip-masq-config-valid reports the document itself.
         if config.masq_link_local:
-            report_violation(f"{subject} data.config: masqLinkLocal is true: {WHY_IPV4}", None)
+            report(f"{subject} data.config: masqLinkLocal is true: {WHY_IPV4}")
         if config.masq_link_local_ipv6:
-            report_violation(f"{subject} data.config: masqLinkLocalIPv6 is true: {WHY_IPV6}", None)
-    unknowns.raise_if_any()
+            report(f"{subject} data.config: masqLinkLocalIPv6 is true: {WHY_IPV6}")

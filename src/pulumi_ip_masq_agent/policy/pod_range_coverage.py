@@ -7,16 +7,15 @@ from pulumi_policy import ReportViolation, StackValidationArgs
 
 from ip_masq_agent.config import AgentConfig
 from ip_masq_agent.prefixes import Prefix, PrefixSet
-from pulumi_ip_masq_agent.cidrs import read_network, uncovered
 from pulumi_ip_masq_agent.policy.config_document import ConfigError, config_text, parse_configmap
-from pulumi_ip_masq_agent.policy.gke_ranges import StackResource, required_ranges
+from pulumi_ip_masq_agent.policy.gke_ranges import StackResource, coverage, required_ranges
 from pulumi_ip_masq_agent.policy.kubernetes_objects import (
     CONFIGMAP_PATCH,
     describe,
     is_agent_configmap,
 )
 from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
-from pulumi_ip_masq_agent.ranges import Range, known_cidr
+from pulumi_ip_masq_agent.ranges import Range
 from pulumi_ip_masq_agent.ranges import describe as describe_range
 
 NAME: Final = "non-masquerade-covers-pod-ranges"
@@ -80,20 +79,14 @@ def validate_pod_ranges_covered(
             except ConfigError as err:
                 report_violation(f"{err}: coverage of pod ranges cannot be shown", resource.urn)
                 continue
-            covering = config.non_masquerade_cidrs
-            for required in ranges:
-                cidr = read_network(known_cidr(required))
-                if cidr is None:
-                    continue  # required_ranges holds only ranges it could read
-                missing = uncovered(cidr, covering)
-                if missing:
+            for found in coverage(ranges, config.non_masquerade_cidrs):
+                if found.missing:
                     report_violation(
-                        f"{subject}: nonMasqueradeCIDRs does not cover {describe_range(required)} "
-                        f"{cidr} (uncovered: "
-                        f"{', '.join(str(part) for part in missing)}); pod traffic "
-                        "to it would be masqueraded",
+                        f"{subject}: nonMasqueradeCIDRs does not cover {found.gap()}; pod "
+                        "traffic to it would be masqueraded",
                         resource.urn,
                     )
+                required, cidr = found.required, found.cidr
                 for exception, parts in exception_cuts(cidr, config):
                     report_violation(
                         f"{subject}: forceMasqueradeCIDRs entry {exception} cuts "
