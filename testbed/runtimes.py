@@ -12,7 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ip_masq_agent.contract import CONFIG_MAP_KEY, DEFAULT_HEALTH_ADDRESS, DEFAULT_METRICS_ADDRESS
+from ip_masq_agent.contract import (
+    CONFIG_FILE_NAME,
+    CONFIG_MAP_KEY,
+    DEFAULT_HEALTH_ADDRESS,
+    DEFAULT_METRICS_ADDRESS,
+)
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.kubelet.kubelet import Kubelet
 from testbed.kubelet.pod_spec import PodSpecError, parse_daemon_set
@@ -98,7 +103,7 @@ class ProcessRuntime:
     def place(self, cluster: Cluster, nodes: Sequence[NodePlan]) -> None:
         self._cluster, self._nodes = cluster, nodes
         for node in nodes:
-            volume = ConfigMapVolume(self.workdir / node.name / "etc-config")
+            volume = ConfigMapVolume(self.workdir / node.name / "etc-config", key=CONFIG_FILE_NAME)
             volume.publish(self.stack.config_text)
             self.volumes[node.name] = volume
             self.agents[node.name] = self._node_agent(node, self.stack, f"{node.name}-agent.log")

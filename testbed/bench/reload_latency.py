@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.commands import SubprocessRunner
+from ip_masq_agent.contract import CONFIG_FILE_NAME
 from testbed.bench.workload import backend, config_text, synthetic_cidrs
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.netlab.lab import Lab
@@ -23,7 +24,7 @@ def run_reload_latency(
     records: list[dict[str, object]] = []
     for name in backends:
         ns = lab.namespace(f"reload-{name.split('-')[-1]}")
-        volume = ConfigMapVolume(workdir / name)
+        volume = ConfigMapVolume(workdir / name, key=CONFIG_FILE_NAME)
         base = synthetic_cidrs(BASE_CIDRS)
         volume.publish(config_text(base))
         # The agent's log goes to a file: a pipe nobody reads would fill and block the agent.

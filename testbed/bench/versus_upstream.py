@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ip_masq_agent.config import Network
-from ip_masq_agent.contract import DEFAULT_CHAIN
+from ip_masq_agent.contract import CONFIG_FILE_NAME, DEFAULT_CHAIN
 from ip_masq_agent.iptables_payload import NON_MASQ_COMMENT
 from ip_masq_agent.nftables_payload import DEFAULT_TABLE, set_name
 from ip_masq_agent.prefixes import address_text
@@ -124,7 +124,7 @@ class _Agent:
     ) -> None:
         self.agent = agent
         self.ns = lab.namespace(label)
-        self.volume = ConfigMapVolume(workdir / label)
+        self.volume = ConfigMapVolume(workdir / label, key=CONFIG_FILE_NAME)
         self.log = workdir / f"{label}.log"
         self._lab, self._binary = lab, binary
         self.process: subprocess.Popen[str] | None = None

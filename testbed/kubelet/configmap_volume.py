@@ -11,19 +11,25 @@ class ConfigMapVolume:
     """`<dir>/<key>` -> `..data/<key>`, `..data` -> `..<timestamp>/`; updates swap `..data`.
 
     kubelet's atomic writer renames a fresh `..data_tmp` symlink over `..data`, so a reader
-    sees the old file or the new one, never a partial write; the agent must notice the swap
+    sees the old file or the new one, never a partial write; a reader must notice the swap
     (the path it opened never changes).
     """
 
-    def __init__(self, directory: Path, key: str = "ip-masq-agent") -> None:
+    def __init__(self, directory: Path, key: str | None = None) -> None:
         self.directory = directory
-        self.key = key
+        self._key = key  # the file a reader opens, for path/publish/withdraw; kubelet needs none
         self._serial = 0
         directory.mkdir(parents=True, exist_ok=True)
 
     @property
+    def key(self) -> str:
+        if self._key is None:
+            raise ValueError(f"ConfigMapVolume {self.directory}: no key to read or publish")
+        return self._key
+
+    @property
     def path(self) -> Path:
-        """What the agent reads (`--config`)."""
+        """The file a reader opens (the agent: `--config`)."""
         return self.directory / self.key
 
     def project(self, files: Mapping[str, bytes], links: Iterable[str] | None = None) -> None:

@@ -4,6 +4,7 @@ import struct
 import threading
 from pathlib import Path
 
+from ip_masq_agent.contract import CONFIG_FILE_NAME
 from ip_masq_agent.watch import IN_CREATE, IN_IGNORED, ConfigWatcher, fingerprint, parse_events
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 
@@ -33,7 +34,7 @@ def _watch(path: Path) -> tuple[ConfigWatcher, Changes]:
 
 
 def test_symlink_swap_is_seen(tmp_path: Path) -> None:
-    volume = ConfigMapVolume(tmp_path)
+    volume = ConfigMapVolume(tmp_path, key=CONFIG_FILE_NAME)
     volume.publish("nonMasqueradeCIDRs: [10.0.0.0/8]\n")
     watcher, changes = _watch(volume.path)
     try:

@@ -3,21 +3,23 @@
 import os
 from pathlib import Path
 
+import pytest
+
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 
 
 def test_layout_is_kubelets(tmp_path: Path) -> None:
-    volume = ConfigMapVolume(tmp_path / "etc-config")
+    volume = ConfigMapVolume(tmp_path / "etc-config", key="config")
     volume.publish("a: 1\n")
-    assert volume.path == tmp_path / "etc-config" / "ip-masq-agent"
-    assert os.readlink(volume.path) == "..data/ip-masq-agent"
+    assert volume.path == tmp_path / "etc-config" / "config"
+    assert os.readlink(volume.path) == "..data/config"
     data = tmp_path / "etc-config" / "..data"
     assert data.is_symlink() and os.readlink(data).startswith("..")
     assert volume.path.read_text() == "a: 1\n"
 
 
 def test_publish_swaps_data_and_drops_the_old_version(tmp_path: Path) -> None:
-    volume = ConfigMapVolume(tmp_path)
+    volume = ConfigMapVolume(tmp_path, key="config")
     volume.publish("first\n")
     first = (tmp_path / "..data").resolve()
     volume.publish(b"\x00second")
@@ -29,7 +31,7 @@ def test_publish_swaps_data_and_drops_the_old_version(tmp_path: Path) -> None:
 
 
 def test_withdraw_makes_the_file_disappear_but_keeps_the_path(tmp_path: Path) -> None:
-    volume = ConfigMapVolume(tmp_path)
+    volume = ConfigMapVolume(tmp_path, key="config")
     volume.publish("x: 1\n")
     volume.withdraw()
     assert not volume.path.exists() and volume.path.is_symlink()
@@ -38,8 +40,17 @@ def test_withdraw_makes_the_file_disappear_but_keeps_the_path(tmp_path: Path) ->
 
 
 def test_project_swaps_several_files_at_once(tmp_path: Path) -> None:
-    volume = ConfigMapVolume(tmp_path)
+    volume = ConfigMapVolume(tmp_path, key="config")
     volume.project({"a": b"1", "b": b"2"})
     assert os.readlink(tmp_path / "a") == "..data/a" and (tmp_path / "b").read_bytes() == b"2"
     volume.project({"a": b"3"})
     assert (tmp_path / "a").read_bytes() == b"3" and not (tmp_path / "b").exists()
+
+
+def test_a_volume_without_a_key_projects_but_names_no_file(tmp_path: Path) -> None:
+    # The kubelet's volumes hold whatever keys the ConfigMap has; only a reader names one.
+    volume = ConfigMapVolume(tmp_path)
+    volume.project({"a": b"1", "b": b"2"})
+    assert (tmp_path / "a").read_bytes() == b"1"
+    with pytest.raises(ValueError, match="no key"):
+        _ = volume.path

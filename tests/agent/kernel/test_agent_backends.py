@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ip_masq_agent.contract import CONFIG_FILE_NAME
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.netlab.fetch import fetch
 from testbed.netlab.lab import Lab, Namespace
@@ -35,7 +36,7 @@ def test_traffic_outcomes_link_local_flags_and_idempotent_restart(
 ) -> None:
     topo = SingleNode(lab)
     a = topo.addresses
-    volume = ConfigMapVolume(tmp_path)
+    volume = ConfigMapVolume(tmp_path, key=CONFIG_FILE_NAME)
     volume.publish("nonMasqueradeCIDRs: [10.0.0.0/8, fd00::/8]\n")
     _once(topo.node, view.name, f"--config={volume.path}", "--enable-ipv6")
     expected = {
@@ -87,7 +88,7 @@ def test_running_agent_reloads_keeps_good_config_and_repairs_tampering(
 ) -> None:
     topo = SingleNode(lab)
     node, a = topo.node, topo.addresses
-    volume = ConfigMapVolume(tmp_path / "volume")
+    volume = ConfigMapVolume(tmp_path / "volume", key=CONFIG_FILE_NAME)
     volume.publish("nonMasqueradeCIDRs: [10.0.0.0/8]\nresyncInterval: 60s\n")
     address = "127.0.0.1:10261"
     agent = lab.spawn(

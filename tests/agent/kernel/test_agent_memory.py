@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ip_masq_agent.contract import CONFIG_FILE_NAME
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.kubelet.pod_spec import ContainerSpec, parse_daemon_set
 from testbed.netlab.lab import Lab, Namespace
@@ -94,7 +95,7 @@ class LimitedAgent:
         self.node: Namespace = lab.namespace("node")
         self.cgroup = cgroup
         self.view = VIEWS[backend]
-        self.volume = ConfigMapVolume(tmp_path / "config")
+        self.volume = ConfigMapVolume(tmp_path / "config", key=CONFIG_FILE_NAME)
         self.volume.publish(config)
         self.log = tmp_path / "agent.log"
         args = sandbox_agent_args(

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from ip_masq_agent.contract import CONFIG_FILE_NAME
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.netlab.fetch import fetch
 from testbed.netlab.lab import Lab
@@ -43,7 +44,7 @@ def test_exceptions_by_longest_prefix_and_a_live_edit_flips_within_a_second(
 ) -> None:
     topo = SingleNode(lab, Addresses(destinations=dict(DESTINATIONS)))
     node, a = topo.node, topo.addresses
-    volume = ConfigMapVolume(tmp_path / "volume")
+    volume = ConfigMapVolume(tmp_path / "volume", key=CONFIG_FILE_NAME)
     volume.publish(CONFIG.format(extra=""))
     lab.spawn(
         node,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ip_masq_agent.contract import CONFIG_FILE_NAME
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.netlab.lab import Lab, Namespace
 from testbed.netlab.node_agent import NodeAgent
@@ -40,7 +41,7 @@ def nft_table(ns: Namespace) -> str:
 @pytest.mark.parametrize("backend", ["nftables", "iptables"])
 def test_an_idle_agent_uses_no_cpu_between_resyncs(lab: Lab, tmp_path: Path, backend: str) -> None:
     node = lab.namespace("node")
-    volume = ConfigMapVolume(tmp_path / "volume")
+    volume = ConfigMapVolume(tmp_path / "volume", key=CONFIG_FILE_NAME)
     volume.publish("nonMasqueradeCIDRs: [10.0.0.0/8]\nresyncInterval: 60s\n")
     # Health and metrics servers on, as in the DaemonSet: their threads must sleep too.
     agent = NodeAgent(lab, node, volume, ["--backend=nftables"], log=tmp_path / "agent.log")
