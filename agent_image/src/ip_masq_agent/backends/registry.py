@@ -98,6 +98,7 @@ def _nftables(settings: BackendSettings) -> Backend:
         run=settings.run,
         table=table_name(settings.chain),
         unmarked_table=unmarked_table_name(settings.chain),
+        generation=settings.generation,
     )
 
 

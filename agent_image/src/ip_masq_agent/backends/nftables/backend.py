@@ -1,5 +1,7 @@
 """The native nftables backend: one `inet` table with interval sets, rewritten atomically."""
 
+from collections.abc import Callable
+
 from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.backends.nftables.listing import (
     ListingError,
@@ -30,18 +32,31 @@ class NftablesBackend:
     first apply removes it in the same transaction when it is one of ours, and cleanup too. A
     table is only ever removed when `is_our_table` says it is ours, and the first apply
     refuses to replace a table of our name that is not.
+
+    `generation` reads the nf_tables generation where `run` acts (nft_generation.py); with it
+    the look right after our own write is proven by arithmetic instead of a listing.
     """
 
     def __init__(
-        self, *, run: CommandRunner, table: str = DEFAULT_TABLE, unmarked_table: str | None = None
+        self,
+        *,
+        run: CommandRunner,
+        table: str = DEFAULT_TABLE,
+        unmarked_table: str | None = None,
+        generation: Callable[[], int | None] | None = None,
     ) -> None:
         self._run = run
         self._table = table
         self._unmarked = unmarked_table if unmarked_table != table else None
         self._migrated = self._unmarked is None
         self._first_apply = True
+        self._generation = generation or (lambda: None)
         self._desired: tuple[DesiredRules, Table] | None = None
-        self._seen: tuple[Table | None] | None = None  # what observe() last read; None: unknown
+        self._view: tuple[Table, str] | None = None
+        # What observe() last read, and the generation read just before; None: unknown.
+        self._seen: tuple[Table | None, int | None] | None = None
+        # Our last write, when proven whole, and the generation it left (see _proven).
+        self._written: tuple[Table, int] | None = None
 
     @property
     def name(self) -> str:
@@ -70,6 +85,12 @@ class NftablesBackend:
             raise ApplyError(f"{' '.join(args)}: {result.error_line}")
         return result.stdout
 
+    def _look(self) -> tuple[Table | None, int | None]:
+        """The kernel's table, and the generation read before listing it (a commit racing
+        the listing then shows as a generation that moved past it)."""
+        generation = self._generation()
+        return self._kernel_table(), generation
+
     def _kernel_table(self) -> Table | None:
         """The kernel's table as a model, from `nft -j list table`; None when there is none."""
         listing = self._list(["nft", "-j", "list", "table", "inet", self._table])
@@ -88,8 +109,8 @@ class NftablesBackend:
         # The table the last observe() read decides the way in: a sync has just observed (or
         # verified its last write), and a table changed since then fails the update or the
         # verification after it, which then writes again from a fresh listing.
-        seen, self._seen = self._seen, None
-        kernel = seen[0] if seen is not None else self._kernel_table()
+        seen, self._seen, self._written = self._seen, None, None
+        kernel, listed_at = seen if seen is not None else self._look()
         # Ours to update in place: we wrote it since start, or it carries our marker.
         marked = not self._first_apply
         if self._first_apply and kernel is not None:
@@ -103,22 +124,28 @@ class NftablesBackend:
             marked = is_marked(text)
         wanted = self._model(desired)
         migrate = not self._migrated and self._unmarked is not None and self._ours(self._unmarked)
+        before = self._generation()
         if not migrate and marked and kernel is not None and skeleton(kernel) == skeleton(wanted):
             # The table stays and only its contents change: no moment when a new chain
             # looks up a set that is not matching yet (see update_script).
             if self._run(["nft", "-f", "-"], stdin=update_script(wanted)).returncode == 0:
                 self._first_apply = False
+                # Proven only when the table we decided from was still the kernel's.
+                self._proven(wanted, before, 1 if listed_at == before else None)
                 return
             # Changed since that listing (e.g. deleted): decide again from the kernel's table.
-            kernel = self._kernel_table()
+            kernel, listed_at = self._look()
+            before = listed_at
+        commits = 1
         if kernel is None:
             # Created in two steps, sets first: a chain created in the same transaction as
             # the sets it looks up answers a moment before they match. Until the chain comes
             # the new table NATs nothing, as no table did (nor does it hide an old one).
             self._nft(definition(wanted, chains=False))
             script = definition(wanted, sets=False)
+            commits = 2 if listed_at == before else 0  # proven only from the listed absence
         else:
-            script = replace_script(wanted)
+            script = replace_script(wanted)  # the whole table, whatever was there before
         if migrate:
             # The old table goes in the same transaction the new one comes in: no moment
             # without masquerading, none with both.
@@ -126,23 +153,55 @@ class NftablesBackend:
         self._nft(script)
         self._migrated = True
         self._first_apply = False
+        self._proven(wanted, before, commits or None)
+
+    def _proven(self, wanted: Table, before: int | None, commits: int | None) -> None:
+        """Remember `wanted` as the kernel's table when the generation proves it.
+
+        Why that proves it: every committed nf_tables transaction, ours or anyone's, moves the
+        namespace's generation by one, and each `nft -f` is one transaction (atomic: all of
+        it or nothing). If the generation moved by exactly our own commits since `before`,
+        no other writer committed in between, so the kernel holds the result of our scripts
+        applied to a table we knew: the whole table for a replacing script, and for an
+        update our listed table (same skeleton) refilled. observe() then checks only that
+        the generation still stands there: one netlink round trip instead of listing
+        10,000 elements and parsing them.
+        """
+        after = self._generation()
+        if before is None or after is None or commits is None:
+            return
+        if after == (before + commits) & 0xFFFFFFFF:
+            self._written = (wanted, after)
 
     def _nft(self, script: str) -> None:
         result = self._run(["nft", "-f", "-"], stdin=script)
         if result.returncode != 0:
             raise ApplyError(f"nft -f (table inet {self._table}): {result.error_line}")
 
+    def _view_of(self, table: Table) -> str:
+        # The expected view and a proven observe() are the same string: rendered once.
+        memo = self._view
+        if memo is None or memo[0] is not table:
+            memo = self._view = (table, view(table))
+        return memo[1]
+
     def expected(self, desired: DesiredRules) -> str:
-        return view(self._model(desired))
+        return self._view_of(self._model(desired))
 
     def observe(self) -> str:
         """The kernel's table as the model sees it: any change to what the rules do shows."""
-        kernel = self._kernel_table()
-        self._seen = (kernel,)
-        return view(kernel)
+        written = self._written
+        if written is not None:
+            generation = self._generation()
+            if generation == written[1]:  # nothing committed since our proven write
+                self._seen = (written[0], generation)
+                return self._view_of(written[0])
+            self._written = None
+        self._seen = self._look()
+        return view(self._seen[0])
 
     def cleanup(self) -> None:
-        self._seen = None
+        self._seen = self._written = None
         for table in (self._table, self._unmarked):
             if table is None or not self._ours(table):
                 continue  # absent, or a node table that merely shares the name: left alone
