@@ -14,6 +14,7 @@ from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.memo import UseMemo
 from ip_masq_agent.prefix_decision import planned_cidr_count
 from ip_masq_agent.quoting import clipped, quoted
+from ip_masq_agent.yaml_resolve import SlashScalarsAreStrings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -141,13 +142,15 @@ class _Yaml11Booleans:
     }
 
 
-class PureYamlLoader(_Yaml11Booleans, yaml.SafeLoader):
+class PureYamlLoader(SlashScalarsAreStrings, _Yaml11Booleans, yaml.SafeLoader):
     """PyYAML's pure-Python safe loader: the reference for acceptance and error messages."""
 
 
 _C_SAFE_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
 LibYamlLoader: type | None = (
-    None if _C_SAFE_LOADER is None else type("LibYamlLoader", (_Yaml11Booleans, _C_SAFE_LOADER), {})
+    None
+    if _C_SAFE_LOADER is None
+    else type("LibYamlLoader", (SlashScalarsAreStrings, _Yaml11Booleans, _C_SAFE_LOADER), {})
 )
 for _loader in (PureYamlLoader, LibYamlLoader):
     if _loader is not None:
