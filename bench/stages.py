@@ -27,7 +27,7 @@ from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.registry import default_backend_registry
 from ip_masq_agent.cli import backend_settings
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
-from ip_masq_agent.config import CidrMemo, Network, new_cidr_memo, parse_config
+from ip_masq_agent.config import CidrMemo, ConfigError, Network, new_cidr_memo, parse_config
 from ip_masq_agent.flags import Options, parse_flags
 from ip_masq_agent.rules import Masquerade, plan_rules
 
@@ -122,7 +122,21 @@ def main(argv: list[str] | None = None) -> None:
     last_writes: Writes = []
     for edit in range(args.edits + 1):  # edit 0 puts the list in: not an edit, not counted
         cidrs = base if edit == 0 else (*base[:-1], *make(1, offset=args.cidrs + edit))
-        timed, last_writes = _one_edit(config_text(cidrs), options, backend, clock, memo)
+        try:
+            timed, last_writes = _one_edit(config_text(cidrs), options, backend, clock, memo)
+        except ConfigError as refused:  # beyond what the agent accepts: say so, time nothing
+            print(
+                json.dumps(
+                    {
+                        "backend": backend.name,
+                        "family": args.family,
+                        "cidrs": args.cidrs,
+                        "refused": str(refused),
+                    }
+                ),
+                flush=True,
+            )
+            return
         if edit == 0:
             backend.observe()  # as the agent's next resync would: the start is behind us
             continue

@@ -1,0 +1,48 @@
+"""Benchmark 7's table: a config edit by stage beside the tool's floor, with the goals (pure)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from bench.workload import median
+
+Record = dict[str, Any]
+STAGES = ("load", "plan", "render", "write", "verify")
+
+
+def _verdict(met: bool) -> str:
+    return "**met**" if met else "**not met**"
+
+
+def stages_section(records: Sequence[Record]) -> list[str]:
+    lines = [
+        "## 7. A config edit by stage",
+        "",
+        "`bench.stages` in a node namespace (Debian python3): the list put in, then one-CIDR"
+        " edits through the agent's own stages: load (`parse_config` with the agent's CIDR"
+        " memo), plan, render (expected view and scripts), write (the tool's run), verify (the"
+        " look proving the write). The floor is the tool alone applying the last edit's very"
+        " payload again. Medians, in seconds; *own* is everything but the write, and the ratio"
+        " is the agent's total to the floor.",
+        "",
+        "| backend | family | CIDRs | load | plan | render | write | verify | total | floor"
+        " | own | total / floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    goals: list[str] = []
+    for record in records:
+        head = f"| {record['backend']} | {record['family']} | {record['cidrs']:,} |"
+        if "refused" in record:
+            lines.append(f"{head} refused: {record['refused']} |" + " |" * 9)
+            continue
+        stages = {name: median(record["stages"][name]) for name in (*STAGES, "total")}
+        total, floor = stages["total"], record["floor"]
+        cells = " | ".join(f"{stages[name]:.3f}" for name in (*STAGES, "total"))
+        own = total - stages["write"]
+        lines.append(f"{head} {cells} | {floor:.3f} | {own:.3f} | {total / floor:.2f} |")
+        where = f"{record['backend']} {record['family']} {record['cidrs']:,}"
+        if record["backend"] == "nftables" and record["cidrs"] in (10000, 50000):
+            goal = 0.3 if record["cidrs"] == 10000 else 1.0
+            goals.append(f"- {where}: total under {goal} s: {_verdict(total < goal)}")
+        elif record["backend"] == "iptables-nft":
+            goals.append(f"- {where}: within 1.5x the floor: {_verdict(total <= 1.5 * floor)}")
+    return [*lines, "", *goals, ""]
