@@ -29,6 +29,7 @@ from ip_masq_agent.cli import backend_settings
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
 from ip_masq_agent.config import CidrMemo, ConfigError, Network, new_cidr_memo, parse_config
 from ip_masq_agent.flags import Options, parse_flags
+from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import Masquerade, plan_rules
 
 # Far from the lab's own fd00::/8: 2001:db8::/32 (documentation) cut into /64s with gaps.
@@ -37,10 +38,7 @@ _V6_BASE = int(ipaddress.IPv6Address("2001:db8::"))
 
 def synthetic_cidrs_v6(count: int, *, offset: int = 0) -> tuple[Network, ...]:
     """`count` IPv6 /64s with a /64 gap after each: nothing merges."""
-    return tuple(
-        ipaddress.IPv6Network((_V6_BASE + ((offset + index) * 2 << 64), 64))
-        for index in range(count)
-    )
+    return tuple(Prefix(6, _V6_BASE + ((offset + index) * 2 << 64), 64) for index in range(count))
 
 
 class ToolClock:

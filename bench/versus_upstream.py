@@ -21,6 +21,7 @@ from bench.workload import config_text, synthetic_cidrs
 from ip_masq_agent.config import Network
 from ip_masq_agent.iptables_payload import NON_MASQ_COMMENT
 from ip_masq_agent.nftables_payload import DEFAULT_TABLE, set_name
+from ip_masq_agent.prefixes import address_text
 from netlab.configmap_volume import ConfigMapVolume
 from netlab.lab import Lab, Namespace
 from netlab.node_agent import agent_argv
@@ -64,7 +65,7 @@ class Plan:
 def is_live(agent: str, ns: Namespace, cidr: Network) -> bool:
     """Whether `cidr` is in the agent's rules now (one cheap lookup, not a listing)."""
     if agent == "nftables":
-        element = f"{{ {cidr.network_address} }}"
+        element = f"{{ {address_text(cidr.first, cidr.version)} }}"
         args = ["nft", "get", "element", "inet", DEFAULT_TABLE, set_name("ipv4"), element]
     else:
         args = [_IPTABLES_TOOL[agent], "-w", "-t", "nat", "-C", CHAIN, "-d", str(cidr)]

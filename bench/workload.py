@@ -9,6 +9,7 @@ from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.registry import BackendSettings, default_backend_registry
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.config import AgentConfig, Network
+from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import DesiredRules, Masquerade, plan_rules
 
 CHAIN: Final = "IP-MASQ-AGENT"
@@ -19,9 +20,7 @@ _BASE: Final = int(ipaddress.IPv4Address("11.0.0.0"))
 
 def synthetic_cidrs(count: int, *, offset: int = 0) -> tuple[Network, ...]:
     """`count` /24s with a /24 gap after each: nothing merges, so N CIDRs stay N entries."""
-    return tuple(
-        ipaddress.IPv4Network((_BASE + (offset + index) * 512, 24)) for index in range(count)
-    )
+    return tuple(Prefix(4, _BASE + (offset + index) * 512, 24) for index in range(count))
 
 
 def config_text(cidrs: Sequence[Network], resync: str = "60s") -> str:

@@ -1,9 +1,15 @@
-"""CIDR math for the components and the policies (netaddr): parse, merge, cover."""
+"""The component's and the policies' CIDR work, on the agent's own prefix type.
+
+Every CIDR is read by `Prefix.parse` (the agent's parser), merged by `PrefixSet` and judged
+for "exempts every destination" by `config_bounds.exempting_everything`, the function the
+agent's config parser refuses such lists with: the stack, the component, the policies and
+the agent cannot disagree on what a range is or whether a list of them is acceptable.
+"""
 
 from collections.abc import Iterable, Sequence
 
-import netaddr
-
+from ip_masq_agent.config_bounds import exempting_everything
+from ip_masq_agent.prefixes import Prefix, PrefixError, PrefixSet
 from pulumi_ip_masq_agent.ranges import Range, describe, known_cidr
 
 
@@ -13,82 +19,82 @@ class CidrError(ValueError):
 
 def parse_cidr(
     text: str, *, where: str, ipv6_enabled: bool = True, ipv6_switch: str = "enable_ipv6"
-) -> netaddr.IPNetwork:
-    """Parse one CIDR strictly: `a.b.c.d/n` or IPv6 `x::/n`, aligned, not a default route.
+) -> Prefix:
+    """Parse one CIDR strictly: `a.b.c.d/n` or IPv6 `x::/n`, aligned.
     `ipv6_switch` is what the user sets to allow IPv6 (named in the error)."""
-    address, slash, prefix = text.partition("/")
-    if not slash or not prefix.isdecimal() or not prefix.isascii():
-        raise CidrError(f"{where}: {text!r} is not a CIDR (want e.g. 10.0.0.0/8)")
     try:
-        # INET_PTON refuses shorthand such as "10.1" that would silently mean 10.0.0.1.
-        ip = netaddr.IPAddress(address, flags=netaddr.INET_PTON)
-        network = netaddr.IPNetwork(f"{ip}/{int(prefix)}")
-    except (netaddr.AddrFormatError, ValueError):
-        raise CidrError(f"{where}: {text!r} is not a CIDR (want e.g. 10.0.0.0/8)") from None
-    if network.network != ip:
-        raise CidrError(f"{where}: {text!r} has host bits set (the network is {network.cidr})")
-    if network.prefixlen == 0:
-        # A default route in nonMasqueradeCIDRs switches masquerading off for all egress.
-        raise CidrError(f"{where}: {text!r} would exempt every destination from masquerading")
-    if network.version == 6 and not ipv6_enabled:
+        prefix = Prefix.parse(text)
+    except PrefixError as err:
+        raise CidrError(f"{where}: {err}") from None
+    if prefix.version == 6 and not ipv6_enabled:
         raise CidrError(
             f"{where}: {text!r} is IPv6 but the cluster is not dual-stack ({ipv6_switch})"
         )
-    return network
+    return prefix
 
 
-def read_network(text: str) -> netaddr.IPNetwork | None:
+def read_network(text: str) -> Prefix | None:
     """A CIDR as a cloud API reports it (host bits are dropped), or None when it is no CIDR:
     GKE also takes a bare `/14` (size only; GCP picks the range, known after deployment)."""
-    address, slash, prefix = text.partition("/")
-    if not slash or not prefix.isdecimal() or not prefix.isascii():
-        return None
     try:
-        ip = netaddr.IPAddress(address, flags=netaddr.INET_PTON)
-        return netaddr.IPNetwork(f"{ip}/{int(prefix)}").cidr
-    except (netaddr.AddrFormatError, ValueError):
+        return Prefix.parse(text, drop_host_bits=True)
+    except PrefixError:
         return None
 
 
-def merge_networks(networks: Iterable[netaddr.IPNetwork]) -> list[netaddr.IPNetwork]:
-    """Collapse overlapping and adjacent blocks; IPv4 first, then IPv6, each ascending."""
-    merged = netaddr.cidr_merge(list(networks))
-    return sorted(merged, key=lambda net: (net.version, net.first, net.prefixlen))
-
-
-def uncovered(
-    required: netaddr.IPNetwork, covering: Iterable[netaddr.IPNetwork]
-) -> list[netaddr.IPNetwork]:
+def uncovered(required: Prefix, covering: Iterable[Prefix]) -> list[Prefix]:
     """The parts of `required` that no CIDR in `covering` contains (empty when covered)."""
-    remaining = netaddr.IPSet([required]) - netaddr.IPSet(covering)
-    return merge_networks(remaining.iter_cidrs())
+    return list((PrefixSet([required]) - PrefixSet(covering)).prefixes())
 
 
 # Ranges named in the merged-default-route error; more are counted.
 _NAMED_RANGES = 4
 
 
-def _default_route_error(
-    merged: netaddr.IPNetwork, parsed: list[tuple[Range, netaddr.IPNetwork]]
-) -> CidrError:
-    """Ranges that are each fine but merge into a default route (`0.0.0.0/1` and
-    `128.0.0.0/1`): named are the widest ones of that family, those no other range contains."""
-    family = [(r, net) for r, net in parsed if net.version == merged.version]
-    widest: list[tuple[Range, netaddr.IPNetwork]] = []
-    for item, net in family:
-        if not any(net in other and net != other for _, other in family) and all(
-            net != kept for _, kept in widest
-        ):
-            widest.append((item, net))
-    widest.sort(key=lambda pair: (pair[1].first, pair[1].prefixlen))
+def _default_route_error(everything: Prefix, parsed: list[tuple[Range, Prefix]]) -> CidrError:
+    """Ranges that exempt every destination: one `/0`, or ranges that merge into it
+    (`0.0.0.0/1` and `128.0.0.0/1`): named are the widest ones of that family, those no
+    other range contains."""
+    widest: list[tuple[Range, Prefix]] = []
+    family = sorted(
+        (pair for pair in parsed if pair[1].version == everything.version),
+        key=lambda pair: pair[1],
+    )
+    for item, prefix in family:
+        # Sorted by address, wider first: an entry past the last widest one's end is widest.
+        if not widest or prefix.first > widest[-1][1].last:
+            widest.append((item, prefix))
+    if len(widest) == 1:
+        item, _ = widest[0]
+        return CidrError(
+            f"{describe(item)}: {known_cidr(item)!r} would exempt every destination "
+            "from masquerading"
+        )
     shown = widest[:_NAMED_RANGES]
     more = f" (+{len(widest) - len(shown)} more)" if len(widest) > len(shown) else ""
     names = ", ".join(describe(item) for item, _ in shown) + more
     cidrs = ", ".join(repr(known_cidr(item)) for item, _ in shown)
     return CidrError(
-        f"{names}: {cidrs} merge into {merged.cidr}, which would exempt every destination"
+        f"{names}: {cidrs} merge into {everything}, which would exempt every destination"
         " from masquerading"
     )
+
+
+def parse_ranges(
+    ranges: Sequence[Range], *, ipv6_enabled: bool, ipv6_switch: str = "enable_ipv6"
+) -> list[Prefix]:
+    """Each range parsed, and the list refused if it exempts every destination of a family
+    (the agent's own verdict); CidrError names the range."""
+    prefixes = [
+        parse_cidr(
+            known_cidr(r), where=describe(r), ipv6_enabled=ipv6_enabled, ipv6_switch=ipv6_switch
+        )
+        for r in ranges
+    ]
+    everything = exempting_everything(tuple(prefixes), ())
+    if everything is not None:
+        raise _default_route_error(everything, list(zip(ranges, prefixes, strict=True)))
+    return prefixes
 
 
 def derive_non_masquerade_cidrs(
@@ -99,18 +105,10 @@ def derive_non_masquerade_cidrs(
     ipv6_switch: str = "enable_ipv6",
     limit_name: str = "cidr_limit",
 ) -> tuple[str, ...]:
-    """The agent's nonMasqueradeCIDRs for these resolved ranges; CidrError names the range."""
-    networks = [
-        parse_cidr(
-            known_cidr(r), where=describe(r), ipv6_enabled=ipv6_enabled, ipv6_switch=ipv6_switch
-        )
-        for r in ranges
-    ]
-    merged = merge_networks(networks)
-    for net in merged:
-        if net.prefixlen == 0:
-            raise _default_route_error(net, list(zip(ranges, networks, strict=True)))
-    result = tuple(str(net.cidr) for net in merged)
+    """The agent's nonMasqueradeCIDRs for these resolved ranges: merged (overlapping and
+    adjacent blocks collapsed), IPv4 then IPv6, each ascending; CidrError names the range."""
+    prefixes = parse_ranges(ranges, ipv6_enabled=ipv6_enabled, ipv6_switch=ipv6_switch)
+    result = PrefixSet(prefixes).cidrs()
     if len(result) > cidr_limit:
         raise CidrError(
             f"{limit_name}: the ranges merge into {len(result)} nonMasqueradeCIDRs, "

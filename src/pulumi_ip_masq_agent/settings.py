@@ -6,17 +6,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
-import netaddr
 import pulumi
 
-from ip_masq_agent.config import parse_cidr as parse_agent_cidr
 from ip_masq_agent.duration import parse_go_duration
+from ip_masq_agent.prefixes import Prefix
 from pulumi_ip_masq_agent.agent_config import AgentConfigValues, ConfigError, render_agent_config
 from pulumi_ip_masq_agent.arguments import closest
 from pulumi_ip_masq_agent.cidrs import (
     CidrError,
     derive_non_masquerade_cidrs,
     parse_cidr,
+    parse_ranges,
 )
 from pulumi_ip_masq_agent.ip_masq_agent import NO_CIDR_LIMIT, Backend, fitted_cidr_limit
 from pulumi_ip_masq_agent.monitoring import DEFAULT_SELECTOR_LABELS, Monitoring, label_problem
@@ -464,8 +464,14 @@ def _check(settings: Settings) -> None:
         # Every range is in config: derive now so a bad stack fails before any resource exists.
         check_derivation(settings, settings.config_ranges())
     else:
-        for source in settings.config_ranges():
-            _parse(source, ipv6_enabled=settings.dual_stack)
+        # The subnet's ranges come later; those in config must already pass on their own.
+        _wrap(
+            lambda: parse_ranges(
+                settings.config_ranges(),
+                ipv6_enabled=settings.dual_stack,
+                ipv6_switch="ipv6UlaRange",
+            )
+        )
 
 
 def check_derivation(settings: Settings, sources: list[Range]) -> tuple[str, ...]:
@@ -485,7 +491,7 @@ def check_derivation(settings: Settings, sources: list[Range]) -> tuple[str, ...
     return _wrap(derive)
 
 
-def _parse(source: Range, *, ipv6_enabled: bool) -> netaddr.IPNetwork:
+def _parse(source: Range, *, ipv6_enabled: bool) -> Prefix:
     try:
         return parse_cidr(
             known_cidr(source),
@@ -591,8 +597,9 @@ def _check_cluster(settings: Settings) -> None:
                 f"{_key('controlPlaneCidr')}: {settings.control_plane_cidr!r} needs privateNodes: "
                 "true (GKE reserves a control-plane range only for private clusters)"
             )
-        prefix = settings.control_plane_cidr.partition("/")[2]
-        if prefix != "28":
+        # Refused already by _check_families if it is no CIDR: here only its length counts.
+        source = stack_range(_key("controlPlaneCidr"), settings.control_plane_cidr)
+        if _parse(source, ipv6_enabled=True).length != 28:
             raise SettingsError(
                 f"{_key('controlPlaneCidr')}: {settings.control_plane_cidr!r} must be a /28 on GKE"
             )
@@ -642,8 +649,8 @@ def _check_exceptions(settings: Settings) -> None:
     for index, text in enumerate(settings.force_masquerade_cidrs):
         where = f"{_key('forceMasqueradeCidrs')}[{index}]"
         try:
-            network = parse_agent_cidr(text, where=where, enable_ipv6=True)
-        except ConfigError as err:
+            network = parse_cidr(text, where=where)
+        except CidrError as err:
             raise SettingsError(str(err)) from None
         if network.version == 6 and not settings.dual_stack:
             raise SettingsError(
@@ -666,7 +673,7 @@ def _check_families(settings: Settings) -> None:
         if network.version != 6:
             raise SettingsError(f"{describe(source)}: {source['cidr']!r} must be an IPv6 range")
         if settings.cluster == "gke" and (
-            network.prefixlen != 48 or network not in netaddr.IPNetwork(_GCP_ULA_POOL)
+            network.length != 48 or not Prefix.parse(_GCP_ULA_POOL).contains(network)
         ):
             raise SettingsError(
                 f"{describe(source)}: {source['cidr']!r} "

@@ -1,11 +1,11 @@
 """Table tests for the agent's config parser: accepted documents and every rejection."""
 
-import ipaddress
 import re
 
 import pytest
 
 from ip_masq_agent.config import MAX_PLANNED_CIDRS, ConfigError, default_config, parse_config
+from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import Masquerade, plan_rules
 
 
@@ -23,7 +23,7 @@ def test_json_document_and_case_insensitive_keys() -> None:
     config = parse_config(
         '{"NonMasqueradeCIDRs": ["fd00::/48"], "masqLinkLocal": true}', enable_ipv6=True
     )
-    assert config.non_masquerade_cidrs == (ipaddress.ip_network("fd00::/48"),)
+    assert config.non_masquerade_cidrs == (Prefix.parse("fd00::/48"),)
     assert config.masq_link_local is True
 
 
@@ -54,6 +54,17 @@ def test_unknown_key_is_a_warning() -> None:
         ),
         pytest.param(
             "nonMasqueradeCIDRs: [8]", "nonMasqueradeCIDRs[0] must be a string", id="not-a-string"
+        ),
+        pytest.param(
+            "nonMasqueradeCIDRs: [10.0.0.0/8, 0.0.0.0/0]",
+            "nonMasqueradeCIDRs contains 0.0.0.0/0, which stops all pod egress from being "
+            "masqueraded",
+            id="default-route",
+        ),
+        pytest.param(
+            "nonMasqueradeCIDRs: [128.0.0.0/1, 0.0.0.0/2, 64.0.0.0/2, 10.0.0.0/8]",
+            "nonMasqueradeCIDRs entries 0.0.0.0/2, 64.0.0.0/2, 128.0.0.0/1 merge into 0.0.0.0/0",
+            id="default-route-in-pieces",
         ),
         pytest.param("cidrLimit: 2", "has 3 CIDRs, more than cidrLimit 2", id="over-limit"),
         pytest.param("cidrLimit: yes", "cidrLimit must be an integer", id="bool-limit"),
@@ -105,8 +116,8 @@ def test_force_masquerade_key_in_any_case_spelling(key: str) -> None:
         enable_ipv6=True,
     )
     assert config.force_masquerade_cidrs == (
-        ipaddress.ip_network("10.1.0.0/16"),
-        ipaddress.ip_network("fd00:1::/32"),
+        Prefix.parse("10.1.0.0/16"),
+        Prefix.parse("fd00:1::/32"),
     )
     assert config.warnings == ()
 
@@ -242,3 +253,16 @@ def test_more_cidrs_than_the_agent_holds_are_refused_whatever_cidr_limit_says() 
         f"cm: nonMasqueradeCIDRs has {MAX_PLANNED_CIDRS + 1} CIDRs, more than the agent's limit"
         f" of {MAX_PLANNED_CIDRS} (what fits its memory limit); merge ranges into wider ones"
     )
+
+
+def test_a_default_route_with_exceptions_masquerades_them_and_is_accepted() -> None:
+    # The verdict is on what the lists leave unmasqueraded, not on the spelling of one entry.
+    config = parse_config(
+        "nonMasqueradeCIDRs: [0.0.0.0/0]\nforceMasqueradeCIDRs: [8.8.8.0/24]\n",
+        enable_ipv6=False,
+    )
+    assert [str(c) for c in config.non_masquerade_cidrs] == ["0.0.0.0/0"]
+    with pytest.raises(ConfigError, match=r"contains ::/0"):
+        parse_config(
+            'nonMasqueradeCIDRs: ["::/0"]\nforceMasqueradeCIDRs: [8.8.8.0/24]\n', enable_ipv6=True
+        )

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from ip_masq_agent import config
-from ip_masq_agent.config import (
+from ip_masq_agent import config_yaml
+from ip_masq_agent.config import ConfigError, parse_config
+from ip_masq_agent.config_keeper import FileConfigSource
+from ip_masq_agent.config_yaml import (
     MAX_YAML_NODES,
-    ConfigError,
     LibYamlLoader,
     PureYamlLoader,
     check_yaml_shape,
-    parse_config,
 )
-from ip_masq_agent.config_keeper import FileConfigSource
 from ip_masq_agent.logs import MAX_FIELD_CHARS, configure_logging, log_event
 from ip_masq_agent.quoting import quoted
 from tests.agent.hostile_input import bomb_in
@@ -55,7 +54,7 @@ def test_an_alias_bomb_in_a_typed_field_is_refused_at_once_with_a_short_message(
 def test_shape_check_is_the_same_with_either_loader(
     loader: type, document: str, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "MAX_YAML_NODES", 1000)  # the pure loader is slow at 50,000
+    monkeypatch.setattr(config_yaml, "MAX_YAML_NODES", 1000)  # the pure loader is slow at 50,000
     with pytest.raises(ConfigError, match=message):
         check_yaml_shape(document, "cfg", loader)
 

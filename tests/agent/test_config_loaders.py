@@ -6,15 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ip_masq_agent.config import (
-    AgentConfig,
-    ConfigError,
-    LibYamlLoader,
-    PureYamlLoader,
-    load_yaml,
-    parse_config,
-    yaml_loader_for,
-)
+from ip_masq_agent.config import AgentConfig, ConfigError, parse_config
+from ip_masq_agent.config_yaml import LibYamlLoader, PureYamlLoader, load_yaml, yaml_loader_for
 from tests.unavailable import cannot_run_here
 
 

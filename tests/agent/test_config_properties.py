@@ -46,7 +46,8 @@ def _check(text: str, enable_ipv6: bool) -> None:
     assert not set(kept) & set(forced)
     assert config.resync_interval > 0
     for network in kept + forced:
-        assert network == ipaddress.ip_network(network.with_prefixlen)  # strict: no host bits
+        # Strict: no host bits, and the canonical text is the stdlib's.
+        assert str(network) == ipaddress.ip_network(str(network)).with_prefixlen
         assert enable_ipv6 or network.version == 4
 
 

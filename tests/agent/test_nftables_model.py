@@ -13,13 +13,12 @@ from ip_masq_agent.backends.nftables.model import (
     Table,
     desired_table,
     element_text,
-    merge_ranges,
     skeleton,
     view,
 )
 from ip_masq_agent.backends.nftables.script import definition, update_script
-from ip_masq_agent.config import Network
-from ip_masq_agent.rules import Family
+from ip_masq_agent.prefixes import Prefix
+from ip_masq_agent.rules import DesiredRules, Family, FamilyRules, Masquerade
 
 from .nftables_cases import CASES, Case
 
@@ -121,8 +120,8 @@ def test_listing_forms_of_one_address_and_what_we_never_write() -> None:
         parse_listing("table inet ip-masq-agent {}")
 
 
-def _oracle(cidrs: list[Network]) -> list[tuple[int, int]]:
-    """The stdlib's collapse, then adjacent blocks joined: what merge_ranges must return."""
+def _oracle(cidrs: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> list[tuple[int, int]]:
+    """The stdlib's collapse, then adjacent blocks joined: what a set must hold."""
     spans: list[tuple[int, int]] = []
     for block in ipaddress.collapse_addresses(cidrs):  # type: ignore[type-var]
         first, last = int(block.network_address), int(block.broadcast_address)
@@ -133,7 +132,7 @@ def _oracle(cidrs: list[Network]) -> list[tuple[int, int]]:
     return spans
 
 
-def _networks(bits: int) -> st.SearchStrategy[Network]:
+def _networks(bits: int) -> st.SearchStrategy[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return st.builds(
         lambda address, prefix: ipaddress.ip_network((address, prefix), strict=False),
         st.integers(0, 2**bits - 1),
@@ -143,9 +142,15 @@ def _networks(bits: int) -> st.SearchStrategy[Network]:
 
 @settings(max_examples=150, deadline=None)
 @given(st.one_of(st.lists(_networks(32), max_size=12), st.lists(_networks(128), max_size=12)))
-def test_merging_keeps_every_address_and_adds_none(cidrs: list[Network]) -> None:
-    cidrs = [c for c in cidrs if c.version == (cidrs[0].version if cidrs else 4)]
-    merged = merge_ranges(cidrs)
+def test_a_set_keeps_every_address_and_adds_none(
+    cidrs: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> None:
+    version = cidrs[0].version if cidrs else 4
+    cidrs = [c for c in cidrs if c.version == version]
+    family: Family = "ipv4" if version == 4 else "ipv6"
+    prefixes = tuple(Prefix.parse(c.with_prefixlen) for c in cidrs)
+    plan = DesiredRules("X", (FamilyRules(family, prefixes, Masquerade()),))
+    merged = list(desired_table(plan, "t").sets[0].elements)
     assert merged == _oracle(cidrs)
     for (_, last), (first, _) in itertools.pairwise(merged):
         assert first > last + 1  # sorted, disjoint, not even adjacent

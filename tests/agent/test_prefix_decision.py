@@ -8,21 +8,50 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ip_masq_agent.config import AgentConfig, Network
+from ip_masq_agent.config import AgentConfig
+from ip_masq_agent.intervals import Interval, aligned_block_count, aligned_blocks
 from ip_masq_agent.iptables_payload import render_chain_payload
 from ip_masq_agent.nftables_payload import render_nftables_payload
-from ip_masq_agent.prefix_decision import (
-    Interval,
-    effective_non_masquerade,
-    interval_cidr_count,
-    interval_cidrs,
-    non_masquerade_intervals,
-    planned_cidr_count,
-)
+from ip_masq_agent.prefixes import Prefix, PrefixSet
+from ip_masq_agent.prefixes import planned_cidr_count as planned_prefix_count
 from ip_masq_agent.rules import LINK_LOCAL, Family, Masquerade, plan_rules
 
 BITS = {4: 32, 6: 128}
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# The reference side of these tests speaks the stdlib's types; the code under test, Prefix.
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _prefixes(networks: list[Network]) -> tuple[Prefix, ...]:
+    return tuple(Prefix.parse(n.with_prefixlen) for n in networks)
+
+
+def _network(prefix: Prefix) -> Network:
+    return ipaddress.ip_network(str(prefix))
+
+
+def non_masquerade_intervals(kept: list[Network], excepted: list[Network]) -> tuple[Interval, ...]:
+    """One family's intervals of the longest-prefix answer (the lists hold one family)."""
+    decided = PrefixSet.non_masquerade(_prefixes(kept), _prefixes(excepted))
+    return decided.intervals(4) + decided.intervals(6)
+
+
+def effective_non_masquerade(kept: list[Network], excepted: list[Network]) -> tuple[Network, ...]:
+    decided = PrefixSet.non_masquerade(_prefixes(kept), _prefixes(excepted))
+    return tuple(map(_network, decided.prefixes()))
+
+
+def interval_cidrs(interval: Interval, version: int) -> tuple[Network, ...]:
+    return tuple(
+        _network(Prefix(version, *block)) for block in aligned_blocks(interval, BITS[version])
+    )
+
+
+def planned_cidr_count(kept: list[Network], excepted: list[Network]) -> int:
+    return planned_prefix_count(_prefixes(kept), _prefixes(excepted))
+
+
+interval_cidr_count = aligned_block_count
 
 
 def _ip(address: int, version: int) -> Address:
@@ -178,10 +207,10 @@ def test_both_rendered_payloads_answer_like_the_reference(
 ) -> None:
     kept, excepted = data.draw(overlapping_lists(version))
     family: Family = "ipv4" if version == 4 else "ipv6"
-    link_local = LINK_LOCAL[family]
+    link_local = _network(LINK_LOCAL[family])
     config = AgentConfig(
-        non_masquerade_cidrs=tuple(kept),
-        force_masquerade_cidrs=tuple(excepted),
+        non_masquerade_cidrs=_prefixes(kept),
+        force_masquerade_cidrs=_prefixes(excepted),
         masq_link_local=masq_link_local,
         masq_link_local_ipv6=masq_link_local,
     )

@@ -1,6 +1,5 @@
 """SyncRunner timing and decisions with a fake clock, a fake backend and an in-memory config."""
 
-import ipaddress
 import itertools
 import logging
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from ip_masq_agent.backends.base import ApplyError
 from ip_masq_agent.config import AgentConfig, default_config, parse_config
 from ip_masq_agent.config_keeper import ConfigKeeper
 from ip_masq_agent.metrics import AgentMetrics
+from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import DesiredRules, Masquerade, plan_rules
 from ip_masq_agent.runner import SyncRunner, SyncTiming, family_digest, rules_summary
 
@@ -363,7 +363,7 @@ def test_rule_summary_logged_only_when_it_changes(caplog: pytest.LogCaptureFixtu
 def test_the_rules_summary_is_bounded_and_tells_lists_apart() -> None:
     def desired(cidrs: list[str]) -> DesiredRules:
         config = AgentConfig(
-            non_masquerade_cidrs=tuple(ipaddress.ip_network(c) for c in cidrs),
+            non_masquerade_cidrs=tuple(map(Prefix.parse, cidrs)),
             cidr_limit=len(cidrs),
         )
         return plan_rules(config, chain="IP-MASQ-AGENT", enable_ipv6=True, masquerade=Masquerade())
@@ -384,13 +384,13 @@ def test_the_rules_summary_is_bounded_and_tells_lists_apart() -> None:
 def test_the_desired_list_digest_is_one_series_per_family_that_follows_the_config() -> None:
     h = Harness(CONFIG)
     h.runner.step()
-    first = tuple(ipaddress.ip_network(c) for c in ("169.254.0.0/16", "10.8.0.0/14"))
+    first = tuple(map(Prefix.parse, ("169.254.0.0/16", "10.8.0.0/14")))
     digest = family_digest(first)
     assert h.metric("ip_masq_agent_desired_cidrs_info", family="ipv4", sha256=digest) == 1
     h.source.text = "nonMasqueradeCIDRs: [10.8.0.0/14, 10.200.0.0/16]\nresyncInterval: 10s\n"
     h.advance(10)
     assert h.cidrs() == ["169.254.0.0/16", "10.8.0.0/14", "10.200.0.0/16"]
-    changed = family_digest(tuple(ipaddress.ip_network(c) for c in h.cidrs()))
+    changed = family_digest(tuple(map(Prefix.parse, h.cidrs())))
     assert changed != digest
     series = [
         s.labels

@@ -8,7 +8,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ip_masq_agent.config import LibYamlLoader, PureYamlLoader
+from ip_masq_agent.config_yaml import LibYamlLoader, PureYamlLoader
 
 LOADERS = [PureYamlLoader, *([LibYamlLoader] if LibYamlLoader is not None else [])]
 # Characters every implicit type is written in, and `/`: the strings most like a number,

@@ -3,11 +3,11 @@
 import ipaddress
 from typing import Any
 
-import netaddr
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ip_masq_agent.prefixes import Prefix
 from pulumi_ip_masq_agent.cidrs import uncovered
 from pulumi_ip_masq_agent.policy.pod_range_coverage import validate_pod_ranges_covered
 from pulumi_ip_masq_agent.policy.preview_unknowns import CannotCheckUntilDeployedError
@@ -258,10 +258,8 @@ networks = st.builds(
 def test_uncovered_parts_lose_and_invent_no_address(
     required: ipaddress.IPv4Network, covering: list[ipaddress.IPv4Network]
 ) -> None:
-    # Checked with the stdlib, not with netaddr (the library under test).
-    found = uncovered(
-        netaddr.IPNetwork(str(required)), [netaddr.IPNetwork(str(c)) for c in covering]
-    )
+    # Checked with the stdlib's networks, not with PrefixSet (the code under test).
+    found = uncovered(Prefix.parse(str(required)), [Prefix.parse(str(c)) for c in covering])
     parts = [ipaddress.ip_network(str(part)) for part in found]
     for part in parts:
         assert isinstance(part, ipaddress.IPv4Network)

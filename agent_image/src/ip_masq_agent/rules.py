@@ -1,18 +1,17 @@
 """What the kernel should hold, per address family: the backend-neutral rule plan."""
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ip_masq_agent.config import AgentConfig, Network
-from ip_masq_agent.prefix_decision import effective_non_masquerade
+from ip_masq_agent.config import AgentConfig
+from ip_masq_agent.prefixes import Prefix, PrefixSet
 
 Family = Literal["ipv4", "ipv6"]
 FAMILIES: Final[tuple[Family, ...]] = ("ipv4", "ipv6")
 
-LINK_LOCAL: Final[dict[Family, Network]] = {
-    "ipv4": ipaddress.ip_network("169.254.0.0/16"),
-    "ipv6": ipaddress.ip_network("fe80::/10"),
+LINK_LOCAL: Final[dict[Family, Prefix]] = {
+    "ipv4": Prefix.parse("169.254.0.0/16"),
+    "ipv6": Prefix.parse("fe80::/10"),
 }
 
 
@@ -45,7 +44,7 @@ class FamilyRules:
     """
 
     family: Family
-    non_masquerade: tuple[Network, ...]
+    non_masquerade: tuple[Prefix, ...]
     masquerade: Masquerade
 
 
@@ -82,6 +81,6 @@ def plan_rules(
         cidrs = tuple(c for c in config.non_masquerade_cidrs if c.version == version)
         excepted = tuple(c for c in config.force_masquerade_cidrs if c.version == version)
         if excepted:
-            cidrs = effective_non_masquerade(cidrs, excepted)
+            cidrs = PrefixSet.non_masquerade(cidrs, excepted).prefixes(version)
         families.append(FamilyRules(family, link_local + cidrs, masquerade))
     return DesiredRules(chain=chain, families=tuple(families))

@@ -44,7 +44,8 @@ def _bound(config: Mapping[str, Any], key: str, default: str) -> tuple[str, floa
 def validate_ip_masq_config(
     args: ResourceValidationArgs, report_violation: ReportViolation
 ) -> None:
-    """Parse `data.config` with the agent's parser; forbid /0, bound resyncInterval."""
+    """Parse `data.config` with the agent's parser (which also refuses a list exempting
+    every destination, `0.0.0.0/0` or halves merging into it); bound resyncInterval."""
     if not is_agent_configmap(args.resource_type, args.props):
         return
     subject = describe("ConfigMap", args.props, args.name)
@@ -70,13 +71,6 @@ def validate_ip_masq_config(
             # The parser's other warning (an exception inside no kept range) says why itself.
             why = ": a misspelt key leaves its default in force" if "unknown key" in warning else ""
             report_violation(f"{warning}{why}", None)
-        for cidr in config.non_masquerade_cidrs:
-            if cidr.prefixlen == 0:
-                report_violation(
-                    f"{subject} data.config: nonMasqueradeCIDRs contains {cidr.with_prefixlen}, "
-                    "which stops all pod egress from being masqueraded",
-                    None,
-                )
         if not min_seconds <= config.resync_interval <= max_seconds:
             report_violation(
                 f"{subject} data.config: resyncInterval {config.resync_interval:g}s is outside "

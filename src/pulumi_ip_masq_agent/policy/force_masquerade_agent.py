@@ -78,7 +78,7 @@ def validate_force_masquerade_agent(
                 continue  # ip-masq-config-valid reports the document itself
             if not config.force_masquerade_cidrs:
                 continue
-            listed = ", ".join(c.with_prefixlen for c in config.force_masquerade_cidrs)
+            listed = ", ".join(map(str, config.force_masquerade_cidrs))
             head = f"{subject} data.config: forceMasqueradeCIDRs ({listed})"
             v2 = _dataplane_v2_clusters(args.resources, unknowns)
             pending = len(unknowns.fields)

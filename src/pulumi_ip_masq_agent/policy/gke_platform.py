@@ -4,9 +4,9 @@ and the EgressNATPolicy keeps every pod range's addresses."""
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import netaddr
 from pulumi_policy import ReportViolation, StackValidationArgs
 
+from ip_masq_agent.prefixes import Prefix
 from pulumi_ip_masq_agent.cidrs import read_network, uncovered
 from pulumi_ip_masq_agent.policy.force_masquerade_agent import runs_our_agent
 from pulumi_ip_masq_agent.policy.gke_ranges import CLUSTER, StackResource, required_ranges
@@ -125,8 +125,8 @@ def validate_autopilot_kube_system(
     unknowns.raise_if_any()
 
 
-def _destinations(props: Mapping[str, Any]) -> list[netaddr.IPNetwork]:
-    found: list[netaddr.IPNetwork] = []
+def _destinations(props: Mapping[str, Any]) -> list[Prefix]:
+    found: list[Prefix] = []
     if as_text(dig(props, "spec", "action")) != "NoSNAT":
         return found
     for entry in as_list(dig(props, "spec", "destinations")):
@@ -147,13 +147,15 @@ def validate_egress_nat_coverage(
         unknowns.raise_if_any()
         return
     ranges = required_ranges(args.resources, unknowns)
-    covering: list[netaddr.IPNetwork] = []
+    covering: list[Prefix] = []
     for policy in policies:
         with unknowns.guard(f"{policy.name}."):
             covering += _destinations(policy.props)
     subject = ", ".join(_policy_label(p) for p in policies)
     for required in ranges:
-        cidr = netaddr.IPNetwork(str(required["cidr"]))
+        cidr = read_network(str(required["cidr"]))
+        if cidr is None:
+            continue  # required_ranges holds only ranges it could read
         missing = uncovered(cidr, covering)
         if missing:
             report_violation(

@@ -3,12 +3,11 @@
 from collections.abc import Sequence
 from typing import Final
 
-import netaddr
 from pulumi_policy import ReportViolation, StackValidationArgs
 
 from ip_masq_agent.config import AgentConfig
-from ip_masq_agent.prefix_decision import effective_non_masquerade
-from pulumi_ip_masq_agent.cidrs import uncovered
+from ip_masq_agent.prefixes import Prefix, PrefixSet
+from pulumi_ip_masq_agent.cidrs import read_network, uncovered
 from pulumi_ip_masq_agent.policy.config_document import ConfigError, config_text, parse_configmap
 from pulumi_ip_masq_agent.policy.gke_ranges import StackResource, required_ranges
 from pulumi_ip_masq_agent.policy.kubernetes_objects import (
@@ -23,14 +22,7 @@ from pulumi_ip_masq_agent.ranges import describe as describe_range
 NAME: Final = "non-masquerade-covers-pod-ranges"
 
 
-def _network(cidr: object) -> netaddr.IPNetwork:
-    # The agent's parser hands back its own network type; the comparison is the CIDR module's.
-    return netaddr.IPNetwork(str(cidr))
-
-
-def exception_cuts(
-    required: netaddr.IPNetwork, config: AgentConfig
-) -> list[tuple[netaddr.IPNetwork, list[netaddr.IPNetwork]]]:
+def exception_cuts(required: Prefix, config: AgentConfig) -> list[tuple[Prefix, list[Prefix]]]:
     """(exception, parts of `required` it masquerades) for every forceMasqueradeCIDRs entry
     that takes addresses of `required` away from the kept ranges: judged on the agent's plan."""
     version = required.version
@@ -38,22 +30,21 @@ def exception_cuts(
     excepted = [c for c in config.force_masquerade_cidrs if c.version == version]
     if not excepted:
         return []
-    effective = [_network(c) for c in effective_non_masquerade(kept, excepted)]
-    kept_networks = [_network(c) for c in kept]
+    effective = PrefixSet.non_masquerade(kept, excepted)
+    kept_set = PrefixSet(kept)
     cuts = []
-    for exception in map(_network, excepted):
+    for exception in excepted:
         # CIDRs nest or are apart: the overlap is the smaller of the two.
-        if exception in required:
+        if required.contains(exception):
             overlap = exception
-        elif required in exception:
+        elif exception.contains(required):
             overlap = required
         else:
             continue
         # Parts no kept range covers at all are the plain coverage gap, reported on their own.
-        gap = uncovered(overlap, kept_networks)
-        parts = uncovered(overlap, effective + gap)
+        parts = (PrefixSet([overlap]) - (PrefixSet([overlap]) - kept_set) - effective).prefixes()
         if parts:
-            cuts.append((exception, parts))
+            cuts.append((exception, list(parts)))
     return cuts
 
 
@@ -89,9 +80,11 @@ def validate_pod_ranges_covered(
             except ConfigError as err:
                 report_violation(f"{err}: coverage of pod ranges cannot be shown", resource.urn)
                 continue
-            covering = [_network(cidr) for cidr in config.non_masquerade_cidrs]
+            covering = config.non_masquerade_cidrs
             for required in ranges:
-                cidr = netaddr.IPNetwork(known_cidr(required))
+                cidr = read_network(known_cidr(required))
+                if cidr is None:
+                    continue  # required_ranges holds only ranges it could read
                 missing = uncovered(cidr, covering)
                 if missing:
                     report_violation(

@@ -13,7 +13,6 @@ from typing import Any, Final
 from ip_masq_agent.backends.nftables.model import (
     CHAIN,
     Chain,
-    Interval,
     IntervalSet,
     Rule,
     Table,
@@ -21,6 +20,7 @@ from ip_masq_agent.backends.nftables.model import (
     canonical_json,
 )
 from ip_masq_agent.backends.nftables.names import TABLE_MARKER
+from ip_masq_agent.intervals import Interval
 from ip_masq_agent.rules import Family
 
 # nft's JSON describes the objects it lists; these keys are only where they are (handles).
@@ -40,14 +40,14 @@ def _interval(element: object, family: Family) -> Interval | None:
     try:
         if isinstance(element, str):
             value = address_value(element, family)
-            return value, value
+            return Interval(value, value)
         if isinstance(element, dict) and "prefix" in element:
             prefix = element["prefix"]
             first, length = address_value(prefix["addr"], family), int(prefix["len"])
-            return first, first + (1 << (_bits(family) - length)) - 1
+            return Interval(first, first + (1 << (_bits(family) - length)) - 1)
         if isinstance(element, dict) and "range" in element:
             low, high = element["range"]
-            return address_value(low, family), address_value(high, family)
+            return Interval(address_value(low, family), address_value(high, family))
     except (OSError, KeyError, TypeError, ValueError):
         return None
     return None

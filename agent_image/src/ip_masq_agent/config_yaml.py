@@ -1,0 +1,164 @@
+"""A config file's text as a mapping: JSON, or YAML 1.1 as upstream reads it, bounded.
+
+Two YAML loaders read alike here: PyYAML's pure-Python one is the reference for acceptance and
+error messages, libyaml's is used where it reads a document exactly as the pure one would.
+"""
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
+
+import yaml
+
+from ip_masq_agent.config_error import ConfigError
+from ip_masq_agent.quoting import clipped
+from ip_masq_agent.yaml_resolve import SlashScalarsAreStrings
+
+# What a document may build, whatever its size in bytes: a few hundred bytes of nested YAML
+# aliases expand to hundreds of millions of nodes, and a 1 MiB list of one-character items
+# costs PyYAML ~150 MiB. 50,000 nodes hold a list of 10,000 CIDRs five times over.
+MAX_YAML_NODES: Final = 50_000
+# Deeper than any config; the pure loader's own recursion gives out a little further down.
+MAX_YAML_DEPTH: Final = 200
+
+
+class _Yaml11Booleans:
+    """YAML 1.1's one-letter booleans, which upstream's YAML library (go-yaml v2) resolves too.
+
+    PyYAML knows yes/no/on/off/true/false but not y/Y/n/N; `masqLinkLocal: y` is true upstream.
+    """
+
+    bool_values: ClassVar[dict[str, bool]] = {
+        **yaml.SafeLoader.bool_values,
+        "y": True,
+        "n": False,
+    }
+
+
+class PureYamlLoader(SlashScalarsAreStrings, _Yaml11Booleans, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader: the reference for acceptance and error messages."""
+
+
+_C_SAFE_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
+LibYamlLoader: type | None = (
+    None
+    if _C_SAFE_LOADER is None
+    else type("LibYamlLoader", (SlashScalarsAreStrings, _Yaml11Booleans, _C_SAFE_LOADER), {})
+)
+for _loader in (PureYamlLoader, LibYamlLoader):
+    if _loader is not None:
+        _loader.add_implicit_resolver(  # type: ignore[attr-defined]
+            "tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN")
+        )
+# libyaml's composer recurses in C without Python's recursion check: a few thousand levels of
+# `[` crash the process. Deeper documents go to the pure loader, which refuses them cleanly.
+_LIBYAML_MAX_DEPTH: Final = 100
+# The characters configs are written in. libyaml and PyYAML disagree at the edges (a BOM past
+# the start, NEL line breaks, tabs, tags, block scalars ending in a comment); a document with
+# any other character goes to the reference loader, at pure-Python speed.
+_LIBYAML_TEXT: Final = re.compile(r"[A-Za-z0-9 \n.:/,_\-\[\]{}'\"#]*")
+
+
+def yaml_loader_for(text: str) -> type:
+    """libyaml when it reads `text` exactly as the pure loader would, else the pure loader."""
+    try:
+        return check_yaml_shape(text, "yaml")
+    except ConfigError:
+        return PureYamlLoader  # refused anyway; the reference loader says how it reads
+
+
+def load_yaml(text: str, loader: type | None = None) -> Any:
+    """YAML 1.1 as upstream reads it: libyaml's speed where it is safe, else pure Python.
+
+    Acceptance and error messages are always the pure loader's: anything libyaml might read
+    differently (a parse error, non-printable characters, deep nesting, aliases, directives)
+    is loaded by the pure loader. `loader` forces one (tests compare the two).
+    """
+    return yaml.load(text, Loader=loader or yaml_loader_for(text))
+
+
+def check_yaml_shape(text: str, source: str, loader: type | None = None) -> type:
+    """Refuse anchors and aliases, and more values or nesting than any config has.
+
+    Returns the loader to read `text` with (the one given, else libyaml where it reads it
+    exactly as the pure loader would): one walk of the events answers both.
+
+    Walks the parser's events (constant memory, stops at the first excess) before anything
+    is built: libyaml's event parser for text in the characters it reads as the pure loader
+    does (fast), else the pure one. No ConfigMap needs an alias, and refusing them is the only
+    way an expanded alias bomb is never built, iterated or quoted. A syntax error ends the walk
+    quietly: the load that follows reports it in the reference loader's words.
+    """
+    forced = loader
+    if loader is None:
+        fast = LibYamlLoader is not None and _LIBYAML_TEXT.fullmatch(text)
+        loader = LibYamlLoader if fast else PureYamlLoader
+    nodes = depth = deepest = documents = 0
+    plain = True  # one document, no directives: libyaml reads it as the pure loader does
+    try:
+        for event in yaml.parse(text, Loader=loader):  # type: ignore[arg-type]
+            anchor = getattr(event, "anchor", None)
+            if isinstance(event, yaml.AliasEvent) or anchor is not None:
+                what = "alias *" if isinstance(event, yaml.AliasEvent) else "anchor &"
+                line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+                raise ConfigError(
+                    f"{source}: YAML {what}{clipped(str(anchor), 40)} at line {line}:"
+                    " anchors and aliases are not accepted in a config; write the values out"
+                )
+            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+                nodes += 1
+                if nodes > MAX_YAML_NODES:
+                    raise ConfigError(
+                        f"{source}: more than {MAX_YAML_NODES} YAML values;"
+                        " no config needs that many"
+                    )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                deepest = max(deepest, depth)
+                if depth > MAX_YAML_DEPTH:
+                    raise ConfigError(f"{source}: nested too deeply to be a config")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                plain = plain and documents == 1 and event.version is None and not event.tags
+    except yaml.YAMLError:
+        # The pure loader produces the (reference) error message.
+        return forced or PureYamlLoader
+    if forced is not None:
+        return forced
+    fast_loader = LibYamlLoader
+    if fast_loader is not None and loader is fast_loader and plain:
+        return fast_loader if deepest <= _LIBYAML_MAX_DEPTH else PureYamlLoader
+    return PureYamlLoader
+
+
+def load_document(text: str, source: str, loader: type | None = None) -> Mapping[str, Any]:
+    """The document's top-level mapping, keys in the order upstream's decoder sees them."""
+    is_json = text.lstrip().startswith("{")
+    if not is_json:
+        loader = check_yaml_shape(text, source, loader)
+    try:
+        document = json.loads(text) if is_json else load_yaml(text, loader)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{source}: not valid JSON/YAML: {clipped(first_line)}") from None
+    except RecursionError:
+        # `[[[[...` a hundred thousand deep fits in a ConfigMap; no config nests like that.
+        raise ConfigError(f"{source}: nested too deeply to be a config") from None
+    except ValueError as err:
+        # Python's own limits, e.g. an integer of more than 4300 digits.
+        raise ConfigError(f"{source}: not a usable document: {clipped(str(err))}") from None
+    if document is None:
+        raise ConfigError(f"{source}: empty config document (delete the file to use defaults)")
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"{source}: config must be a mapping of keys, got {type(document).__name__}"
+        )
+    if not is_json:
+        # Upstream turns YAML into JSON through a Go map, which sorts the keys; the last of
+        # two spellings of one key (`nonMasqueradeCIDRs`, `NONMASQUERADECIDRS`) wins in that
+        # order. JSON documents reach its decoder as written, so theirs keep document order.
+        document = dict(sorted(document.items(), key=lambda item: str(item[0])))
+    return document
