@@ -72,7 +72,9 @@ def _set(body: Mapping[str, Any]) -> IntervalSet:
             elements.append(interval)
     known = {"name", "type", "flags", "elem", *_UNSTABLE}
     other.extend(canonical_json({k: v}) for k, v in sorted(body.items()) if k not in known)
-    return IntervalSet(nft_set.name, nft_set.type, nft_set.flags, tuple(elements), tuple(other))
+    return IntervalSet(
+        nft_set.name, nft_set.type, nft_set.flags, tuple(elements), other=tuple(other)
+    )
 
 
 def _chain(body: Mapping[str, Any], rules: list[Rule]) -> Chain:

@@ -75,6 +75,9 @@ class IntervalSet:
     type: str
     flags: tuple[str, ...]
     elements: tuple[Interval, ...]
+    # The elements as nft writes them, joined; rendered once for a table we build, as the
+    # expected view and the script both show them (empty: render when asked).
+    text: str = field(default="", compare=False)
     # Whatever else the listing showed in the set (another element form, a timeout): kept
     # as JSON so that it is a difference, never silently dropped.
     other: tuple[str, ...] = ()
@@ -181,7 +184,17 @@ def _interval_set(rules: FamilyRules) -> IntervalSet:
     # elements, and merged ones are listed back exactly as written.
     family = rules.family
     spans = PrefixSet(rules.non_masquerade).intervals(_VERSION[family])
-    return IntervalSet(set_name(family), ADDRESS_TYPE[family], ("interval",), spans)
+    name, address_type = set_name(family), ADDRESS_TYPE[family]
+    unrendered = IntervalSet(name, address_type, ("interval",), spans)
+    return IntervalSet(name, address_type, ("interval",), spans, elements_text(unrendered))
+
+
+def elements_text(nft_set: IntervalSet) -> str:
+    """A set's elements as nft writes them between braces, joined; "" when there are none."""
+    if nft_set.text or not nft_set.elements:
+        return nft_set.text
+    family = nft_set.family
+    return ", ".join(element_text(first, last, family) for first, last in nft_set.elements)
 
 
 def desired_table(desired: DesiredRules, name: str) -> Table:
@@ -207,8 +220,7 @@ def view(table: Table | None) -> str:
         return ""
     parts = [f"table inet {table.name} {{"]
     for nft_set in table.sets:
-        family = nft_set.family
-        elements = ", ".join(element_text(first, last, family) for first, last in nft_set.elements)
+        elements = elements_text(nft_set)
         parts.append(f"set {nft_set.name} {{ type {nft_set.type} flags {','.join(nft_set.flags)}")
         parts.append(f"elements = {{ {elements} }}" if elements else "")
         parts.extend([*nft_set.other, "}"])

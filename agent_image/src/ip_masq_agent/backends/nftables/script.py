@@ -6,18 +6,10 @@ another script.
 
 from typing import Final
 
-from ip_masq_agent.backends.nftables.model import Chain, IntervalSet, Table, element_text
+from ip_masq_agent.backends.nftables.model import Chain, IntervalSet, Table, elements_text
 from ip_masq_agent.backends.nftables.names import TABLE_MARKER
 
 _PRIORITY_NAMES: Final = {100: "srcnat"}
-
-
-def elements_text(nft_set: IntervalSet) -> str | None:
-    """A set's elements as nft writes them between braces; None when there are none."""
-    if not nft_set.elements:
-        return None
-    family = nft_set.family
-    return ", ".join(element_text(first, last, family) for first, last in nft_set.elements)
 
 
 def _set_lines(nft_set: IntervalSet) -> list[str]:
@@ -25,7 +17,7 @@ def _set_lines(nft_set: IntervalSet) -> list[str]:
     if nft_set.flags:
         lines.append(f"\t\tflags {', '.join(nft_set.flags)}")
     elements = elements_text(nft_set)
-    if elements is not None:
+    if elements:
         lines.append(f"\t\telements = {{ {elements} }}")
     lines.append("\t}")
     return lines
@@ -87,7 +79,7 @@ def update_script(table: Table) -> str:
     for nft_set in table.sets:
         lines.append(f"flush set inet {name} {nft_set.name}")
         elements = elements_text(nft_set)
-        if elements is not None:
+        if elements:
             lines.append(f"add element inet {name} {nft_set.name} {{ {elements} }}")
     for chain in table.chains:
         lines.append(f"flush chain inet {name} {chain.name}")
