@@ -1,5 +1,6 @@
 """Which backend `--backend NAME` builds: a registry of factories backends register in."""
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -7,7 +8,7 @@ from typing import Final
 
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.detect import detect_backend
-from ip_masq_agent.backends.generation_cache import GenerationCachedBackend
+from ip_masq_agent.backends.generation_cache import GenerationCachedBackend, WriteCounter
 from ip_masq_agent.backends.iptables import FLAVORS, IptablesBackend, probe_iptables
 from ip_masq_agent.backends.nftables import NftablesBackend
 from ip_masq_agent.commands import CommandRunner
@@ -60,14 +61,18 @@ class BackendRegistry:
                 f"invalid value {name!r} for flag -backend:"
                 f" want one of {', '.join(self._factories)}"
             )
-        backend = factory(settings)
+        writes = WriteCounter(settings.run)
+        backend = factory(dataclasses.replace(settings, run=writes))
         if isinstance(backend, GenerationCachedBackend):
             return backend  # `auto` built it through this very method
         nf_tables = backend.name in NF_TABLES_BACKENDS or (
             isinstance(backend, IptablesBackend) and backend.nf_tables
         )
         if settings.generation is not None and nf_tables:
-            return GenerationCachedBackend(backend, settings.generation)
+            # iptables' apply reads the chain before it writes: its writes are proven by the
+            # generation (nftables proves its own, from the listing it decided on).
+            proven = writes if isinstance(backend, IptablesBackend) else None
+            return GenerationCachedBackend(backend, settings.generation, proven)
         return backend
 
 
