@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ip_masq_agent.backends.nftables.listing import ListingError, parse_listing
+from ip_masq_agent.backends.nftables.listing import ListingError, parse_listing, unreadable
 from ip_masq_agent.backends.nftables.model import (
     Table,
     desired_table,
@@ -169,3 +169,12 @@ def test_a_set_keeps_every_address_and_adds_none(
 )
 def test_element_text(span: tuple[int, int], family: Family, text: str) -> None:
     assert element_text(*span, family) == text
+
+
+def test_a_table_flag_or_an_unreadable_listing_is_never_the_desired_table() -> None:
+    table = {"family": "inet", "name": "ip-masq-agent", "handle": 7, "flags": ["dormant"]}
+    dormant = parse_listing(json.dumps({"nftables": [{"table": table}]}))
+    assert dormant.other and view(dormant) != view(parse_listing(_listing()))
+    broken = unreadable("ip-masq-agent", "Expecting value")
+    assert skeleton(broken) != skeleton(_table("defaults"))
+    assert "unreadable listing" in view(broken)

@@ -385,3 +385,17 @@ def test_a_write_the_generation_proves_is_not_listed_again_and_a_race_is(lab: La
     observed = backend.observe()
     assert run.reads == reads + 1  # the generation moved past our write: listed
     assert observed != backend.expected(plans[2]) and "198.51.100.0/24" in observed
+
+
+def test_a_table_turned_dormant_is_a_difference_and_is_replaced(lab: Lab) -> None:
+    # `flags dormant` switches the table off with its sets and chain untouched (and nft
+    # 1.0.6 lists it as broken JSON): it must read as drift, and the write must undo it.
+    ns = lab.namespace("node")
+    backend = NftablesBackend(run=SubprocessRunner(ns.prefix))
+    desired = _desired("nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+    backend.apply(desired)
+    ns.run("nft", "add", "table", "inet", "ip-masq-agent", "{ flags dormant; }")
+    assert backend.observe() != backend.expected(desired)
+    backend.apply(desired)
+    assert backend.observe() == backend.expected(desired)
+    assert "dormant" not in ns.run("nft", "list", "table", "inet", "ip-masq-agent").stdout

@@ -8,6 +8,7 @@ from ip_masq_agent.backends.nftables.listing import (
     is_marked,
     is_our_table,
     parse_listing,
+    unreadable,
 )
 from ip_masq_agent.backends.nftables.model import Table, desired_table, skeleton, view
 from ip_masq_agent.backends.nftables.names import DEFAULT_TABLE
@@ -99,7 +100,7 @@ class NftablesBackend:
         try:
             return parse_listing(listing)
         except ListingError as error:
-            raise ApplyError(f"nft -j list table inet {self._table}: {error}") from None
+            return unreadable(self._table, str(error))
 
     def _ours(self, table: str) -> bool:
         listing = self._text_listing(table)

@@ -88,6 +88,12 @@ def _chain(body: Mapping[str, Any], rules: list[Rule]) -> Chain:
     )
 
 
+def unreadable(name: str, error: str) -> Table:
+    """A table that is there but that nft lists as no JSON we can read (nft 1.0.6 writes a
+    dormant table's flags as broken JSON): never the desired table, so it is replaced whole."""
+    return Table(name, (), (), (f"unreadable listing: {error}",))
+
+
 def parse_listing(text: str) -> Table:
     """`nft -j list table inet NAME` output as a Table; ListingError when it is not one."""
     try:
@@ -101,7 +107,12 @@ def parse_listing(text: str) -> Table:
     other: list[str] = []
     for entry in objects:
         (kind, body), *more = entry.items()
-        if kind in ("metainfo", "table") and not more:
+        if kind == "metainfo" and not more:
+            continue
+        if kind == "table" and not more:
+            # A flag (`dormant` turns the table off) or a comment JSON shows is the table's.
+            extra = {k: v for k, v in body.items() if k not in {"name", *_UNSTABLE}}
+            other.extend([canonical_json({"table": extra})] if extra else [])
             continue
         if kind == "set" and not more and "type" in body:
             sets.append(_set(body))
