@@ -118,6 +118,9 @@ def parse_listing(text: str) -> Table:
             sets.append(_set(body))
         elif kind == "chain" and not more:
             chains.append(body)
+            known = {"name", "type", "hook", "prio", "policy", *_UNSTABLE}
+            extra = {k: v for k, v in body.items() if k not in known}
+            other.extend([canonical_json({"chain": body["name"]} | extra)] if extra else [])
         elif kind == "rule" and not more:
             extra = {k: v for k, v in body.items() if k not in {"expr", "chain", *_UNSTABLE}}
             rule = Rule(canonical_json(body.get("expr")))
