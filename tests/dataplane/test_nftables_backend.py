@@ -178,7 +178,7 @@ class _CountingRunner:
         self.reads = 0
 
     def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
-        listing = args[0] == "nft" and "list" in args[1:3]  # `nft list` or `nft -j list`
+        listing = args[0] == "nft" and "list" in args  # `nft list`, `nft -j list`, ...
         self.reads += args[0].endswith("-save") or listing
         return self._inner(args, stdin=stdin)
 
