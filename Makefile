@@ -43,7 +43,7 @@ RUNTIME ?= process
 demo: setup
 	$(PY) -m testbed.sandbox.demo --stack $(STACK) --runtime $(RUNTIME)
 
-# Benchmarks (root, network namespaces): all six side by side -> docs/benchmarks.md and its plot.
+# Benchmarks (root, network namespaces): all seven side by side -> docs/benchmarks.md and its plot.
 # Upstream's rows need a real upstream binary named by IP_MASQ_AGENT_UPSTREAM (the project never
 # builds nor fetches one); without it they are carried, dated, from the committed report.
 bench: setup

@@ -4,6 +4,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from testbed.bench.report_stages import stages_section
 from testbed.bench.report_upstream import versus_upstream_section
 from testbed.bench.workload import median, percentile
 
@@ -257,6 +258,8 @@ def render_report(results: dict[str, Any]) -> str:
     lines += rss_section(results["idle"])
     if "versus_upstream" in results:
         lines += versus_upstream_section(results["versus_upstream"], env)
+    if results.get("edit_stages"):
+        lines += stages_section(results["edit_stages"])
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.bench.apply_time import run_apply_time
+from testbed.bench.edit_stages import run_edit_stages
 from testbed.bench.flow_rate import run_flow_rate
 from testbed.bench.idle_resync import run_idle_resync
 from testbed.bench.reload_latency import run_reload_latency
@@ -47,6 +48,10 @@ class Plan:
     idle_cidrs: int
     idle_syncs: int
     versus: VersusPlan
+    stage_backends: tuple[str, ...] = ("nftables", "iptables-nft")
+    stage_sizes: tuple[int, ...] = (10000, 50000)
+    stage_families: tuple[str, ...] = ("ipv4", "ipv6")
+    stage_edits: int = 15
 
 
 FULL = Plan(
@@ -92,6 +97,10 @@ QUICK = Plan(
         edit_sizes=(64,),
         edits=2,
     ),
+    stage_backends=("nftables",),
+    stage_sizes=(10000,),
+    stage_families=("ipv4",),
+    stage_edits=3,
 )
 
 
@@ -157,6 +166,15 @@ def run_all(plan: Plan, command: str, upstream: Path | None) -> dict[str, Any]:
         print("benchmark 3: config change to kernel", flush=True)
         results["reload"] = run_reload_latency(
             lab, Path(workdir), backends=plan.reload_backends, edits=plan.reload_edits
+        )
+        print("benchmark 7: a config edit by stage", flush=True)
+        results["edit_stages"] = run_edit_stages(
+            lab,
+            Path(workdir),
+            backends=plan.stage_backends,
+            sizes=plan.stage_sizes,
+            families=plan.stage_families,
+            edits=plan.stage_edits,
         )
         print("benchmark 6: beside upstream", flush=True)
         results["versus_upstream"] = run_versus_upstream(lab, upstream, Path(workdir), plan.versus)

@@ -1,8 +1,10 @@
 """Reading the nf_tables generation out of a netlink reply."""
 
 import struct
+from collections.abc import Callable, Sequence
 
-from ip_masq_agent.backends.generation_cache import GenerationCachedBackend
+from ip_masq_agent.backends.generation_cache import GenerationCachedBackend, WriteCounter
+from ip_masq_agent.commands import CommandResult
 from ip_masq_agent.nft_generation import (
     NFNL_SUBSYS_NFTABLES,
     NFT_MSG_GETGEN,
@@ -77,3 +79,73 @@ def test_the_cache_never_outlives_our_own_write() -> None:
     # After our write the kernel is listed again, never taken from before it.
     assert cached.observe() == cached.expected(desired)
     assert inner.listings == 2
+
+
+class _Kernel:
+    """A 'kernel' of one string and a generation that every committed restore moves."""
+
+    def __init__(self) -> None:
+        self.generation = 40
+        self.text = ""
+        self.listings = 0
+
+    def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
+        if args[0].endswith("-restore"):
+            self.text = stdin or ""
+            self.generation += 1
+        else:
+            self.listings += 1
+        return CommandResult(tuple(args), 0, self.text, "")
+
+
+class _ReadThenWrite:
+    """A backend whose apply reads the kernel, then writes: as the iptables backends do."""
+
+    name = "iptables-nft"
+    nf_tables = True
+
+    def __init__(self, run: WriteCounter, after_write: Callable[[], None] = lambda: None) -> None:
+        self._run = run
+        self._after_write = after_write
+
+    def render(self, desired: DesiredRules) -> str:
+        return repr(desired)
+
+    def expected(self, desired: DesiredRules) -> str:
+        return self.render(desired)
+
+    def apply(self, desired: DesiredRules) -> None:
+        self._run(["iptables-nft-save"])
+        self._run(["iptables-nft-restore"], stdin=self.render(desired))
+        self._after_write()
+
+    def observe(self) -> str:
+        return self._run(["iptables-nft-save"]).stdout
+
+    def cleanup(self) -> None:
+        pass
+
+
+def test_a_write_moving_the_generation_by_its_own_commits_is_not_listed_again() -> None:
+    kernel = _Kernel()
+    writes = WriteCounter(kernel)
+    cached = GenerationCachedBackend(_ReadThenWrite(writes), lambda: kernel.generation, writes)
+    desired = DesiredRules(chain="IP-MASQ-AGENT", families=())
+    cached.apply(desired)
+    listings = kernel.listings
+    assert cached.observe() == cached.expected(desired) == kernel.text
+    assert kernel.listings == listings  # proven: no listing after the write
+
+
+def test_another_commit_in_the_write_window_is_listed() -> None:
+    kernel = _Kernel()
+    writes = WriteCounter(kernel)
+
+    def someone_else() -> None:
+        kernel.text, kernel.generation = "their rules", kernel.generation + 1
+
+    backend = _ReadThenWrite(writes, after_write=someone_else)
+    cached = GenerationCachedBackend(backend, lambda: kernel.generation, writes)
+    desired = DesiredRules(chain="IP-MASQ-AGENT", families=())
+    cached.apply(desired)
+    assert cached.observe() == "their rules" != cached.expected(desired)

@@ -13,6 +13,7 @@ import yaml
 
 from ip_masq_agent.config_error import ConfigError
 from ip_masq_agent.quoting import clipped
+from ip_masq_agent.yaml_resolve import SlashScalarsAreStrings
 
 # What a document may build, whatever its size in bytes: a few hundred bytes of nested YAML
 # aliases expand to hundreds of millions of nodes, and a 1 MiB list of one-character items
@@ -35,13 +36,15 @@ class _Yaml11Booleans:
     }
 
 
-class PureYamlLoader(_Yaml11Booleans, yaml.SafeLoader):
+class PureYamlLoader(SlashScalarsAreStrings, _Yaml11Booleans, yaml.SafeLoader):
     """PyYAML's pure-Python safe loader: the reference for acceptance and error messages."""
 
 
 _C_SAFE_LOADER: type | None = getattr(yaml, "CSafeLoader", None)
 LibYamlLoader: type | None = (
-    None if _C_SAFE_LOADER is None else type("LibYamlLoader", (_Yaml11Booleans, _C_SAFE_LOADER), {})
+    None
+    if _C_SAFE_LOADER is None
+    else type("LibYamlLoader", (SlashScalarsAreStrings, _Yaml11Booleans, _C_SAFE_LOADER), {})
 )
 for _loader in (PureYamlLoader, LibYamlLoader):
     if _loader is not None:

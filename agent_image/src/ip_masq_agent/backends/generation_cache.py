@@ -1,9 +1,31 @@
 """Skip re-reading an nf_tables-based backend's rules while the ruleset generation stands still."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ip_masq_agent.backends.base import Backend
+from ip_masq_agent.commands import CommandResult, CommandRunner
 from ip_masq_agent.rules import DesiredRules
+
+
+class WriteCounter:
+    """A CommandRunner counting the nf_tables transactions it committed.
+
+    Each successful `nft -f` or `*-restore` is one transaction: it moves the generation by
+    exactly one (a failed one commits nothing).
+    """
+
+    def __init__(self, run: CommandRunner) -> None:
+        self._run = run
+        self.commits = 0
+
+    def __call__(self, args: Sequence[str], *, stdin: str | None = None) -> CommandResult:
+        result = self._run(args, stdin=stdin)
+        tool = args[0] if args else ""
+        if result.returncode == 0 and (
+            tool.endswith("-restore") or (tool == "nft" and "-f" in args)
+        ):
+            self.commits += 1
+        return result
 
 
 class GenerationCachedBackend:
@@ -13,11 +35,25 @@ class GenerationCachedBackend:
     number; while it stands still the last listing is still true. An idle resync then costs
     one netlink round trip and starts no process. `generation` must read the namespace the
     wrapped backend's tools act in (the agent: its own); None from it means "unknown: list".
+
+    `writes`, when given, counts the transactions of the wrapped backend's tools, and its
+    apply must read the kernel before writing (iptables: `-save`, then `-restore` built from
+    it). A write is then proven without listing: if the generation moved by exactly our own
+    commits from before the apply to after it, no other writer committed in between, so
+    each write acted on the very state the apply had just read and left what `expected`
+    says (the write is all or nothing). Any other commit in that window lists as before.
     """
 
-    def __init__(self, backend: Backend, generation: Callable[[], int | None]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        generation: Callable[[], int | None],
+        writes: WriteCounter | None = None,
+    ) -> None:
         self._backend = backend
         self._generation = generation
+        self._writes = writes
+        self._expected: tuple[DesiredRules, str] | None = None  # the plan's, shared with a proof
         self._listed: tuple[int, str] | None = None  # (generation, listing) of the last look
 
     @property
@@ -33,10 +69,22 @@ class GenerationCachedBackend:
 
     def apply(self, desired: DesiredRules) -> None:
         self._listed = None  # our own write is a change like any other: look again
+        writes = self._writes
+        if writes is None:
+            self._backend.apply(desired)
+            return
+        before, commits = self._generation(), writes.commits
         self._backend.apply(desired)
+        after = self._generation()
+        ours = writes.commits - commits
+        if before is not None and after is not None and after == (before + ours) & 0xFFFFFFFF:
+            self._listed = (after, self.expected(desired))  # proven: see above
 
     def expected(self, desired: DesiredRules) -> str:
-        return self._backend.expected(desired)
+        memo = self._expected
+        if memo is None or memo[0] is not desired:
+            memo = self._expected = (desired, self._backend.expected(desired))
+        return memo[1]
 
     def observe(self) -> str:
         # Read before listing: a change racing the listing moves the number past the cache.

@@ -1,12 +1,13 @@
 """Which backend `--backend NAME` builds: a registry of factories backends register in."""
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.detect import detect_backend
-from ip_masq_agent.backends.generation_cache import GenerationCachedBackend
+from ip_masq_agent.backends.generation_cache import GenerationCachedBackend, WriteCounter
 from ip_masq_agent.backends.iptables import IptablesBackend
 from ip_masq_agent.backends.iptables_tool import FLAVORS, IptablesProbe
 from ip_masq_agent.backends.nftables import NftablesBackend
@@ -62,10 +63,15 @@ class BackendRegistry:
         return factory
 
     def create(self, name: str, settings: BackendSettings) -> Backend:
-        backend = self.factory(name)(settings)
+        # Counts the tools' commits, with which a write is proven by the generation alone.
+        writes = WriteCounter(settings.run)
+        backend = self.factory(name)(dataclasses.replace(settings, run=writes))
         # The generation first: only then may a plain `iptables` be asked which it is.
         if settings.generation is not None and backend.nf_tables:
-            return GenerationCachedBackend(backend, settings.generation)
+            # iptables' apply reads the chain before it writes: its writes are proven by the
+            # generation (nftables proves its own, from the listing it decided on).
+            proven = None if backend.name == BACKEND_NFTABLES else writes
+            return GenerationCachedBackend(backend, settings.generation, proven)
         return backend
 
 
@@ -91,6 +97,7 @@ def _nftables(settings: BackendSettings) -> Backend:
         run=settings.run,
         table=table_name(settings.chain),
         unmarked_table=unmarked_table_name(settings.chain),
+        generation=settings.generation,
     )
 
 
