@@ -77,3 +77,23 @@ def test_the_readme_lists_the_backend_protocol_whole() -> None:
         if not name.startswith("_") and name not in dir(object) and name != "register"
     }
     assert listed == members
+
+
+PRODUCT_PACKAGES: Final = ("agent_image/src/ip_masq_agent/", "src/pulumi_ip_masq_agent/")
+
+
+def test_the_architecture_section_places_every_product_module() -> None:
+    """Each module of the agent and of the Pulumi package is named, or its folder is."""
+    section = _architecture()
+    unplaced = []
+    for path in TRACKED:
+        package = next((p for p in PRODUCT_PACKAGES if path.startswith(p)), None)
+        if package is None or not path.endswith(".py") or "/agent_context/" in path:
+            continue
+        name = path.rsplit("/", 1)[-1]
+        if name in {"__init__.py", "__main__.py", "_version.py"}:
+            continue
+        folder = path[len(package) :].rsplit("/", 1)[0] + "/" if "/" in path[len(package) :] else ""
+        if f"`{name}`" not in section and not (folder and f"`{folder}`" in section):
+            unplaced.append(path)
+    assert unplaced == [], f"README's Architecture does not place {unplaced}"
