@@ -427,7 +427,8 @@ def test_exceptions_expanding_past_the_agents_limit_fail_the_preview_with_the_co
     with pytest.raises(
         (ResolvedInputError, RenderError),
         match=rf"forceMasqueradeCIDRs: its 200 exceptions split nonMasqueradeCIDRs into \d+"
-        rf" CIDRs \(one rule each\), more than the agent's limit of {MAX_PLANNED_CIDRS}",
+        rf" CIDRs \(one rule each\), more than the agent's limit of {MAX_PLANNED_CIDRS:,}"
+        " on backend auto",
     ):
         run(
             lambda: args(
