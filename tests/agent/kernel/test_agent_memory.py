@@ -1,25 +1,26 @@
 """The agent under its memory limit: bounded by its config, not its history.
 
-The limit is the floor the component allows for the backend (at most the DaemonSet's default):
-96Mi for the iptables backends' 20,000 CIDRs, 160Mi for nftables' 50,000.
+The limit is the floor the component allows (at most the DaemonSet's default): 96Mi, which
+20,000 CIDRs fit on every backend, and 160Mi on nftables, which its 50,000 fit.
 
 The agent runs as the image runs it (Debian's python3, the DaemonSet's args) in a node namespace,
 inside a cgroup limited as the pod's container is; its config comes through a ConfigMap volume.
 The CPU limit is not applied: it only makes each sync slower, not larger.
 """
 
+import contextlib
 import functools
 import ipaddress
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ip_masq_agent.config import MAX_PLANNED_CIDRS_NFTABLES
-from ip_masq_agent.contract import BACKEND_NFTABLES, CONFIG_FILE_NAME
+from ip_masq_agent.contract import BACKEND_AUTO, BACKEND_NFTABLES, CONFIG_FILE_NAME
 from pulumi_ip_masq_agent.agent_options import minimum_memory_limit
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.kubelet.pod_spec import ContainerSpec, parse_daemon_set
@@ -87,18 +88,28 @@ def rss(pid: int) -> int:
 
 
 @pytest.fixture
-def cgroup(lab: Lab, request: pytest.FixtureRequest) -> Iterator[MemoryCgroup]:
-    """A cgroup at the memory limit the component refuses to go below for the test's backend:
-    the floor its largest accepted config must fit (the DaemonSet's default is at least that)."""
+def cgroups(lab: Lab) -> Iterator[Callable[[int], MemoryCgroup]]:
+    """Cgroups limited to a floor the component refuses to go below (the DaemonSet's default
+    is at least that): the largest config the floor is for must fit it."""
     reason = memory_cgroup_unavailable()
     if reason is not None:
         cannot_run_here(reason)
     rendered = agent_container().memory_limit_bytes
     assert rendered is not None, "the DaemonSet sets no memory limit"
-    limit = minimum_memory_limit(request.node.callspec.params["backend"])
-    assert rendered >= limit, (rendered, limit)
-    with MemoryCgroup(limit) as created:
-        yield created
+
+    with contextlib.ExitStack() as stack:
+
+        def limited(limit: int) -> MemoryCgroup:
+            assert rendered >= limit, (rendered, limit)
+            return stack.enter_context(MemoryCgroup(limit))
+
+        yield limited
+
+
+@pytest.fixture
+def cgroup(cgroups: Callable[[int], MemoryCgroup]) -> MemoryCgroup:
+    """At the floor of the iptables backends (and `auto`): 20,000 CIDRs fit it on every one."""
+    return cgroups(minimum_memory_limit(BACKEND_AUTO))
 
 
 class LimitedAgent:
@@ -195,10 +206,11 @@ def test_twenty_changes_of_10k_ipv4_and_10k_ipv6_cidrs_fit_the_daemonsets_memory
     changes_fit_the_memory_limit(agent, cgroup, backend, CHANGES, config)
 
 
-@pytest.mark.parametrize("backend", [BACKEND_NFTABLES])
 def test_changes_of_50k_ipv4_cidrs_fit_the_daemonsets_memory_limit_on_nftables(
-    lab: Lab, cgroup: MemoryCgroup, tmp_path: Path, backend: str
+    lab: Lab, cgroups: Callable[[int], MemoryCgroup], tmp_path: Path
 ) -> None:
+    backend = BACKEND_NFTABLES
+    cgroup = cgroups(minimum_memory_limit(backend))
     config = ConfigOf(LARGEST, ipv6=False)
     agent = LimitedAgent(lab, cgroup, tmp_path, backend, config.text(0))
     changes_fit_the_memory_limit(agent, cgroup, backend, LARGEST_CHANGES, config)
