@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ip_masq_agent.config import MAX_PLANNED_CIDRS_NFTABLES
+from ip_masq_agent.config import MAX_PLANNED_CIDRS_NFTABLES, limit_for
 from ip_masq_agent.contract import BACKEND_AUTO, BACKEND_NFTABLES, CONFIG_FILE_NAME
 from pulumi_ip_masq_agent.agent_options import minimum_memory_limit
 from testbed.kubelet.configmap_volume import ConfigMapVolume
@@ -225,21 +225,24 @@ def scattered_host_exceptions(count: int) -> list[str]:
 def test_exceptions_that_would_expand_past_the_limit_are_refused_and_the_rules_stay(
     lab: Lab, cgroup: MemoryCgroup, tmp_path: Path, backend: str
 ) -> None:
-    kept = "nonMasqueradeCIDRs: ['10.0.0.0/8', 'fd00::/8']\ncidrLimit: 300\nresyncInterval: 1s\n"
+    kept = "nonMasqueradeCIDRs: ['10.0.0.0/8', 'fd00::/8']\ncidrLimit: 600\nresyncInterval: 1s\n"
     agent = LimitedAgent(lab, cgroup, tmp_path, backend, kept)
     agent.wait_for("rules in place", 1)
     before = agent.view.state(agent.node)
     assert agent.view.holds(agent.node, "fd00::/8"), before
-    # A 6 KB document: 200 exceptions that the old agent planned as ~22,000 rules (OOM).
-    exceptions = ", ".join(f"'{c}'" for c in scattered_host_exceptions(200))
+    # A 6 KB document: 200 exceptions that the old agent planned as ~22,000 rules (OOM), past
+    # the iptables backends' 20,000; nftables' 50,000 takes 500 (~54,000 rules, 15 KB).
+    count = 500 if backend == BACKEND_NFTABLES else 200
+    exceptions = ", ".join(f"'{c}'" for c in scattered_host_exceptions(count))
     agent.volume.publish(f"{kept}forceMasqueradeCIDRs: [{exceptions}]\n")
     agent.wait_for("config not used", 1)
     refused = next(
         line for line in agent.log.read_text().splitlines() if 'event="config not used"' in line
     )
     assert re.search(
-        r"forceMasqueradeCIDRs: its 200 exceptions split nonMasqueradeCIDRs into \d+ CIDRs"
-        r" \(one rule each\), more than the agent's limit of \d+",
+        rf"forceMasqueradeCIDRs: its {count} exceptions split nonMasqueradeCIDRs into \d+ CIDRs"
+        rf" \(one rule each\), more than the agent's limit of {limit_for(backend):,} on backend"
+        rf" {backend} ",
         refused,
     ), refused
     # Two resyncs on the kept config (logged as such: not "sync ok" while the file is refused).
