@@ -213,7 +213,8 @@ def versus_upstream_section(
         "### Config edit -> live",
         "",
         "Each edit replaces one CIDR (kubelet's `..data` swap), timed until the new CIDR's rule"
-        " is in the kernel. Ours: the backends run at once and are edited in turn. Upstream reads"
+        " is in the kernel. Ours: the backends run at once and are edited in turn (at 50,000"
+        " CIDRs nftables alone, the only backend that accepts that many). Upstream reads"
         " its config only at its resync, so its edits, at random moments of its 60-s cycle, are"
         " timed in the idle window above by agents of their own (polled every 0.25 s): fewer"
         " samples, each up to a minute.",
