@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import yaml
 
 from ip_masq_agent.config import ConfigError, parse_config
+from ip_masq_agent.contract import BACKEND_AUTO
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,11 @@ class AgentConfigValues:
     """Exceptions masqueraded inside the kept ranges; only this project's agent knows the key."""
 
 
-def render_agent_config(values: AgentConfigValues, *, enable_ipv6: bool) -> str:
-    """The YAML for ConfigMap key `config`; ConfigError if the agent would refuse it."""
+def render_agent_config(
+    values: AgentConfigValues, *, enable_ipv6: bool, backend: str = BACKEND_AUTO
+) -> str:
+    """The YAML for ConfigMap key `config`; ConfigError if the agent running `backend` (the
+    DaemonSet's `--backend`) would refuse it."""
     document: dict[str, object] = {
         "nonMasqueradeCIDRs": list(values.non_masquerade_cidrs),
         "masqLinkLocal": values.masq_link_local,
@@ -39,6 +43,7 @@ def render_agent_config(values: AgentConfigValues, *, enable_ipv6: bool) -> str:
         enable_ipv6=enable_ipv6,
         source="ConfigMap kube-system/ip-masq-agent",
         refuse_exempting_everything=True,
+        backend=backend,
     )
     return text
 

@@ -186,6 +186,7 @@ class IpMasqAgent(pulumi.ComponentResource):
             cidr_limit,
             enable_ipv6,
             args.get("force_masquerade_cidrs", []),
+            args.get("backend", Backend.AUTO),
         ).apply(
             lambda v: _document(
                 name,
@@ -198,6 +199,7 @@ class IpMasqAgent(pulumi.ComponentResource):
                     force_masquerade_cidrs=tuple(v[6]),
                 ),
                 enable_ipv6=v[5],
+                backend=Backend(v[7]).value,
             )
         )
         config_map = k8s.core.v1.ConfigMap(
@@ -282,8 +284,8 @@ def _derive(
         raise ResolvedInputError(f"IpMasqAgent {name}: ranges: {err}") from None
 
 
-def _document(name: str, values: AgentConfigValues, *, enable_ipv6: bool) -> str:
+def _document(name: str, values: AgentConfigValues, *, enable_ipv6: bool, backend: str) -> str:
     try:
-        return render_agent_config(values, enable_ipv6=enable_ipv6)
+        return render_agent_config(values, enable_ipv6=enable_ipv6, backend=backend)
     except ConfigError as err:
         raise ResolvedInputError(f"IpMasqAgent {name}: {err}") from None

@@ -43,7 +43,8 @@ class IpMasqAgentArgs(TypedDict):
     resync_interval: NotRequired[pulumi.Input[str]]
     """Go-style duration between full resyncs (upstream's resyncInterval, default 60s)."""
     backend: NotRequired[pulumi.Input[Backend]]
-    """The agent's --backend (default auto)."""
+    """The agent's --backend (default auto). It sets how many CIDRs the config may plan:
+    50,000 on nftables, 20,000 otherwise (auto may pick iptables)."""
     monitoring: NotRequired[Monitoring]
     """`none` (default), `podmonitor` (a PodMonitor and a PrometheusRule) or `gmp` (GKE Managed
     Service for Prometheus: a PodMonitoring and a Rules) next to the DaemonSet, whose agents then
@@ -60,8 +61,9 @@ class IpMasqAgentArgs(TypedDict):
     the most specific CIDR of both lists decides). Only this project's agent knows the key."""
     resources: NotRequired[Resources]
     """The agent container's `requests` and `limits` (cpu, memory; default requests cpu 10m,
-    memory 32Mi, limits cpu 100m, memory 96Mi: the largest config the agent accepts, 20,000
-    planned CIDRs, is measured to fit 96Mi, so a lower memory limit is refused; plain)."""
+    memory 32Mi, limits cpu 100m, memory 160Mi: the largest config the agent accepts is
+    measured to fit 96Mi on the iptables backends (20,000 planned CIDRs) and 160Mi on nftables
+    (50,000), so a lower memory limit is refused; plain)."""
     log_verbosity: NotRequired[int]
     """The agent's -v: 0 (default) logs state changes only, 2 adds a line per sync (plain)."""
     node_selector: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]

@@ -7,7 +7,7 @@ from typing import Any, Final, TypeVar
 
 import pulumi
 
-from pulumi_ip_masq_agent.agent_options import MINIMUM_MEMORY_LIMIT, AgentPhase, Backend
+from pulumi_ip_masq_agent.agent_options import AgentPhase, Backend, minimum_memory_limit
 from pulumi_ip_masq_agent.arguments import (
     check_choice,
     check_count,
@@ -48,7 +48,9 @@ def check_agent_settings(where: str, args: Mapping[str, Any]) -> None:
     """IpMasqAgent's arguments but `ranges`, as plain values allow: also what a deriving
     component (GkeIpMasqAgent) passes through, checked under its own name up front."""
     if "resources" in args:
-        check_resources(where, args["resources"], minimum_memory=MINIMUM_MEMORY_LIMIT)
+        check_resources(
+            where, args["resources"], minimum_memory=minimum_memory_limit(args.get("backend"))
+        )
     if "image" in args:
         check_text(where, "image", args["image"])
     for key, allowed in (

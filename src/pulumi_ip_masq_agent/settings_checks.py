@@ -63,7 +63,11 @@ def check_derivation(settings: Settings, sources: list[Range]) -> tuple[str, ...
             ipv6_switch="ipv6UlaRange",
             limit_name="cidrLimit",
         )
-        render_agent_config(settings.agent_config_values(cidrs), enable_ipv6=settings.dual_stack)
+        render_agent_config(
+            settings.agent_config_values(cidrs),
+            enable_ipv6=settings.dual_stack,
+            backend=settings.agent_backend,
+        )
         return cidrs
 
     return _wrap(derive)

@@ -7,15 +7,14 @@ from testbed.bench.workload import median
 
 Record = dict[str, Any]
 STAGES = ("load", "plan", "render", "write", "verify")
-# Why the agent refuses 50,000 CIDRs (measured on this machine kind, 2026-12-06, one family):
-# the limit is the agent's, whatever the backend, and iptables-nft is what does not fit.
+# Why a 50,000-CIDR row is refused (measured on this machine kind, 2026-12-06, one family):
+# the limit is the backend's (`config_bounds.limit_for`), and the ConfigMap's size is Kubernetes'.
 REFUSED_NOTE = (
-    "50,000 CIDRs is refused by design (MAX_PLANNED_CIDRS stays 20,000): a ConfigMap holds 1 MiB,"
-    " so 50,000 fits only as one family (IPv6 /64s alone take ~0.95 MiB); at 50,000 IPv4 CIDRs"
-    " iptables-nft peaks at ~125 MiB, above the DaemonSet's 96Mi, and takes ~6 s an edit"
-    " (3.7 s of it iptables-save and its parse), while nftables peaks at ~80 MiB and edits in"
-    " ~0.8 s. Accepting it would raise every node's memory limit for a list the nftables"
-    " backend alone handles well; merge ranges into wider ones instead."
+    "A refused row is the agent's own refusal, by design. The iptables backends plan at most"
+    " 20,000 CIDRs: at 50,000 IPv4 CIDRs iptables-nft peaks at ~125 MiB and takes ~6 s an edit"
+    " (3.7 s of it iptables-save and its parse); nftables accepts 50,000 (a set element each,"
+    " ~146 MiB peak with nft, under the DaemonSet's 160Mi). A ConfigMap holds 1 MiB, so 50,000"
+    " fits only as one family: 50,000 IPv6 CIDRs are refused for their size on every backend."
 )
 
 

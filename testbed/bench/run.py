@@ -74,6 +74,7 @@ FULL = Plan(
         resync_seconds=60.0,
         edit_sizes=(64, 1000, 10000),
         edits=20,
+        nftables_edit_sizes=(50000,),
     ),
 )
 QUICK = Plan(

@@ -69,7 +69,9 @@ def _one_edit(
     """One config text through the agent's stages; the seconds of each, and the writes made."""
     masquerade = Masquerade(random_fully=options.random_fully, to_ports=options.to_ports)
     started = time.perf_counter()
-    config = parse_config(text, enable_ipv6=options.enable_ipv6, cidr_memo=memo)
+    config = parse_config(
+        text, enable_ipv6=options.enable_ipv6, cidr_memo=memo, backend=backend.name
+    )
     loaded = time.perf_counter()
     desired = plan_rules(
         config, chain=options.masq_chain, enable_ipv6=options.enable_ipv6, masquerade=masquerade

@@ -4,7 +4,14 @@ import re
 
 import pytest
 
-from ip_masq_agent.config import MAX_PLANNED_CIDRS, ConfigError, default_config, parse_config
+from ip_masq_agent.config import (
+    MAX_PLANNED_CIDRS,
+    MAX_PLANNED_CIDRS_NFTABLES,
+    ConfigError,
+    default_config,
+    limit_for,
+    parse_config,
+)
 from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import Masquerade, plan_rules
 
@@ -252,8 +259,9 @@ def test_exceptions_expanding_past_the_agents_limit_are_refused_in_one_line(coun
     assert "\n" not in text
     match = re.fullmatch(
         rf"cm: forceMasqueradeCIDRs: its {count} exceptions split nonMasqueradeCIDRs into"
-        rf" (\d+) CIDRs \(one rule each\), more than the agent's limit of {MAX_PLANNED_CIDRS};"
-        " use fewer or wider exceptions",
+        rf" (\d+) CIDRs \(one rule each\), more than the agent's limit of {MAX_PLANNED_CIDRS:,}"
+        " on backend auto \\(what fits its memory limit\\); use fewer or wider exceptions, or use"
+        " the nftables backend \\(up to 50,000\\) or merge ranges into wider ones",
         text,
     )
     assert match is not None, text
@@ -271,30 +279,32 @@ def _many(count: int) -> str:
     return f"nonMasqueradeCIDRs: [{cidrs}]\ncidrLimit: {count}\n"
 
 
-def test_more_cidrs_than_the_agent_holds_are_refused_whatever_cidr_limit_says() -> None:
-    assert len(parse_config(_many(MAX_PLANNED_CIDRS), enable_ipv6=True).non_masquerade_cidrs) == (
-        MAX_PLANNED_CIDRS
-    )
-    with pytest.raises(ConfigError) as caught:
-        parse_config(_many(MAX_PLANNED_CIDRS + 1), enable_ipv6=True, source="cm")
-    assert str(caught.value) == (
-        f"cm: nonMasqueradeCIDRs has {MAX_PLANNED_CIDRS + 1} CIDRs, more than the agent's limit"
-        f" of {MAX_PLANNED_CIDRS} (what fits its memory limit); merge ranges into wider ones"
-    )
-
-
-def test_a_default_route_with_exceptions_masquerades_them_and_is_accepted() -> None:
-    # The verdict is on what the lists leave unmasqueraded, not on the spelling of one entry.
-    config = parse_config(
-        "nonMasqueradeCIDRs: [0.0.0.0/0]\nforceMasqueradeCIDRs: [8.8.8.0/24]\n",
-        enable_ipv6=False,
-    )
-    assert [str(c) for c in config.non_masquerade_cidrs] == ["0.0.0.0/0"]
-    assert not [w for w in config.warnings if "stops all pod egress" in w]
-    # An IPv4 exception leaves IPv6's default route exempting every IPv6 destination.
-    with pytest.raises(ConfigError, match=r"contains ::/0"):
-        parse_config(
-            'nonMasqueradeCIDRs: ["::/0"]\nforceMasqueradeCIDRs: [8.8.8.0/24]\n',
-            enable_ipv6=True,
-            refuse_exempting_everything=True,
+@pytest.mark.parametrize(
+    ("backend", "limit", "what_to_do"),
+    [
+        pytest.param(
+            backend,
+            MAX_PLANNED_CIDRS,
+            "use the nftables backend (up to 50,000) or merge ranges into wider ones",
+            id=backend,
         )
+        for backend in ("auto", "iptables", "iptables-nft", "iptables-legacy")
+    ]
+    + [
+        pytest.param(
+            "nftables", MAX_PLANNED_CIDRS_NFTABLES, "merge ranges into wider ones", id="nftables"
+        )
+    ],
+)
+def test_more_cidrs_than_the_agent_holds_are_refused_whatever_cidr_limit_says(
+    backend: str, limit: int, what_to_do: str
+) -> None:
+    assert limit_for(backend) == limit
+    parsed = parse_config(_many(limit), enable_ipv6=True, backend=backend)
+    assert len(parsed.non_masquerade_cidrs) == limit
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_many(limit + 1), enable_ipv6=True, source="cm", backend=backend)
+    assert str(caught.value) == (
+        f"cm: nonMasqueradeCIDRs has {limit + 1} CIDRs, more than the agent's limit"
+        f" of {limit:,} on backend {backend} (what fits its memory limit); {what_to_do}"
+    )

@@ -11,6 +11,7 @@ from ip_masq_agent.backends.registry import default_backend_registry
 from ip_masq_agent.config import MAX_PLANNED_CIDRS, parse_config
 from ip_masq_agent.contract import CONFIG_DIR, CONFIG_MAP_KEY, CONFIG_MAP_NAME
 from ip_masq_agent.flags import parse_flags
+from pulumi_ip_masq_agent.agent_options import Backend
 from pulumi_ip_masq_agent.arguments import ResolvedInputError
 from pulumi_ip_masq_agent.daemon_set import AGENT_HEALTH_PORT, DAEMON_SET_NAME, agent_args
 from pulumi_ip_masq_agent.ip_masq_agent import Dataplane, IpMasqAgent, IpMasqAgentArgs
@@ -152,6 +153,12 @@ BAD_ARGUMENTS = [
         "resources.limits.memory: '64Mi' is below the 96Mi the agent's largest accepted config"
         " needs",
         id="memory-below-the-measured-need",
+    ),
+    pytest.param(
+        {"backend": "nftables", "resources": {"limits": {"memory": "128Mi"}}},
+        "resources.limits.memory: '128Mi' is below the 160Mi the agent's largest accepted config"
+        " needs",
+        id="memory-below-the-measured-need-on-nftables",
     ),
     pytest.param(
         {"resources": {"limit": {"cpu": "1"}}},
@@ -427,7 +434,8 @@ def test_exceptions_expanding_past_the_agents_limit_fail_the_preview_with_the_co
     with pytest.raises(
         (ResolvedInputError, RenderError),
         match=rf"forceMasqueradeCIDRs: its 200 exceptions split nonMasqueradeCIDRs into \d+"
-        rf" CIDRs \(one rule each\), more than the agent's limit of {MAX_PLANNED_CIDRS}",
+        rf" CIDRs \(one rule each\), more than the agent's limit of {MAX_PLANNED_CIDRS:,}"
+        " on backend auto",
     ):
         run(
             lambda: args(
@@ -437,6 +445,32 @@ def test_exceptions_expanding_past_the_agents_limit_fail_the_preview_with_the_co
                 enable_ipv6=True,
             )
         )
+
+
+@pytest.mark.parametrize("backend", ["nftables", "iptables-nft"])
+def test_the_planned_cidr_limit_is_the_backends(backend: str) -> None:
+    # ~22,000 planned CIDRs: within nftables' 50,000, past the iptables backends' 20,000.
+    exceptions = [f"fd{i:02x}:{i:x}::{i:x}/128" for i in range(1, 201)]
+
+    def agent_args() -> IpMasqAgentArgs:
+        return args(
+            ranges=[Range(cidr="fd00::/8", label="ula")],
+            force_masquerade_cidrs=exceptions,
+            cidr_limit=300,
+            enable_ipv6=True,
+            backend=Backend(backend),
+        )
+
+    if backend == "nftables":
+        assert document(run(agent_args))["forceMasqueradeCIDRs"] == exceptions
+        return
+    with pytest.raises(
+        (ResolvedInputError, RenderError),
+        match=rf"more than the agent's limit of 20,000 on backend {backend} \(what fits its"
+        r" memory limit\); use fewer or wider exceptions, or use the nftables backend"
+        r" \(up to 50,000\) or merge ranges into wider ones",
+    ):
+        run(agent_args)
 
 
 def test_daemon_set_knobs_reach_the_pod_spec() -> None:

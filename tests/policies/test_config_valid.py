@@ -63,11 +63,14 @@ def test_compliant_config_passes() -> None:
         pytest.param(
             agent_config(
                 nonMasqueradeCIDRs=["fd00::/8"],
-                forceMasqueradeCIDRs=[f"fd{i:02x}:{i:x}::{i:x}/128" for i in range(1, 201)],
-                cidrLimit=300,
+                forceMasqueradeCIDRs=[f"fd{i % 256:02x}:{i:x}::{i:x}/128" for i in range(1, 501)],
+                cidrLimit=600,
             ),
-            "data.config: forceMasqueradeCIDRs: its 200 exceptions split nonMasqueradeCIDRs"
-            " into 22406 CIDRs (one rule each), more than the agent's limit of 20000",
+            # Alone, a document is held to the largest limit (nftables'); the backend's own is
+            # ip-masq-plan-fits-backend's (tests/policies/test_plan_fits_backend.py).
+            "data.config: forceMasqueradeCIDRs: its 500 exceptions split nonMasqueradeCIDRs"
+            " into 53804 CIDRs (one rule each), more than the agent's limit of 50,000 on backend"
+            " nftables",
             id="force-masquerade-expands-past-the-agents-limit",
         ),
         pytest.param(

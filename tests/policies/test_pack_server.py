@@ -53,6 +53,7 @@ def test_pack_declares_every_policy_with_its_enforcement(
     assert levels == {
         "non-masquerade-covers-pod-ranges": "MANDATORY",
         "force-masquerade-needs-our-agent": "MANDATORY",
+        "ip-masq-plan-fits-backend": "MANDATORY",
         "platform-matches-cluster": "MANDATORY",
         "autopilot-nothing-in-kube-system": "MANDATORY",
         "egress-nat-policy-covers-pod-ranges": "MANDATORY",

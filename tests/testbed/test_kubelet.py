@@ -38,7 +38,7 @@ def test_the_rendered_pod_becomes_these_podman_flags(tmp_path: Path) -> None:
         "--security-opt=no-new-privileges",
         "--user=0",
         "--cpus=0.1",
-        f"--memory={96 * 2**20}b",
+        f"--memory={160 * 2**20}b",
         f"--volume={tmp_path / 'config'}:/etc/config:ro",
         "--volume=/run/xtables.lock:/run/xtables.lock:rw",
         "--mount=type=tmpfs,destination=/tmp,rw",

@@ -46,7 +46,11 @@ def render(options: Options, backend: Backend) -> int:
     """Print the payload(s) for the config file (defaults when missing); touches no rules."""
     source = FileConfigSource(options.config_path)
     text = source.read()
-    config = defaults_for(options) if text is None else parse_for(options, source.name, text)
+    config = (
+        defaults_for(options)
+        if text is None
+        else parse_for(options, backend.name, source.name, text)
+    )
     desired = plan_for(options, config)
     if options.family is not None:
         desired = DesiredRules(

@@ -16,15 +16,21 @@ def plan_for(options: Options, config: AgentConfig) -> DesiredRules:
 
 
 def parse_for(
-    options: Options, source: str, text: str, cidr_memo: CidrMemo | None = None
+    options: Options,
+    backend: str,
+    source: str,
+    text: str,
+    cidr_memo: CidrMemo | None = None,
 ) -> AgentConfig:
-    """`text` parsed with the flags' IPv6 and reserved-ranges options."""
+    """`text` parsed with the flags' IPv6 and reserved-ranges options, within the limit of
+    `backend`, the one the agent runs (`--backend auto` already resolved)."""
     return parse_config(
         text,
         enable_ipv6=options.enable_ipv6,
         nomasq_all_reserved_ranges=options.nomasq_all_reserved_ranges,
         source=source,
         cidr_memo=cidr_memo,
+        backend=backend,
     )
 
 

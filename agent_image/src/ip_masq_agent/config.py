@@ -12,14 +12,16 @@ from typing import Any, Final, TypeAlias
 from ip_masq_agent.config_bounds import (
     MAX_CONFIG_BYTES,
     MAX_PLANNED_CIDRS,
+    MAX_PLANNED_CIDRS_NFTABLES,
     exempting_everything_verdict,
     ineffective_exceptions,
+    limit_for,
     reject_cidrs_in_both,
     reject_large_plans,
 )
 from ip_masq_agent.config_error import ConfigError
 from ip_masq_agent.config_yaml import load_document
-from ip_masq_agent.contract import DEFAULT_CIDR_LIMIT, DEFAULT_RESYNC_SECONDS
+from ip_masq_agent.contract import BACKEND_AUTO, DEFAULT_CIDR_LIMIT, DEFAULT_RESYNC_SECONDS
 from ip_masq_agent.duration import parse_go_duration
 from ip_masq_agent.memo import UseMemo
 from ip_masq_agent.prefixes import Prefix, PrefixError
@@ -147,8 +149,11 @@ def parse_config(
     yaml_loader: type | None = None,
     cidr_memo: CidrMemo | None = None,
     refuse_exempting_everything: bool = False,
+    backend: str = BACKEND_AUTO,
 ) -> AgentConfig:
     """Parse a config document on top of the defaults; raise ConfigError naming the bad value.
+
+    `backend` (a `--backend` name) sets how many CIDRs the config may plan (`limit_for`).
 
     A list exempting every destination of a family is upstream's to accept (the agent warns);
     `refuse_exempting_everything` makes it an error, as the component and the policy want.
@@ -164,6 +169,7 @@ def parse_config(
         source=source,
         yaml_loader=yaml_loader,
         refuse_exempting_everything=refuse_exempting_everything,
+        backend=backend,
     )
     if cidr_memo is None:
         return parse(network_of=_network)
@@ -179,6 +185,7 @@ def _parse_config(
     source: str,
     yaml_loader: type | None,
     refuse_exempting_everything: bool,
+    backend: str,
     network_of: Callable[[str], Network | str],
 ) -> AgentConfig:
     size = len(text.encode("utf-8", errors="replace"))
@@ -221,7 +228,7 @@ def _parse_config(
             f"{source}: nonMasqueradeCIDRs and forceMasqueradeCIDRs have {len(cidrs)} + "
             f"{len(forced)} CIDRs, more than cidrLimit {cidr_limit}"
         )
-    reject_large_plans(cidrs, forced, source)
+    reject_large_plans(cidrs, forced, source, backend)
     everything = exempting_everything_verdict(cidrs, forced, source)
     if everything is not None:
         if refuse_exempting_everything:
@@ -264,11 +271,13 @@ def _parse_config(
 __all__ = [
     "MAX_CONFIG_BYTES",
     "MAX_PLANNED_CIDRS",
+    "MAX_PLANNED_CIDRS_NFTABLES",
     "AgentConfig",
     "CidrMemo",
     "ConfigError",
     "Network",
     "default_config",
+    "limit_for",
     "new_cidr_memo",
     "parse_cidr",
     "parse_config",

@@ -9,18 +9,42 @@ exempts every destination of a family from masquerading.
 from typing import Final
 
 from ip_masq_agent.config_error import ConfigError
+from ip_masq_agent.contract import BACKEND_AUTO, BACKEND_NFTABLES
 from ip_masq_agent.prefixes import BITS, Prefix, PrefixSet, planned_cidr_count
 
 # A ConfigMap holds at most 1 MiB of data. Anything larger is not a ConfigMap the agent should
 # trust, and pure-Python YAML would spend many seconds on it while the sync loop waits.
 MAX_CONFIG_BYTES: Final = 1024 * 1024
 # The most destination CIDRs a config may plan, both families together, exceptions expanded
-# (an exception splits its kept CIDR into up to ~128): one rule or set element each. The
-# agent holds 10,000 IPv4 + 10,000 IPv6 under the DaemonSet's 96Mi on every backend, change
-# after change; the README's "Reliability and security" gives the measured figures.
+# (an exception splits its kept CIDR into up to ~128): one rule or set element each, held
+# under the DaemonSet's memory limit change after change (the README's "Reliability and
+# security" gives the measured figures). The iptables backends hold 10,000 IPv4 + 10,000 IPv6
+# (iptables-nft peaks ~125 MiB at 50,000 and takes ~6 s an edit: one rule per CIDR); nftables
+# holds 50,000 (a set element per CIDR, ~0.8 s an edit), which is also about what a 1 MiB
+# ConfigMap can list in one family.
 MAX_PLANNED_CIDRS: Final = 20_000
+MAX_PLANNED_CIDRS_NFTABLES: Final = 50_000
 # CIDRs named in the every-destination error; more are counted.
 _NAMED_CIDRS: Final = 4
+
+
+def limit_for(backend: str) -> int:
+    """THE planned-CIDR limit of a backend (a `--backend` name, or the one `auto` detected).
+
+    The agent asks it with the backend it runs, the component with its `backend` argument and
+    the policy with the DaemonSet's `--backend`: `auto` may pick an iptables flavour, so only
+    `nftables` named outright gets the larger limit.
+    """
+    return MAX_PLANNED_CIDRS_NFTABLES if backend == BACKEND_NFTABLES else MAX_PLANNED_CIDRS
+
+
+def _what_to_do(backend: str) -> str:
+    if backend == BACKEND_NFTABLES:
+        return "merge ranges into wider ones"
+    return (
+        f"use the {BACKEND_NFTABLES} backend (up to {MAX_PLANNED_CIDRS_NFTABLES:,}) "
+        "or merge ranges into wider ones"
+    )
 
 
 def reject_cidrs_in_both(
@@ -68,20 +92,24 @@ def ineffective_exceptions(
     ]
 
 
-def reject_large_plans(kept: tuple[Prefix, ...], forced: tuple[Prefix, ...], source: str) -> None:
-    """Refuse a config planning more CIDRs than MAX_PLANNED_CIDRS, exceptions expanded."""
+def reject_large_plans(
+    kept: tuple[Prefix, ...], forced: tuple[Prefix, ...], source: str, backend: str = BACKEND_AUTO
+) -> None:
+    """Refuse a config planning more CIDRs than `backend`'s limit, exceptions expanded."""
     planned = planned_cidr_count(kept, forced)
-    if planned <= MAX_PLANNED_CIDRS:
+    limit = limit_for(backend)
+    if planned <= limit:
         return
+    where = f"the agent's limit of {limit:,} on backend {backend} (what fits its memory limit)"
     if forced:
         raise ConfigError(
             f"{source}: forceMasqueradeCIDRs: its {len(forced)} exceptions split "
-            f"nonMasqueradeCIDRs into {planned} CIDRs (one rule each), more than the agent's "
-            f"limit of {MAX_PLANNED_CIDRS}; use fewer or wider exceptions"
+            f"nonMasqueradeCIDRs into {planned} CIDRs (one rule each), more than {where}; "
+            f"use fewer or wider exceptions, or {_what_to_do(backend)}"
         )
     raise ConfigError(
-        f"{source}: nonMasqueradeCIDRs has {planned} CIDRs, more than the agent's limit of "
-        f"{MAX_PLANNED_CIDRS} (what fits its memory limit); merge ranges into wider ones"
+        f"{source}: nonMasqueradeCIDRs has {planned} CIDRs, more than {where}; "
+        f"{_what_to_do(backend)}"
     )
 
 

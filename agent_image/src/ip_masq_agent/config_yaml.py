@@ -17,8 +17,10 @@ from ip_masq_agent.yaml_resolve import SlashScalarsAreStrings
 
 # What a document may build, whatever its size in bytes: a few hundred bytes of nested YAML
 # aliases expand to hundreds of millions of nodes, and a 1 MiB list of one-character items
-# costs PyYAML ~150 MiB. 50,000 nodes hold a list of 10,000 CIDRs five times over.
-MAX_YAML_NODES: Final = 50_000
+# costs PyYAML ~150 MiB. 60,000 nodes hold the largest list any backend accepts (50,000
+# CIDRs on nftables, `config_bounds.MAX_PLANNED_CIDRS_NFTABLES`) with room for the other keys
+# and a few thousand exceptions; at 50,000 that list itself was refused for its keys.
+MAX_YAML_NODES: Final = 60_000
 # Deeper than any config; the pure loader's own recursion gives out a little further down.
 MAX_YAML_DEPTH: Final = 200
 

@@ -44,7 +44,9 @@ def build_runner(
     metrics = AgentMetrics(registry, backend=backend.name)
     config = ConfigKeeper(
         source=FileConfigSource(options.config_path),
-        parse=functools.partial(parse_for, options, options.config_path, cidr_memo=new_cidr_memo()),
+        parse=functools.partial(
+            parse_for, options, backend.name, options.config_path, cidr_memo=new_cidr_memo()
+        ),
         defaults=defaults_for(options),
         metrics=metrics,
         logger=logger,

@@ -4,12 +4,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from ip_masq_agent.config import AgentConfig, ConfigError, parse_config
-from ip_masq_agent.contract import CONFIG_MAP_KEY
+from ip_masq_agent.contract import BACKEND_NFTABLES, CONFIG_MAP_KEY
 from pulumi_ip_masq_agent.policy.props import as_mapping
 
 # Policies judge the document, not the node's flags: accept IPv6 entries here; whether the
 # DaemonSet runs with --enable-ipv6 is the agent's own start-up check.
 ENABLE_IPV6 = True
+# Nor the node's backend: a document is held to the largest limit any backend has (nftables');
+# ip-masq-plan-fits-backend holds it to the backend of the DaemonSets that read it.
+ALONE_BACKEND = BACKEND_NFTABLES
 
 
 def config_text(props: Mapping[str, Any]) -> str | None:
@@ -29,6 +32,7 @@ def parse_configmap(props: Mapping[str, Any], source: str) -> AgentConfig:
         enable_ipv6=ENABLE_IPV6,
         source=source,
         refuse_exempting_everything=True,
+        backend=ALONE_BACKEND,
     )
 
 

@@ -17,6 +17,7 @@ from pulumi_ip_masq_agent.policy import (
     image_pinned,
     least_privilege,
     masq_link_local,
+    plan_fits_backend,
     pod_range_coverage,
 )
 
@@ -42,6 +43,16 @@ POLICIES: Final[list[Policy]] = [
             "(agents that do not know the key ignore it and keep pod IPs towards the ranges)."
         ),
         validate=force_masquerade_agent.validate_force_masquerade_agent,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name=plan_fits_backend.NAME,
+        description=(
+            "A kube-system/ip-masq-agent ConfigMap plans no more CIDRs than the backend of the "
+            "stack's agent DaemonSets holds in its memory limit (50,000 on nftables, 20,000 on "
+            "the iptables backends and auto), as the agent itself would refuse."
+        ),
+        validate=plan_fits_backend.validate_plan_fits_backend,
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
     StackValidationPolicy(

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.kernel
 GOOD = "nonMasqueradeCIDRs: [10.0.0.0/8]\nresyncInterval: 1s\n"
 HEALTH = "127.0.0.1:10261"
 METRICS = "127.0.0.1:10262"
-MEMORY_LIMIT = 96 * 1024 * 1024  # the DaemonSet's
+MEMORY_LIMIT = 96 * 1024 * 1024  # the component's iptables floor (the default is 160Mi)
 
 
 def _status(pid: int, field: str) -> int:

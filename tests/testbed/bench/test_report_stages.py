@@ -28,7 +28,9 @@ def test_rows_ratio_and_goals() -> None:
         " | 0.100 | 0.080 | 1.80 |"
     )
     assert "refused: too many" in rows[2]
-    assert any(line.startswith("50,000 CIDRs is refused by design") for line in lines)
+    assert any(
+        line.startswith("A refused row is the agent's own refusal, by design") for line in lines
+    )
     assert "- nftables ipv4 10,000: total under 0.3 s: **met**" in lines
     # 0.58 s against a 0.3 s floor: more than 1.5x.
     assert "- iptables-nft ipv4 10,000: within 1.5x the floor: **not met**" in lines
