@@ -186,7 +186,7 @@ def daemon_set_spec(
             limits={**DEFAULT_RESOURCES["limits"], **resources.get("limits", {})},
         ),
         # The startup probe gates the other two: its first look comes after a normal start
-        # (Python and its imports under the 100m CPU limit take about a second), so a start
+        # (Python and its imports take well under a second on one core), so a start
         # logs no probe failure; then readiness every 5 s lets a rollout move on quickly.
         startup_probe=probe(LIVENESS_PATH, period=1, failures=30, delay=STARTUP_DELAY_SECONDS),
         liveness_probe=probe(LIVENESS_PATH),

@@ -61,7 +61,7 @@ class IpMasqAgentArgs(TypedDict):
     the most specific CIDR of both lists decides). Only this project's agent knows the key."""
     resources: NotRequired[Resources]
     """The agent container's `requests` and `limits` (cpu, memory; default requests cpu 10m,
-    memory 32Mi, limits cpu 100m, memory 160Mi: the largest config the agent accepts is
+    memory 32Mi, limits cpu 1, memory 160Mi: the largest config the agent accepts is
     measured to fit 96Mi on the iptables backends (20,000 planned CIDRs) and 160Mi on nftables
     (50,000), so a lower memory limit is refused; plain)."""
     log_verbosity: NotRequired[int]

@@ -489,7 +489,7 @@ def test_daemon_set_knobs_reach_the_pod_spec() -> None:
     (container,) = pod["containers"]
     assert container["resources"] == {
         "requests": {"cpu": "20m", "memory": "32Mi"},
-        "limits": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "1", "memory": "128Mi"},
     }
     assert "--v=2" in container["args"]
     assert pod["nodeSelector"] == {"pool": "general", "kubernetes.io/os": "linux"}

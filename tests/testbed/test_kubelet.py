@@ -37,7 +37,7 @@ def test_the_rendered_pod_becomes_these_podman_flags(tmp_path: Path) -> None:
         "--read-only-tmpfs=false",
         "--security-opt=no-new-privileges",
         "--user=0",
-        "--cpus=0.1",
+        "--cpus=1",
         f"--memory={160 * 2**20}b",
         f"--volume={tmp_path / 'config'}:/etc/config:ro",
         "--volume=/run/xtables.lock:/run/xtables.lock:rw",

@@ -56,7 +56,7 @@ def test_every_rendered_daemon_set_is_run_as_rendered(stack: str) -> None:
     assert container.cap_drop == ("ALL",) and container.cap_add == ("NET_ADMIN", "NET_RAW")
     assert container.read_only_root and container.no_new_privileges and not container.privileged
     assert container.run_as_user == 0 and container.seccomp == "RuntimeDefault"
-    assert container.cpu_limit == pytest.approx(0.1)
+    assert container.cpu_limit == pytest.approx(1.0)
     assert container.memory_limit_bytes == 160 * 2**20  # the DaemonSet's default
     assert container.liveness is not None and container.readiness is not None
     assert container.liveness.path == "/healthz" and container.readiness.path == "/readyz"
