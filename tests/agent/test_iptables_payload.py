@@ -365,7 +365,7 @@ def test_masquerade_is_last_and_only_cidrs_reach_the_payload(
         destinations = [
             line.removeprefix(NM + " -d ").removesuffix(" -j RETURN") for line in returns
         ]
-        assert destinations == [n.with_prefixlen for n in rules.non_masquerade]
+        assert destinations == [str(n) for n in rules.non_masquerade]
         # MASQUERADE lines (the port-restricted ones and the catch-all) all come after them.
         assert all(f'"{MASQ_COMMENT}"' in line for line in body[len(returns) :])
         assert len(body) == len(returns) + 1 + 3 * len(to_ports)
