@@ -160,8 +160,10 @@ def element_text(interval: Interval, version: int) -> str:
 
 def _by_family(prefixes: Iterable[Prefix]) -> dict[int, list[Interval]]:
     spans: dict[int, list[Interval]] = {4: [], 6: []}
-    for prefix in prefixes:
-        spans[prefix.version].append(prefix.interval)
+    for prefix in prefixes:  # `prefix.interval`, inlined: 10,000 of them at every render
+        first = prefix.first
+        last = first + (1 << (BITS[prefix.version] - prefix.length)) - 1
+        spans[prefix.version].append(Interval(first, last))
     return spans
 
 
