@@ -98,6 +98,9 @@ class IptablesBackend:
         # the same 10,000 rules again, and canonicalising them costs ~10 ms per 1,000. Only
         # the last one is kept (an `lru_cache` of rules kept every old config's).
         self._seen: dict[Family, tuple[bytes, str]] = {}
+        # Per family, the jumps into our chain as last read (or left by our own write):
+        # `apply_unchanged` builds its fixes from them instead of another `-save`.
+        self._jumps: dict[Family, tuple[Rule, ...]] = {}
 
     @property
     def name(self) -> str:
@@ -133,7 +136,9 @@ class IptablesBackend:
         result = self._run([f"{self._binary(family)}-save", "-t", "nat"])
         if result.returncode != 0:
             raise ApplyError(f"{self._binary(family)}-save -t nat: {result.error_line}")
-        return owned_rules(result.stdout, self._chain)
+        owned = owned_rules(result.stdout, self._chain)
+        self._jumps[family] = owned.jumps
+        return owned
 
     def _restore(self, family: Family, payload: RestorePayload) -> None:
         tool = f"{self._binary(family)}-restore"
@@ -152,6 +157,14 @@ class IptablesBackend:
         return [*(Delete(rule) for rule in extra), Append(wanted)]
 
     def apply(self, desired: DesiredRules) -> None:
+        self._apply(desired, reuse=False)
+
+    def apply_unchanged(self, desired: DesiredRules) -> None:
+        """`apply`, told the kernel is as this backend last read or wrote it (the nf_tables
+        generation has not moved since: `GenerationCachedBackend`): no `-save` first."""
+        self._apply(desired, reuse=True)
+
+    def _apply(self, desired: DesiredRules, *, reuse: bool) -> None:
         for rules in desired.families:
             # Chain and jump in one transaction: a kill between two restores would leave
             # the chain unhooked, or a jump to a half-written chain.
@@ -161,8 +174,13 @@ class IptablesBackend:
             payload = chain_payload(
                 rules, chain=self._chain, random_fully=self._random_fully_for(rules)
             )
-            fixes = self._jump_fixes(self._save(rules.family).jumps)
-            self._restore(rules.family, payload.then(*fixes))
+            jumps = self._jumps.get(rules.family) if reuse else None
+            if jumps is None:
+                jumps = self._save(rules.family).jumps
+            del self._jumps[rules.family]  # unknown until the write is known to have landed
+            self._restore(rules.family, payload.then(*self._jump_fixes(jumps)))
+            # All or nothing, and it leaves exactly one jump: the wanted one.
+            self._jumps[rules.family] = (jump_rule(self._chain),)
 
     def expected(self, desired: DesiredRules) -> str:
         parts = []
@@ -199,4 +217,5 @@ class IptablesBackend:
             if owned.chain_lines:
                 commands += [FlushChain(self._chain), DeleteChain(self._chain)]
             if commands:
+                del self._jumps[family]
                 self._restore(family, RestorePayload(NAT, commands=tuple(commands)))
