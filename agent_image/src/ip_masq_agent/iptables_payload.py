@@ -132,7 +132,7 @@ def chain_rules(rules: FamilyRules, *, chain: str, random_fully: bool) -> tuple[
     # is a kept one; any other destination reaches MASQUERADE. Link-local stays first, as
     # upstream's, and decides on its own flag before any exception.
     returns = [
-        Rule(chain, (*_NON_MASQ, Option("-d", (str(network),)), _RETURN))
+        Rule(chain, (*_NON_MASQ, Option("-d", (str(network),), canonical_args=True), _RETURN))
         for network in rules.non_masquerade
     ]
     return (*returns, *_masquerade_rules(rules, chain, random_fully))
