@@ -16,6 +16,7 @@ from ip_masq_agent.iptables_payload import (
     RestorePayload,
     chain_payload,
     chain_rules,
+    chain_transaction,
     jump_rule,
 )
 from ip_masq_agent.iptables_rules import ChainHead, ListingParser, Option, Rule
@@ -101,6 +102,9 @@ class IptablesBackend:
         # Per family, the jumps into our chain as last read (or left by our own write):
         # `apply_unchanged` builds its fixes from them instead of another `-save`.
         self._jumps: dict[Family, tuple[Rule, ...]] = {}
+        # Per family, the chain's rules the expected view built for the latest plan (by
+        # identity), until the write takes them: an edit builds 10,000 of them once.
+        self._built: dict[Family, tuple[FamilyRules, tuple[Rule, ...]]] = {}
 
     @property
     def name(self) -> str:
@@ -117,6 +121,15 @@ class IptablesBackend:
 
     def _random_fully_for(self, rules: FamilyRules) -> bool:
         return rules.masquerade.random_fully and self._random_fully
+
+    def _chain_rules(self, rules: FamilyRules, *, keep: bool) -> tuple[Rule, ...]:
+        built = self._built.pop(rules.family, None)
+        if built is None or built[0] is not rules:
+            random_fully = self._random_fully_for(rules)
+            built = (rules, chain_rules(rules, chain=self._chain, random_fully=random_fully))
+        if keep:
+            self._built[rules.family] = built
+        return built[1]
 
     def render_family(self, rules: FamilyRules) -> str:
         random_fully = self._random_fully_for(rules)
@@ -171,9 +184,7 @@ class IptablesBackend:
             # The last listing is stale from here on; 10,000 rules of it would stay resident
             # while the tool and the kernel hold the old and the new rules.
             self._seen.pop(rules.family, None)
-            payload = chain_payload(
-                rules, chain=self._chain, random_fully=self._random_fully_for(rules)
-            )
+            payload = chain_transaction(self._chain, self._chain_rules(rules, keep=False))
             jumps = self._jumps.get(rules.family) if reuse else None
             if jumps is None:
                 jumps = self._save(rules.family).jumps
@@ -188,12 +199,8 @@ class IptablesBackend:
             rules = desired.family(family)
             lines: list[str] = []
             if rules is not None:
-                random_fully = self._random_fully_for(rules)
                 lines.append(ChainHead(self._chain).canonical())
-                lines += [
-                    rule.canonical()
-                    for rule in chain_rules(rules, chain=self._chain, random_fully=random_fully)
-                ]
+                lines += [rule.canonical() for rule in self._chain_rules(rules, keep=True)]
                 lines.append(jump_rule(self._chain).canonical())
             parts.append(f"# {family}\n" + "\n".join(lines))
         return "\n".join(parts)
