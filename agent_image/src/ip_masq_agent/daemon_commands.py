@@ -115,6 +115,7 @@ def run(
     signal.signal(signal.SIGHUP, on_hangup)
     # Watching before the first sync reads the file: an edit made meanwhile is not missed.
     watcher.start()
+    servers: list[HealthServer] = []
     try:
         # The first sync before prometheus_client and the servers (~50 ms at start): what it
         # reports is recorded and replayed once the metrics exist. Until the servers listen a
@@ -123,14 +124,13 @@ def run(
         # has nothing to be ready or healthy about before it is done anyway.
         runner.step()
         registry = _attach_metrics(metrics, backend)
-        servers = _servers(options, runner, registry)
-    except OSError as err:
-        watcher.stop()
-        print(f"ip-masq-agent: {err}", file=sys.stderr)
-        return 1
-    for server in servers:
-        server.start()
-    try:
+        try:
+            servers = _servers(options, runner, registry)
+        except OSError as err:
+            print(f"ip-masq-agent: {err}", file=sys.stderr)
+            return 1
+        for server in servers:
+            server.start()
         runner.run()
     finally:
         watcher.stop()
