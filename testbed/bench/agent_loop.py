@@ -20,6 +20,7 @@ from ip_masq_agent.cli import backend_settings
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
 from ip_masq_agent.daemon_commands import build_runner
 from ip_masq_agent.flags import parse_flags
+from ip_masq_agent.metrics import AgentMetrics
 
 
 class CountingRunner:
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     run = CountingRunner()
     options = parse_flags([f"--backend={args.backend}", f"--config={args.config}"])
     backend = default_backend_registry().create(options.backend, backend_settings(options, run))
-    runner = build_runner(options, backend, logger, CollectorRegistry())
+    metrics = AgentMetrics(CollectorRegistry(), backend=backend.name)
+    runner = build_runner(options, backend, logger, metrics)
     if not runner.sync():
         raise SystemExit(f"first sync failed: {runner.last_error}")
     run.started.clear()

@@ -9,7 +9,8 @@ import urllib.request
 import pytest
 from prometheus_client import CollectorRegistry
 
-from ip_masq_agent.health import HealthServer, health_routes, metrics_routes, split_address
+from ip_masq_agent.flag_values import split_address
+from ip_masq_agent.health import HealthServer, health_routes, metrics_routes
 from ip_masq_agent.http_server import BoundedHttpServer
 from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.sync.verdict import HealthReport

@@ -154,6 +154,32 @@ def test_apply_adds_the_jump_when_missing_and_nothing_when_present() -> None:
     assert run.restores() == [f"{chain_payload}COMMIT\n"]  # just the chain payload
 
 
+def test_apply_unchanged_builds_the_jump_fixes_from_the_last_read_or_write() -> None:
+    run = ScriptedRunner(saved=SAVED)
+    backend = IptablesBackend(flavor="iptables-nft", chain=CHAIN, families=("ipv4",), run=run)
+    chain_payload = backend.render(_desired()).removesuffix("COMMIT\n")
+    backend.apply_unchanged(_desired())  # nothing read yet: it reads first
+    assert [args[0] for args, _ in run.calls] == ["iptables-nft-save", "iptables-nft-restore"]
+    run.calls.clear()
+    backend.apply_unchanged(_desired())  # our write left exactly the one jump: no read, no fix
+    assert [args[0] for args, _ in run.calls] == ["iptables-nft-restore"]
+    assert run.restores() == [f"{chain_payload}COMMIT\n"]
+    run.calls.clear()
+    run.saved = f"*nat\n:{CHAIN} - [0:0]\nCOMMIT\n"  # someone removed the jump; a look sees it
+    backend.observe()
+    run.calls.clear()
+    backend.apply_unchanged(_desired())
+    assert run.restores() == [f"{chain_payload}{JUMP}\nCOMMIT\n"]
+    run.calls.clear()
+    run.restore_status = 4  # a failed write leaves the jumps unknown: the next apply reads
+    with pytest.raises(ApplyError):
+        backend.apply_unchanged(_desired())
+    run.restore_status = 0
+    run.calls.clear()
+    backend.apply_unchanged(_desired())
+    assert [args[0] for args, _ in run.calls] == ["iptables-nft-save", "iptables-nft-restore"]
+
+
 def canonical_rule(line: str) -> str:
     listed = parse_listed(line)
     assert listed is not None

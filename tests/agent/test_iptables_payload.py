@@ -14,10 +14,12 @@ from ip_masq_agent.cli import main
 from ip_masq_agent.config import default_config, parse_config
 from ip_masq_agent.iptables_payload import (
     MASQ_COMMENT,
+    chain_rules,
     format_probability,
     jump_rule_line,
     render_chain_payload,
 )
+from ip_masq_agent.iptables_rules import parse_rule
 from ip_masq_agent.rules import Masquerade, PortRange, plan_rules
 
 CHAIN = "IP-MASQ-AGENT"
@@ -365,7 +367,7 @@ def test_masquerade_is_last_and_only_cidrs_reach_the_payload(
         destinations = [
             line.removeprefix(NM + " -d ").removesuffix(" -j RETURN") for line in returns
         ]
-        assert destinations == [n.with_prefixlen for n in rules.non_masquerade]
+        assert destinations == [str(n) for n in rules.non_masquerade]
         # MASQUERADE lines (the port-restricted ones and the catch-all) all come after them.
         assert all(f'"{MASQ_COMMENT}"' in line for line in body[len(returns) :])
         assert len(body) == len(returns) + 1 + 3 * len(to_ports)
@@ -396,3 +398,34 @@ def test_without_exceptions_in_a_family_its_payload_stays_upstreams(exceptions: 
         plain, chain=CHAIN, random_fully=True
     )
     assert "-d 10.1.0.0/16 -j RETURN" in render_chain_payload(plain, chain=CHAIN, random_fully=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    network=st.one_of(
+        _v4,
+        _v6,
+        st.builds(  # IPv4-mapped: the tools print these their own way
+            lambda tail, length: ipaddress.IPv6Network(
+                ((0xFFFF << 32 | tail) >> (128 - length) << (128 - length), length)
+            ),
+            st.integers(0, (1 << 32) - 1),
+            st.integers(96, 128),
+        ),
+    )
+)
+def test_our_destinations_need_no_canonicalising(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> None:
+    # The expected view trusts a planned CIDR's text as canonical (`canonical_args`): each
+    # rule's fingerprint must be the one of the same line parsed as a listing would be.
+    document = {"nonMasqueradeCIDRs": [network.with_prefixlen]}
+    desired = plan_rules(
+        parse_config(json.dumps(document), enable_ipv6=True),
+        chain="IP-MASQ-AGENT",
+        enable_ipv6=True,
+        masquerade=Masquerade(),
+    )
+    for rules in desired.families:
+        for rule in chain_rules(rules, chain="IP-MASQ-AGENT", random_fully=True):
+            assert rule.canonical() == parse_rule(rule.appended()).canonical()

@@ -149,3 +149,63 @@ def test_another_commit_in_the_write_window_is_listed() -> None:
     desired = DesiredRules(chain="IP-MASQ-AGENT", families=())
     cached.apply(desired)
     assert cached.observe() == "their rules" != cached.expected(desired)
+
+
+class _ReadUnlessUnchanged(_ReadThenWrite):
+    """As the iptables backends: the read before the write is skipped when told nothing moved."""
+
+    def apply_unchanged(self, desired: DesiredRules) -> None:
+        self._run(["iptables-nft-restore"], stdin=self.render(desired))
+        self._after_write()
+
+
+def _two_plans() -> tuple[DesiredRules, DesiredRules]:
+    return (
+        DesiredRules(chain="IP-MASQ-AGENT", families=()),
+        DesiredRules(chain="IP-MASQ-CHANGED", families=()),
+    )
+
+
+def test_an_edit_after_a_proven_write_skips_the_read_and_is_still_proven() -> None:
+    kernel = _Kernel()
+    writes = WriteCounter(kernel)
+    cached = GenerationCachedBackend(
+        _ReadUnlessUnchanged(writes), lambda: kernel.generation, writes
+    )
+    first, second = _two_plans()
+    cached.apply(first)
+    listings = kernel.listings
+    assert listings == 1  # the first write read the kernel first
+    cached.apply(second)  # nothing moved since our proven write: no read
+    assert cached.observe() == cached.expected(second) == kernel.text
+    assert kernel.listings == listings
+
+
+def test_an_edit_after_another_writers_commit_reads_first() -> None:
+    kernel = _Kernel()
+    writes = WriteCounter(kernel)
+    cached = GenerationCachedBackend(
+        _ReadUnlessUnchanged(writes), lambda: kernel.generation, writes
+    )
+    first, second = _two_plans()
+    cached.apply(first)
+    kernel.text, kernel.generation = "their rules", kernel.generation + 1
+    listings = kernel.listings
+    cached.apply(second)
+    assert kernel.listings == listings + 1  # the generation moved: read again before writing
+    assert cached.observe() == cached.expected(second)
+
+
+def test_an_edit_after_a_listing_that_still_stands_skips_the_read() -> None:
+    kernel = _Kernel()
+    writes = WriteCounter(kernel)
+    cached = GenerationCachedBackend(
+        _ReadUnlessUnchanged(writes), lambda: kernel.generation, writes
+    )
+    second = _two_plans()[1]
+    kernel.text, kernel.generation = "their rules", kernel.generation + 1
+    assert cached.observe() == "their rules"  # a look, at this generation
+    listings = kernel.listings
+    cached.apply(second)
+    assert kernel.listings == listings
+    assert cached.observe() == cached.expected(second)

@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ip_masq_agent.intervals import Interval, aligned_block_count, aligned_blocks
-from ip_masq_agent.prefixes import BITS, Prefix, PrefixError, PrefixSet, planned_cidr_count
+from ip_masq_agent.prefixes import (
+    BITS,
+    Prefix,
+    PrefixError,
+    PrefixSet,
+    address_text,
+    planned_cidr_count,
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -51,6 +58,40 @@ def test_parse_round_trips_the_canonical_text(network: Network) -> None:
     )
     assert prefix.last == int(network.broadcast_address)
     assert str(prefix) == network.with_prefixlen
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "::ffff:1.2.3.4",  # IPv4-mapped: glibc's inet_ntop writes the tail dotted
+        "::ffff:0.0.0.0",
+        "::ffff:255.255.255.255",
+        "::1.2.3.4",  # IPv4-compatible (deprecated): dotted too
+        "::0.1.0.0",
+        "::1",  # no IPv4 tail: the zero run is longer than six words
+        "::",
+        "::fffe:1.2.3.4",
+        "64:ff9b::1.2.3.4",
+        "1::ffff:1.2.3.4",
+        "2001:db8::",
+    ],
+)
+def test_ipv6_text_is_pythons_whatever_the_c_library_prints(text: str) -> None:
+    address = ipaddress.IPv6Address(text)
+    assert address_text(int(address), 6) == str(address)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    address=st.one_of(
+        st.integers(0, (1 << 128) - 1),
+        st.integers(0, (1 << 32) - 1).map(lambda tail: 0xFFFF << 32 | tail),  # mapped
+        st.integers(0, (1 << 32) - 1),  # compatible, and the short zero runs around it
+        st.integers(0, (1 << 64) - 1).map(lambda low: 0x20010DB8 << 96 | low),
+    )
+)
+def test_ipv6_text_matches_ipaddress(address: int) -> None:
+    assert address_text(address, 6) == str(ipaddress.IPv6Address(address))
 
 
 @settings(max_examples=500, deadline=None)

@@ -3,6 +3,7 @@
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.util import find_spec
 
 from ip_masq_agent.backends.base import ApplyError, Backend
 from ip_masq_agent.backends.migration import OtherBackends, remove_other_backends
@@ -17,7 +18,7 @@ from ip_masq_agent.commands import CommandRunner, SubprocessRunner
 from ip_masq_agent.config import ConfigError
 from ip_masq_agent.config_keeper import FileConfigSource
 from ip_masq_agent.daemon_commands import run, stay_cleaning
-from ip_masq_agent.flag_values import FlagError
+from ip_masq_agent.flag_values import FlagError, split_address
 from ip_masq_agent.flags import HelpRequestedError, Options, parse_flags, usage
 from ip_masq_agent.logs import configure_logging, log_event
 from ip_masq_agent.nft_generation import read_generation
@@ -34,12 +35,10 @@ _NEEDS_PROMETHEUS = (
 
 
 def _require_prometheus(options: Options) -> None:
-    if options.command == "run" or options.stay:
-        try:
-            import prometheus_client  # noqa: F401, PLC0415
-        except ModuleNotFoundError:
-            what = "cleanup --stay" if options.stay else "run"
-            raise FlagError(f"{what} {_NEEDS_PROMETHEUS}") from None
+    # Found, not imported: `run` imports it only after its first sync (deferred_metrics).
+    if (options.command == "run" or options.stay) and find_spec("prometheus_client") is None:
+        what = "cleanup --stay" if options.stay else "run"
+        raise FlagError(f"{what} {_NEEDS_PROMETHEUS}")
 
 
 def render(options: Options, backend: Backend) -> int:
@@ -88,8 +87,6 @@ def main(argv: Sequence[str] | None = None, *, backends: BackendRegistry | None 
         if options.stay and not options.health_address:
             raise FlagError("flag -stay needs -health-address: readiness says when cleanup is done")
         if (options.command == "run" and not options.once) or options.stay:
-            from ip_masq_agent.health import split_address  # noqa: PLC0415 (prometheus_client)
-
             for flag, address in (
                 ("health-address", options.health_address),
                 ("metrics-address", options.metrics_address),

@@ -13,7 +13,7 @@ from ip_masq_agent.logs import log_event
 if TYPE_CHECKING:
     # Only the type: `render` reads the config file through this module without
     # prometheus_client (see cli.py).
-    from ip_masq_agent.metrics import AgentMetrics
+    from ip_masq_agent.deferred_metrics import Metrics
 
 ConfigParser = Callable[[str], AgentConfig]
 
@@ -92,7 +92,7 @@ class ConfigKeeper:
         source: ConfigSource,
         parse: ConfigParser,
         defaults: AgentConfig,
-        metrics: "AgentMetrics",
+        metrics: "Metrics",
         logger: logging.Logger,
     ) -> None:
         self._source = source

@@ -17,6 +17,7 @@ from ip_masq_agent.backends.registry import BackendRegistry, BackendSettings
 from ip_masq_agent.cli_config import defaults_for, parse_for, plan_for
 from ip_masq_agent.config import new_cidr_memo
 from ip_masq_agent.config_keeper import ConfigKeeper, FileConfigSource
+from ip_masq_agent.deferred_metrics import DeferredMetrics, Metrics
 from ip_masq_agent.flags import Options
 from ip_masq_agent.heap import release_free_memory
 from ip_masq_agent.http_server import Route
@@ -34,14 +35,12 @@ def build_runner(
     options: Options,
     backend: Backend,
     logger: logging.Logger,
-    registry: CollectorRegistry,
+    metrics: Metrics,
     others: OtherBackends | None = None,
 ) -> SyncRunner:
     """The agent's sync loop for these flags: config keeper, planner, backend, metrics."""
-    from ip_masq_agent.metrics import AgentMetrics  # noqa: PLC0415 (prometheus_client)
     from ip_masq_agent.runner import SyncRunner, SyncTiming, SystemClock  # noqa: PLC0415
 
-    metrics = AgentMetrics(registry, backend=backend.name)
     config = ConfigKeeper(
         source=FileConfigSource(options.config_path),
         parse=functools.partial(
@@ -71,10 +70,8 @@ def run(
 
     `others`, our other backends on the node, lose their rules after each successful sync.
     """
-    from prometheus_client import CollectorRegistry  # noqa: PLC0415 (see cli._NEEDS_PROMETHEUS)
-
-    registry = CollectorRegistry()
-    runner = build_runner(options, backend, logger, registry, others)
+    metrics = DeferredMetrics()
+    runner = build_runner(options, backend, logger, metrics, others)
     log_event(
         logger,
         logging.INFO,
@@ -90,11 +87,6 @@ def run(
         print(f"ip-masq-agent: sync failed: {runner.last_error}", file=sys.stderr)
         return 1
 
-    try:
-        servers = _servers(options, runner, registry)
-    except OSError as err:
-        print(f"ip-masq-agent: {err}", file=sys.stderr)
-        return 1
     watcher = ConfigWatcher(options.config_path, lambda: runner.request_sync("config file changed"))
     # `poll` only when inotify cannot watch the config's directory (e.g. it does not exist).
     log_event(logger, logging.INFO, "watching config", path=options.config_path, mode=watcher.mode)
@@ -123,16 +115,41 @@ def run(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hangup)
-    for server in servers:
-        server.start()
+    # Watching before the first sync reads the file: an edit made meanwhile is not missed.
     watcher.start()
+    servers: list[HealthServer] = []
     try:
+        # The first sync before prometheus_client and the servers (~50 ms at start): what it
+        # reports is recorded and replayed once the metrics exist. Until the servers listen a
+        # probe is refused, which the startupProbe allows for 30 s after its 2 s delay (the
+        # DaemonSet, daemon_set.py), as long as a stuck tool's 30 s timeout; a first sync
+        # has nothing to be ready or healthy about before it is done anyway.
+        runner.step()
+        registry = _attach_metrics(metrics, backend)
+        try:
+            servers = _servers(options, runner, registry)
+        except OSError as err:
+            print(f"ip-masq-agent: {err}", file=sys.stderr)
+            return 1
+        for server in servers:
+            server.start()
         runner.run()
     finally:
         watcher.stop()
         for server in servers:
             server.stop()
     return 0
+
+
+def _attach_metrics(metrics: DeferredMetrics, backend: Backend) -> CollectorRegistry:
+    """The real metrics, with what the loop reported before they existed replayed into them."""
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415 (see cli._NEEDS_PROMETHEUS)
+
+    from ip_masq_agent.metrics import AgentMetrics  # noqa: PLC0415
+
+    registry = CollectorRegistry()
+    metrics.attach(AgentMetrics(registry, backend=backend.name))
+    return registry
 
 
 def stay_cleaning(

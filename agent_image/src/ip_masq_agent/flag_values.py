@@ -108,3 +108,14 @@ def parse_verbosity(text: str) -> int:
     if not _LEVEL.fullmatch(text) or not -(2**31) <= int(text) < 2**31:
         raise FlagError(f"invalid value {quoted(text)} for flag -v: want an integer")
     return int(text)
+
+
+_ADDRESS: Final = re.compile(r"(.*):([0-9]{1,5})")  # ASCII digits only, as Go's net package
+
+
+def split_address(address: str, flag: str = "health-address") -> tuple[str, int]:
+    """`host:port`, `:port` or `[v6]:port` -> (host, port); ValueError naming the flag."""
+    match = _ADDRESS.fullmatch(address)
+    if match is None or int(match.group(2)) > 65535:
+        raise ValueError(f"invalid value {address!r} for flag -{flag}: want HOST:PORT")
+    return match.group(1).strip("[]") or "0.0.0.0", int(match.group(2))

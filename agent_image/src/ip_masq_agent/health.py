@@ -1,24 +1,13 @@
 """The agent's endpoints: /healthz and /readyz on the health address, /metrics on its own."""
 
-import re
 from collections.abc import Callable
-from typing import Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from ip_masq_agent.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
+from ip_masq_agent.flag_values import split_address
 from ip_masq_agent.http_server import BoundedHttpServer, Response, Route
 from ip_masq_agent.sync.verdict import HealthReport
-
-_ADDRESS: Final = re.compile(r"(.*):([0-9]{1,5})")  # ASCII digits only, as Go's net package
-
-
-def split_address(address: str, flag: str = "health-address") -> tuple[str, int]:
-    """`host:port`, `:port` or `[v6]:port` -> (host, port); ValueError naming the flag."""
-    match = _ADDRESS.fullmatch(address)
-    if match is None or int(match.group(2)) > 65535:
-        raise ValueError(f"invalid value {address!r} for flag -{flag}: want HOST:PORT")
-    return match.group(1).strip("[]") or "0.0.0.0", int(match.group(2))
 
 
 def health_routes(report: Callable[[], HealthReport]) -> dict[str, Route]:

@@ -132,7 +132,7 @@ def chain_rules(rules: FamilyRules, *, chain: str, random_fully: bool) -> tuple[
     # is a kept one; any other destination reaches MASQUERADE. Link-local stays first, as
     # upstream's, and decides on its own flag before any exception.
     returns = [
-        Rule(chain, (*_NON_MASQ, Option("-d", (str(network),)), _RETURN))
+        Rule(chain, (*_NON_MASQ, Option("-d", (str(network),), canonical_args=True), _RETURN))
         for network in rules.non_masquerade
     ]
     return (*returns, *_masquerade_rules(rules, chain, random_fully))
@@ -140,9 +140,12 @@ def chain_rules(rules: FamilyRules, *, chain: str, random_fully: bool) -> tuple[
 
 def chain_payload(rules: FamilyRules, *, chain: str, random_fully: bool) -> RestorePayload:
     """Upstream's restore transaction: declaring the chain flushes it, then its rules."""
-    return RestorePayload(
-        NAT, (ChainHead(chain),), chain_rules(rules, chain=chain, random_fully=random_fully)
-    )
+    return chain_transaction(chain, chain_rules(rules, chain=chain, random_fully=random_fully))
+
+
+def chain_transaction(chain: str, rules: tuple[Rule, ...]) -> RestorePayload:
+    """The chain declared (created, or flushed) and these rules appended, in one transaction."""
+    return RestorePayload(NAT, (ChainHead(chain),), rules)
 
 
 def render_chain_payload(rules: FamilyRules, *, chain: str, random_fully: bool) -> str:

@@ -48,6 +48,9 @@ class Option:
     flag: str
     args: tuple[str, ...] = ()
     negated: bool = False
+    # The arguments are already as `canonical` would print them (a `Prefix`'s text is the
+    # canonical network): the expected view of 10,000 rules parses none of them again.
+    canonical_args: bool = field(default=False, repr=False, compare=False)
     # Its words as rendered, made once: a 10,000-rule payload renders each option again.
     text: str = field(init=False, repr=False, compare=False)
 
@@ -64,7 +67,7 @@ class Option:
         The kernel rounds a statistic probability, and tools print IPv6 networks each
         their own way; anything else is kept word for word, so any change still shows.
         """
-        if len(self.args) != 1 or self.flag not in _NORMALISED:
+        if self.canonical_args or len(self.args) != 1 or self.flag not in _NORMALISED:
             return self.text
         value = _NORMALISED[self.flag](self.args[0])
         return f"! {self.flag} {value}" if self.negated else f"{self.flag} {value}"

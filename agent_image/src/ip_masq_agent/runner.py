@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.config_keeper import ConfigKeeper
+from ip_masq_agent.deferred_metrics import Metrics
 from ip_masq_agent.logs import log_event
-from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.sync.drift_fight import FIGHT_REWRITES, FIGHT_WINDOW, DriftFight
 from ip_masq_agent.sync.health_tracker import HealthTracker
 from ip_masq_agent.sync.pass_reports import PassReports
@@ -75,7 +75,7 @@ class SyncRunner:
         plan: Planner,
         backend: Backend,
         clock: Clock,
-        metrics: AgentMetrics,
+        metrics: Metrics,
         logger: logging.Logger,
         timing: SyncTiming = SyncTiming(),
         others: OtherBackends | None = None,

@@ -75,6 +75,8 @@ class _Agent:
             output=self.log,
         )
         assert wait_until(lambda: view.holds(self.node, "10.0.0.0/8"), 10) is not None
+        # The servers start after the first sync: what a test counts starts once they listen.
+        assert wait_until(lambda: _timed_healthz(self.node)[0] == 200, 10) is not None
         self.good = view.state(self.node)
 
     def rejected(self, count: float) -> bool:

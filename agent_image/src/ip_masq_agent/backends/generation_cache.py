@@ -1,6 +1,7 @@
 """Skip re-reading an nf_tables-based backend's rules while the ruleset generation stands still."""
 
 from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.commands import CommandResult, CommandRunner
@@ -28,6 +29,14 @@ class WriteCounter:
         return result
 
 
+@runtime_checkable
+class KnowsItsLastRead(Protocol):
+    """A backend whose apply reads the kernel first, and can skip that read when told that
+    nothing changed since it last read or wrote (iptables: its `-save` before `-restore`)."""
+
+    def apply_unchanged(self, desired: DesiredRules) -> None: ...
+
+
 class GenerationCachedBackend:
     """Any backend whose rules live in nf_tables (nftables, iptables-nft), observed cheaply.
 
@@ -42,6 +51,10 @@ class GenerationCachedBackend:
     commits from before the apply to after it, no other writer committed in between, so
     each write acted on the very state the apply had just read and left what `expected`
     says (the write is all or nothing). Any other commit in that window lists as before.
+
+    When the generation still stands where the last look (a listing, or a proven write) left
+    it, the kernel is what the wrapped backend last read or wrote: its apply may skip the
+    read (`KnowsItsLastRead`), and the proof above holds as if it had read it again.
     """
 
     def __init__(
@@ -68,13 +81,18 @@ class GenerationCachedBackend:
         return self._backend.render(desired)
 
     def apply(self, desired: DesiredRules) -> None:
-        self._listed = None  # our own write is a change like any other: look again
+        listed, self._listed = self._listed, None  # our own write is a change: look again
         writes = self._writes
         if writes is None:
             self._backend.apply(desired)
             return
         before, commits = self._generation(), writes.commits
-        self._backend.apply(desired)
+        backend = self._backend
+        unchanged = before is not None and listed is not None and listed[0] == before
+        if unchanged and isinstance(backend, KnowsItsLastRead):
+            backend.apply_unchanged(desired)
+        else:
+            backend.apply(desired)
         after = self._generation()
         ours = writes.commits - commits
         if before is not None and after is not None and after == (before + ours) & 0xFFFFFFFF:

@@ -16,6 +16,7 @@ from ip_masq_agent.iptables_payload import (
     RestorePayload,
     chain_payload,
     chain_rules,
+    chain_transaction,
     jump_rule,
 )
 from ip_masq_agent.iptables_rules import ChainHead, ListingParser, Option, Rule
@@ -98,6 +99,12 @@ class IptablesBackend:
         # the same 10,000 rules again, and canonicalising them costs ~10 ms per 1,000. Only
         # the last one is kept (an `lru_cache` of rules kept every old config's).
         self._seen: dict[Family, tuple[bytes, str]] = {}
+        # Per family, the jumps into our chain as last read (or left by our own write):
+        # `apply_unchanged` builds its fixes from them instead of another `-save`.
+        self._jumps: dict[Family, tuple[Rule, ...]] = {}
+        # Per family, the chain's rules the expected view built for the latest plan (by
+        # identity), until the write takes them: an edit builds 10,000 of them once.
+        self._built: dict[Family, tuple[FamilyRules, tuple[Rule, ...]]] = {}
 
     @property
     def name(self) -> str:
@@ -114,6 +121,15 @@ class IptablesBackend:
 
     def _random_fully_for(self, rules: FamilyRules) -> bool:
         return rules.masquerade.random_fully and self._random_fully
+
+    def _chain_rules(self, rules: FamilyRules, *, keep: bool) -> tuple[Rule, ...]:
+        built = self._built.pop(rules.family, None)
+        if built is None or built[0] is not rules:
+            random_fully = self._random_fully_for(rules)
+            built = (rules, chain_rules(rules, chain=self._chain, random_fully=random_fully))
+        if keep:
+            self._built[rules.family] = built
+        return built[1]
 
     def render_family(self, rules: FamilyRules) -> str:
         random_fully = self._random_fully_for(rules)
@@ -133,7 +149,9 @@ class IptablesBackend:
         result = self._run([f"{self._binary(family)}-save", "-t", "nat"])
         if result.returncode != 0:
             raise ApplyError(f"{self._binary(family)}-save -t nat: {result.error_line}")
-        return owned_rules(result.stdout, self._chain)
+        owned = owned_rules(result.stdout, self._chain)
+        self._jumps[family] = owned.jumps
+        return owned
 
     def _restore(self, family: Family, payload: RestorePayload) -> None:
         tool = f"{self._binary(family)}-restore"
@@ -152,17 +170,28 @@ class IptablesBackend:
         return [*(Delete(rule) for rule in extra), Append(wanted)]
 
     def apply(self, desired: DesiredRules) -> None:
+        self._apply(desired, reuse=False)
+
+    def apply_unchanged(self, desired: DesiredRules) -> None:
+        """`apply`, told the kernel is as this backend last read or wrote it (the nf_tables
+        generation has not moved since: `GenerationCachedBackend`): no `-save` first."""
+        self._apply(desired, reuse=True)
+
+    def _apply(self, desired: DesiredRules, *, reuse: bool) -> None:
         for rules in desired.families:
             # Chain and jump in one transaction: a kill between two restores would leave
             # the chain unhooked, or a jump to a half-written chain.
             # The last listing is stale from here on; 10,000 rules of it would stay resident
             # while the tool and the kernel hold the old and the new rules.
             self._seen.pop(rules.family, None)
-            payload = chain_payload(
-                rules, chain=self._chain, random_fully=self._random_fully_for(rules)
-            )
-            fixes = self._jump_fixes(self._save(rules.family).jumps)
-            self._restore(rules.family, payload.then(*fixes))
+            payload = chain_transaction(self._chain, self._chain_rules(rules, keep=False))
+            jumps = self._jumps.get(rules.family) if reuse else None
+            if jumps is None:
+                jumps = self._save(rules.family).jumps
+            del self._jumps[rules.family]  # unknown until the write is known to have landed
+            self._restore(rules.family, payload.then(*self._jump_fixes(jumps)))
+            # All or nothing, and it leaves exactly one jump: the wanted one.
+            self._jumps[rules.family] = (jump_rule(self._chain),)
 
     def expected(self, desired: DesiredRules) -> str:
         parts = []
@@ -170,12 +199,8 @@ class IptablesBackend:
             rules = desired.family(family)
             lines: list[str] = []
             if rules is not None:
-                random_fully = self._random_fully_for(rules)
                 lines.append(ChainHead(self._chain).canonical())
-                lines += [
-                    rule.canonical()
-                    for rule in chain_rules(rules, chain=self._chain, random_fully=random_fully)
-                ]
+                lines += [rule.canonical() for rule in self._chain_rules(rules, keep=True)]
                 lines.append(jump_rule(self._chain).canonical())
             parts.append(f"# {family}\n" + "\n".join(lines))
         return "\n".join(parts)
@@ -199,4 +224,5 @@ class IptablesBackend:
             if owned.chain_lines:
                 commands += [FlushChain(self._chain), DeleteChain(self._chain)]
             if commands:
+                del self._jumps[family]
                 self._restore(family, RestorePayload(NAT, commands=tuple(commands)))

@@ -6,11 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ip_masq_agent.backends.base import Backend
-from ip_masq_agent.backends.detect import detect_backend
 from ip_masq_agent.backends.generation_cache import GenerationCachedBackend, WriteCounter
-from ip_masq_agent.backends.iptables import IptablesBackend
 from ip_masq_agent.backends.iptables_tool import FLAVORS, IptablesProbe
-from ip_masq_agent.backends.nftables import NftablesBackend
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.contract import BACKEND_AUTO, BACKEND_NFTABLES
 from ip_masq_agent.logs import LOGGER_NAME, log_event
@@ -77,6 +74,9 @@ class BackendRegistry:
 
 def _iptables(flavor: str) -> BackendFactory:
     def build(settings: BackendSettings) -> Backend:
+        # Each backend's modules are imported when it is built: an agent starts with one.
+        from ip_masq_agent.backends.iptables import IptablesBackend  # noqa: PLC0415
+
         # The one probe of the binary, handed to the backend: asked here, at start, when
         # --random-fully is wanted (does it take it?); otherwise only if its flavour is.
         probe = IptablesProbe(settings.run, FLAVORS[flavor]["ipv4"])
@@ -93,6 +93,8 @@ def _iptables(flavor: str) -> BackendFactory:
 
 
 def _nftables(settings: BackendSettings) -> Backend:
+    from ip_masq_agent.backends.nftables import NftablesBackend  # noqa: PLC0415
+
     return NftablesBackend(
         run=settings.run,
         table=table_name(settings.chain),
@@ -103,6 +105,8 @@ def _nftables(settings: BackendSettings) -> Backend:
 
 def _auto(registry: BackendRegistry) -> BackendFactory:
     def build(settings: BackendSettings) -> Backend:
+        from ip_masq_agent.backends.detect import detect_backend  # noqa: PLC0415
+
         detection = detect_backend(
             settings.run, own_chain=settings.chain, own_table=table_name(settings.chain)
         )

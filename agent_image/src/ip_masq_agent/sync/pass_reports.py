@@ -6,8 +6,8 @@ import logging
 
 from ip_masq_agent.config import AgentConfig
 from ip_masq_agent.config_keeper import ConfigKeeper
+from ip_masq_agent.deferred_metrics import Metrics
 from ip_masq_agent.logs import log_event
-from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.rules import DesiredRules
 from ip_masq_agent.sync.drift_fight import FIGHT_EVENT, DriftFight
 from ip_masq_agent.sync.health_tracker import HealthTracker
@@ -25,7 +25,7 @@ class PassReports:
         scheduler: Scheduler[bool],
         tracker: HealthTracker,
         fight: DriftFight,
-        metrics: AgentMetrics,
+        metrics: Metrics,
         logger: logging.Logger,
         backend: str,
     ) -> None:

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Final
 
 from ip_masq_agent.config import Network
+from ip_masq_agent.deferred_metrics import Metrics
 from ip_masq_agent.logs import log_event
-from ip_masq_agent.metrics import AgentMetrics
 from ip_masq_agent.rules import DesiredRules
 
 # CIDRs named in the summary per family; the rest is counted and digested, so the line stays
@@ -54,7 +54,7 @@ def rules_summary(desired: DesiredRules, digests: Mapping[str, str] | None = Non
 class PlanReport:
     """Logs and exports each plan once it is in place, when its summary differs from the last."""
 
-    def __init__(self, metrics: AgentMetrics, logger: logging.Logger) -> None:
+    def __init__(self, metrics: Metrics, logger: logging.Logger) -> None:
         self._metrics = metrics
         self._log = logger
         self._reported: DesiredRules | None = None

@@ -7,8 +7,8 @@ import logging
 from typing import Protocol
 
 from ip_masq_agent.backends.base import ApplyError
+from ip_masq_agent.deferred_metrics import Metrics
 from ip_masq_agent.logs import log_event
-from ip_masq_agent.metrics import AgentMetrics
 
 
 class OtherBackends(Protocol):
@@ -21,7 +21,7 @@ class OtherBackendsSweep:
     """Sweeps `others` after each success: `switch` the first time, `reappeared` later."""
 
     def __init__(
-        self, others: OtherBackends | None, metrics: AgentMetrics, logger: logging.Logger
+        self, others: OtherBackends | None, metrics: Metrics, logger: logging.Logger
     ) -> None:
         self._others = others
         self._metrics = metrics
