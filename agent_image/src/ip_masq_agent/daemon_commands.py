@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -118,19 +119,21 @@ def run(
     # Watching before the first sync reads the file: an edit made meanwhile is not missed.
     watcher.start()
     servers: list[HealthServer] = []
+    registries: list[CollectorRegistry] = []
     try:
-        # The first sync before prometheus_client and the servers (~50 ms at start): what it
-        # reports is recorded and replayed once the metrics exist. Until the servers listen a
-        # probe is refused, which the startupProbe allows for 30 s after its 2 s delay (the
-        # DaemonSet, daemon_set.py), as long as a stuck tool's 30 s timeout; a first sync
-        # has nothing to be ready or healthy about before it is done anyway.
-        runner.step()
-        registry = _attach_metrics(metrics, backend)
+        # The addresses are bound first: one that cannot be is an exit before any rule is
+        # touched. They answer only after the first sync, which runs before prometheus_client
+        # is loaded (~50 ms at start): what it reports is recorded and replayed once the
+        # metrics exist. Until then a probe waits unanswered, which the startupProbe allows for
+        # 30 s after its 2 s delay (the DaemonSet, daemon_set.py), as long as a stuck tool's
+        # 30 s timeout; a first sync has nothing to be ready or healthy about before it is done.
         try:
-            servers = _servers(options, runner, registry)
+            servers = _servers(options, runner, lambda: registries[0])
         except OSError as err:
             print(f"ip-masq-agent: {err}", file=sys.stderr)
             return 1
+        runner.step()
+        registries.append(_attach_metrics(metrics, backend))
         for server in servers:
             server.start()
         runner.run()
@@ -185,7 +188,7 @@ def stay_cleaning(
 
 
 def _servers(
-    options: Options, runner: SyncRunner, registry: CollectorRegistry
+    options: Options, runner: SyncRunner, registry: Callable[[], CollectorRegistry]
 ) -> list[HealthServer]:
     """One server per distinct address; health and metrics share one when the addresses do."""
     from ip_masq_agent.health import HealthServer, health_routes, metrics_routes  # noqa: PLC0415

@@ -1,13 +1,15 @@
 """The agent's endpoints: /healthz and /readyz on the health address, /metrics on its own."""
 
 from collections.abc import Callable
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from typing import TYPE_CHECKING
 
 from ip_masq_agent.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 from ip_masq_agent.flag_values import split_address
 from ip_masq_agent.http_server import BoundedHttpServer, Response, Route
 from ip_masq_agent.sync.verdict import HealthReport
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 
 def health_routes(report: Callable[[], HealthReport]) -> dict[str, Route]:
@@ -27,8 +29,19 @@ def health_routes(report: Callable[[], HealthReport]) -> dict[str, Route]:
     return {LIVENESS_PATH: healthz, READINESS_PATH: readyz}
 
 
-def metrics_routes(registry: CollectorRegistry) -> dict[str, Route]:
-    return {METRICS_PATH: lambda: Response(200, generate_latest(registry), CONTENT_TYPE_LATEST)}
+def metrics_routes(
+    registry: "CollectorRegistry | Callable[[], CollectorRegistry]",
+) -> dict[str, Route]:
+    """/metrics of `registry`, or of the one a callable names once the route is first asked:
+    the agent binds its addresses before its first sync and loads prometheus_client after."""
+
+    def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+
+        current = registry() if callable(registry) else registry
+        return Response(200, generate_latest(current), CONTENT_TYPE_LATEST)
+
+    return {METRICS_PATH: metrics}
 
 
 class HealthServer:

@@ -221,3 +221,24 @@ def test_auto_follows_the_kubelet_hint_end_to_end(lab: Lab, tmp_path: Path) -> N
         "internet": topo.addresses.node,
         "vpc": topo.addresses.pod,
     }
+
+
+def test_an_address_it_cannot_listen_on_exits_before_any_rule_is_written(
+    lab: Lab, tmp_path: Path, view: BackendView
+) -> None:
+    # The agent binds its addresses before its first sync (it answers only after it): a bad
+    # one is a one-line exit with the node untouched, not rules written by an agent that dies.
+    node = lab.namespace("node")
+    config = tmp_path / "config"
+    config.write_text("nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+    # 192.0.2.1 (TEST-NET-1) is on no interface of the namespace: binding it fails, no packet.
+    done = node.run(
+        *agent_argv(
+            f"--backend={view.name}", f"--config={config}", "--health-address=192.0.2.1:10261"
+        ),
+        check=False,
+        timeout=20,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "-health-address: cannot listen on 192.0.2.1:10261" in done.stderr
+    assert view.state(node) == ""
