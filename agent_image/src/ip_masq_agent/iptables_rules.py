@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from ip_masq_agent.nftables_payload import canonical_network
+from ip_masq_agent.prefixes import canonical_network
 
 # A double-quoted word (a comment, with its backslash escapes) or any run of non-blanks;
 # the quoted part unrolled (runs of plain characters, then one escape) as it is scanned

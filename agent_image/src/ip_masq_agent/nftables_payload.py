@@ -5,8 +5,6 @@ from it (backends/nftables/script.py); this module is what the CLI, the bench an
 backends reach for: the names, the whole payload, the cleanup script.
 """
 
-import ipaddress
-
 from ip_masq_agent.backends.nftables.model import desired_table, set_name
 from ip_masq_agent.backends.nftables.names import (
     DEFAULT_TABLE,
@@ -20,7 +18,6 @@ from ip_masq_agent.rules import DesiredRules
 __all__ = [
     "DEFAULT_TABLE",
     "TABLE_MARKER",
-    "canonical_network",
     "render_nftables_cleanup",
     "render_nftables_payload",
     "set_name",
@@ -41,17 +38,3 @@ def render_nftables_cleanup(*, table: str = DEFAULT_TABLE) -> str:
     foreign table as it is, but the `delete` would not.
     """
     return ensure_then_delete(table)
-
-
-def canonical_network(text: str) -> str:
-    """An address or CIDR as Python prints it (tools differ, e.g. on IPv4-mapped IPv6).
-
-    Dotted IPv4 is printed alike by every tool and by Python, so it stays as it is (and a
-    foreign rule's host bits stay a difference); only IPv6 text is parsed.
-    """
-    if ":" not in text:
-        return text
-    try:
-        return ipaddress.ip_network(text, strict=False).with_prefixlen
-    except ValueError:
-        return text

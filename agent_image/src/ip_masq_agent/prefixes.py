@@ -149,6 +149,24 @@ def address_text(address: int, version: int) -> str:
     return str(ipaddress.IPv6Address(address)) if "." in text else text
 
 
+def address_value(text: str, version: int) -> int:
+    """Address text as a kernel tool lists it, as an integer; OSError when it is not one."""
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
+    return int.from_bytes(socket.inet_pton(family, text), "big")
+
+
+def canonical_network(text: str) -> str:
+    """An address or CIDR a kernel tool listed, as Python prints it (tools differ, e.g. on
+    IPv4-mapped IPv6). Dotted IPv4 is printed alike by every tool and by Python, so it stays as
+    it is (and a foreign rule's host bits stay a difference); only IPv6 text is parsed."""
+    if ":" not in text:
+        return text
+    try:
+        return ipaddress.ip_network(text, strict=False).with_prefixlen
+    except ValueError:
+        return text
+
+
 def element_text(interval: Interval, version: int) -> str:
     """An interval as nft writes a set element: a CIDR when it is one, else `first-last`."""
     first, last = interval

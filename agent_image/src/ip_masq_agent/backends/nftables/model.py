@@ -8,7 +8,6 @@ is ever read back.
 """
 
 import json
-import socket
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -21,10 +20,6 @@ CHAIN: Final = "postrouting"
 # The protocols whose source port NAT can choose; the iptables backend uses the same three.
 PORT_PROTOCOLS: Final = ("tcp", "udp", "sctp")
 ADDRESS_TYPE: Final[dict[Family, str]] = {"ipv4": "ipv4_addr", "ipv6": "ipv6_addr"}
-_AF: Final[dict[Family, socket.AddressFamily]] = {
-    "ipv4": socket.AF_INET,
-    "ipv6": socket.AF_INET6,
-}
 # The payload protocol of a destination match: `ip daddr`, `ip6 daddr`.
 _PROTOCOL: Final[dict[Family, str]] = {"ipv4": "ip", "ipv6": "ip6"}
 
@@ -38,7 +33,7 @@ def set_name(family: Family) -> str:
 
 def address_value(text: str, family: Family) -> int:
     """Address text (as nft lists it) as an integer; OSError when it is not one."""
-    return int.from_bytes(socket.inet_pton(_AF[family], text), "big")
+    return prefixes.address_value(text, _VERSION[family])
 
 
 def element_text(first: int, last: int, family: Family) -> str:
