@@ -1,10 +1,13 @@
 """The ip-masq-agent ConfigMap's `config` document, read with the agent's own parser."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ip_masq_agent.config import AgentConfig, ConfigError, parse_config
 from ip_masq_agent.contract import BACKEND_NFTABLES, CONFIG_MAP_KEY
+from pulumi_ip_masq_agent.policy.gke_ranges import StackResource
+from pulumi_ip_masq_agent.policy.kubernetes_objects import describe, is_agent_configmap
+from pulumi_ip_masq_agent.policy.preview_unknowns import PreviewUnknowns
 from pulumi_ip_masq_agent.policy.props import as_mapping
 
 # Policies judge the document, not the node's flags: accept IPv6 entries here; whether the
@@ -36,4 +39,27 @@ def parse_configmap(props: Mapping[str, Any], source: str) -> AgentConfig:
     )
 
 
-__all__ = ["ConfigError", "config_text", "parse_configmap"]
+def each_agent_config(
+    resources: Sequence[StackResource],
+    unknowns: PreviewUnknowns,
+    check: Callable[[StackResource, str, AgentConfig], None],
+) -> None:
+    """`check(resource, subject, config)` on each agent ConfigMap of the stack whose document
+    the agent reads, inside the ConfigMap's own unknowns guard. A ConfigMap without the key
+    runs on defaults there is nothing to judge in, and a document the agent refuses is
+    ip-masq-config-valid's to report: both are skipped."""
+    for resource in resources:
+        if not is_agent_configmap(resource.resource_type, resource.props):
+            continue
+        subject = describe("ConfigMap", resource.props, resource.name)
+        with unknowns.guard(f"{resource.name}."):
+            if config_text(resource.props) is None:
+                continue
+            try:
+                config = parse_configmap(resource.props, source=f"{subject} data.config")
+            except ConfigError:
+                continue
+            check(resource, subject, config)
+
+
+__all__ = ["ConfigError", "config_text", "each_agent_config", "parse_configmap"]

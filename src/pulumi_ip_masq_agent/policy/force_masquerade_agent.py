@@ -5,11 +5,10 @@ from typing import Any, Final
 
 from pulumi_policy import ReportViolation, StackValidationArgs
 
-from pulumi_ip_masq_agent.policy.config_document import ConfigError, config_text, parse_configmap
+from ip_masq_agent.config import AgentConfig
+from pulumi_ip_masq_agent.policy.config_document import each_agent_config
 from pulumi_ip_masq_agent.policy.gke_ranges import CLUSTER, StackResource
 from pulumi_ip_masq_agent.policy.kubernetes_objects import (
-    describe,
-    is_agent_configmap,
     is_agent_daemonset,
     pod_containers,
 )
@@ -65,37 +64,30 @@ def validate_force_masquerade_agent(
 ) -> None:
     """A ConfigMap with forceMasqueradeCIDRs needs our DaemonSet, and no Dataplane V2 cluster."""
     unknowns = PreviewUnknowns("stack")
-    for resource in args.resources:
-        if not is_agent_configmap(resource.resource_type, resource.props):
-            continue
-        subject = describe("ConfigMap", resource.props, resource.name)
-        with unknowns.guard(f"{resource.name}."):
-            if config_text(resource.props) is None:
-                continue
-            try:
-                config = parse_configmap(resource.props, source=f"{subject} data.config")
-            except ConfigError:
-                continue  # ip-masq-config-valid reports the document itself
-            if not config.force_masquerade_cidrs:
-                continue
-            listed = ", ".join(map(str, config.force_masquerade_cidrs))
-            head = f"{subject} data.config: forceMasqueradeCIDRs ({listed})"
-            v2 = _dataplane_v2_clusters(args.resources, unknowns)
-            pending = len(unknowns.fields)
-            ours = _our_daemonsets(args.resources, unknowns)
-            # A DaemonSet whose args are unknown in this preview may be ours: advisory only.
-            undecided = len(unknowns.fields) > pending
-            if v2:
-                report_violation(
-                    f"{head} on Dataplane V2 (cluster {', '.join(repr(n) for n in v2)}: "
-                    f"datapathProvider {DATAPLANE_V2}), whose own agent reads this ConfigMap: "
-                    f"{WHY}",
-                    resource.urn,
-                )
-            elif not ours and not undecided:
-                report_violation(
-                    f"{head} but no DaemonSet in this stack runs this project's agent "
-                    f"(platform gke-managed-agent or gke-dataplane-v2): {WHY}",
-                    resource.urn,
-                )
+
+    def check(resource: StackResource, subject: str, config: AgentConfig) -> None:
+        if not config.force_masquerade_cidrs:
+            return
+        listed = ", ".join(map(str, config.force_masquerade_cidrs))
+        head = f"{subject} data.config: forceMasqueradeCIDRs ({listed})"
+        v2 = _dataplane_v2_clusters(args.resources, unknowns)
+        pending = len(unknowns.fields)
+        ours = _our_daemonsets(args.resources, unknowns)
+        # A DaemonSet whose args are unknown in this preview may be ours: advisory only.
+        undecided = len(unknowns.fields) > pending
+        if v2:
+            report_violation(
+                f"{head} on Dataplane V2 (cluster {', '.join(repr(n) for n in v2)}: "
+                f"datapathProvider {DATAPLANE_V2}), whose own agent reads this ConfigMap: "
+                f"{WHY}",
+                resource.urn,
+            )
+        elif not ours and not undecided:
+            report_violation(
+                f"{head} but no DaemonSet in this stack runs this project's agent "
+                f"(platform gke-managed-agent or gke-dataplane-v2): {WHY}",
+                resource.urn,
+            )
+
+    each_agent_config(args.resources, unknowns, check)
     unknowns.raise_if_any()

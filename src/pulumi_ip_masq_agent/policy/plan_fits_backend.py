@@ -10,14 +10,14 @@ from typing import Any, Final
 
 from pulumi_policy import ReportViolation, StackValidationArgs
 
+from ip_masq_agent.config import AgentConfig, ConfigError
 from ip_masq_agent.config_bounds import reject_large_plans
 from ip_masq_agent.contract import BACKEND_AUTO
-from pulumi_ip_masq_agent.policy.config_document import ConfigError, config_text, parse_configmap
+from pulumi_ip_masq_agent.policy.config_document import each_agent_config
 from pulumi_ip_masq_agent.policy.force_masquerade_agent import OUR_AGENT_FLAG
 from pulumi_ip_masq_agent.policy.gke_ranges import StackResource
 from pulumi_ip_masq_agent.policy.kubernetes_objects import (
     describe,
-    is_agent_configmap,
     is_agent_daemonset,
     pod_containers,
 )
@@ -61,25 +61,18 @@ def validate_plan_fits_backend(
 ) -> None:
     """Each agent ConfigMap within the limit of every backend our DaemonSets in the stack run."""
     unknowns = PreviewUnknowns("stack")
-    for resource in args.resources:
-        if not is_agent_configmap(resource.resource_type, resource.props):
-            continue
-        subject = describe("ConfigMap", resource.props, resource.name)
-        with unknowns.guard(f"{resource.name}."):
-            if config_text(resource.props) is None:
-                continue
+
+    def check(resource: StackResource, subject: str, config: AgentConfig) -> None:
+        for daemon_set, backend in _backends(args.resources, unknowns):
             try:
-                config = parse_configmap(resource.props, source=f"{subject} data.config")
-            except ConfigError:
-                continue  # ip-masq-config-valid reports the document itself
-            for daemon_set, backend in _backends(args.resources, unknowns):
-                try:
-                    reject_large_plans(
-                        config.non_masquerade_cidrs,
-                        config.force_masquerade_cidrs,
-                        f"{subject} data.config",
-                        backend,
-                    )
-                except ConfigError as err:
-                    report_violation(f"{err} ({daemon_set} runs --backend={backend})", resource.urn)
+                reject_large_plans(
+                    config.non_masquerade_cidrs,
+                    config.force_masquerade_cidrs,
+                    f"{subject} data.config",
+                    backend,
+                )
+            except ConfigError as err:
+                report_violation(f"{err} ({daemon_set} runs --backend={backend})", resource.urn)
+
+    each_agent_config(args.resources, unknowns, check)
     unknowns.raise_if_any()
