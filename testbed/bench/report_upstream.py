@@ -11,6 +11,8 @@ START_GOAL_SECONDS: Final = 0.5
 EDIT_P95_GOAL_SECONDS: Final = 0.25
 # Issue 23's goals for nftables, edit -> live p95 by list size (50,000 is nftables' limit).
 NFTABLES_EDIT_P95_GOALS: Final = {10000: 0.3, 50000: 1.0}
+# Issue 23's start goal for nftables: upstream's recorded start -> live at 10,000 CIDRs.
+NFTABLES_START_GOAL: Final = (10000, 0.35)
 
 
 def _agents(records: Sequence[Record]) -> list[str]:
@@ -266,6 +268,13 @@ def versus_upstream_section(
     )
     edit_goal, start_goal = lines[-2], lines[-1]
     lines += nftables_edit_goals(edits)
+    size, goal = NFTABLES_START_GOAL
+    value = start_medians.get(("nftables", size))
+    if value is not None:
+        lines.append(
+            f"- nftables start -> rules live at most {goal} s at {size:,} CIDRs (median; issue"
+            f" 23, upstream's recorded figure): {_verdict(value <= goal)} ({_seconds(value)} s)."
+        )
     lines.append("")
     load = "unknown"
     if environment is not None:

@@ -3,6 +3,8 @@
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from testbed.bench.report_upstream import versus_upstream_section
 from testbed.bench.versus_upstream import AGENTS, OURS, UPSTREAM, agents, carry_upstream_rows
 
@@ -78,3 +80,18 @@ def test_nftables_alone_at_50k_has_issue_23s_goal_and_leaves_the_common_goal_at_
     ) in lines
     # The why-not paragraph still follows the common edit goal's verdict.
     assert any("Why the edit goal is not met here" in line for line in lines)
+
+
+@pytest.mark.parametrize(("seconds", "verdict"), [(0.35, "**met**"), (0.36, "**not met**")])
+def test_nftables_start_at_10k_is_judged_against_upstreams_recorded_figure(
+    seconds: float, verdict: str
+) -> None:
+    results = _rows("nftables", 0.1)
+    results["start"] += [
+        {"agent": "nftables", "cidrs": 10_000, "run": n, "seconds": seconds} for n in range(3)
+    ]
+    lines = versus_upstream_section(results)
+    assert (
+        "- nftables start -> rules live at most 0.35 s at 10,000 CIDRs (median; issue 23,"
+        f" upstream's recorded figure): {verdict} ({seconds:.3f} s)."
+    ) in lines
