@@ -1,7 +1,9 @@
 """Hand the C heap's free pages back to the kernel after a large config has been replaced."""
 
 import ctypes
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -26,3 +28,24 @@ def release_free_memory() -> None:
     """
     if _TRIM is not None:
         _TRIM(0)
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: for a pass that builds and drops 50,000-entry plans.
+
+    Why: loading, planning and modelling a 50,000-CIDR config allocate a million objects, so
+    the collector runs its young generations hundreds of times per pass and its oldest ones
+    too, each time walking every object the agent holds (the old and the new config's
+    prefixes): ~0.1 s of an edit at 50,000 CIDRs, ~40% of the parse. Those objects hold no
+    cycles (reference counting frees them); the few a pass leaves (a YAML loader) go in the
+    one young collection that the allocations counted meanwhile start right after it. The
+    collector resumes as it was (a caller's own `gc.disable()` stays), however the pass ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

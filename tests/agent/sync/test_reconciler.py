@@ -1,5 +1,6 @@
 """One reconcile pass alone: what it writes, why, and what it reports before writing."""
 
+import gc
 import logging
 
 from prometheus_client import CollectorRegistry
@@ -115,3 +116,11 @@ def test_no_good_config_is_a_failed_pass_that_writes_nothing() -> None:
     assert outcome.error.endswith("; no good config yet")
     assert p.events.seen == [("no config", 0)]
     assert p.backend.applied == []
+
+
+def test_a_pass_runs_without_cyclic_collection_and_restores_it() -> None:
+    p = Pass(CONFIG)
+    during: list[bool] = []
+    p.events.loaded = lambda config: during.append(gc.isenabled())  # type: ignore[method-assign]
+    assert isinstance(p.run(), Synced)
+    assert during == [False] and gc.isenabled()

@@ -16,6 +16,7 @@ from typing import Final, Protocol
 from ip_masq_agent.backends.base import ApplyError, Backend
 from ip_masq_agent.config import AgentConfig
 from ip_masq_agent.config_keeper import ConfigKeeper
+from ip_masq_agent.heap import collection_paused
 from ip_masq_agent.quoting import quoted
 from ip_masq_agent.rules import DesiredRules
 
@@ -87,7 +88,11 @@ class Reconciler:
         self._force = True
 
     def reconcile(self) -> Synced | SyncFailed:
-        """One pass now."""
+        """One pass now (no cyclic garbage collection during it: see `collection_paused`)."""
+        with collection_paused():
+            return self._reconcile()
+
+    def _reconcile(self) -> Synced | SyncFailed:
         config = self._config.load()
         self._events.loaded(config)
         if config is None:
