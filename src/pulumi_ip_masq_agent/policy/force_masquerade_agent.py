@@ -38,25 +38,20 @@ def runs_our_agent(props: Mapping[str, Any]) -> bool:
 def _dataplane_v2_clusters(
     resources: Sequence[StackResource], unknowns: PreviewUnknowns
 ) -> list[str]:
-    found = []
-    for resource in resources:
-        if resource.resource_type != CLUSTER:
-            continue
-        with unknowns.guard(f"{resource.name}."):
-            if as_text(resource.props.get("datapathProvider")) == DATAPLANE_V2:
-                found.append(as_text(resource.props.get("name")) or resource.name)
-    return found
+    def name_if_v2(resource: StackResource) -> str | None:
+        if as_text(resource.props.get("datapathProvider")) != DATAPLANE_V2:
+            return None
+        return as_text(resource.props.get("name")) or resource.name
+
+    return unknowns.read_each(resources, lambda r: r.resource_type == CLUSTER, name_if_v2)
 
 
 def _our_daemonsets(resources: Sequence[StackResource], unknowns: PreviewUnknowns) -> list[str]:
-    found = []
-    for resource in resources:
-        if not is_agent_daemonset(resource.resource_type, resource.props):
-            continue
-        with unknowns.guard(f"{resource.name}."):
-            if runs_our_agent(resource.props):
-                found.append(resource.name)
-    return found
+    return unknowns.read_each(
+        resources,
+        lambda r: is_agent_daemonset(r.resource_type, r.props),
+        lambda r: r.name if runs_our_agent(r.props) else None,
+    )
 
 
 def validate_force_masquerade_agent(

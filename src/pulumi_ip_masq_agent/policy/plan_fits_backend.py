@@ -45,15 +45,15 @@ def agent_backend(props: Mapping[str, Any]) -> str | None:
 def _backends(
     resources: Sequence[StackResource], unknowns: PreviewUnknowns
 ) -> list[tuple[str, str]]:
-    found = []
-    for resource in resources:
-        if not is_agent_daemonset(resource.resource_type, resource.props):
-            continue
-        with unknowns.guard(f"{resource.name}."):
-            backend = agent_backend(resource.props)
-            if backend is not None:
-                found.append((describe("DaemonSet", resource.props, resource.name), backend))
-    return found
+    def described(resource: StackResource) -> tuple[str, str] | None:
+        backend = agent_backend(resource.props)
+        if backend is None:
+            return None
+        return describe("DaemonSet", resource.props, resource.name), backend
+
+    return unknowns.read_each(
+        resources, lambda r: is_agent_daemonset(r.resource_type, r.props), described
+    )
 
 
 def validate_plan_fits_backend(

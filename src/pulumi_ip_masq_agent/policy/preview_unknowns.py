@@ -1,7 +1,8 @@
 """Values unknown during preview: collected per check and surfaced as one explicit advisory."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Protocol, TypeVar
 
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
@@ -23,6 +24,15 @@ class CannotCheckUntilDeployedError(UnknownValueError):
         return self.message
 
 
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Named)
+T = TypeVar("T")
+
+
 class PreviewUnknowns:
     """Runs independent checks, remembering which fields were unknown instead of passing them."""
 
@@ -40,6 +50,21 @@ class PreviewUnknowns:
         except UnknownValueError as err:
             path = ".".join(err.props)
             self.fields.append(f"{where}{path}" if where else path)
+
+    def read_each(
+        self, resources: Iterable[R], wanted: Callable[[R], bool], read: Callable[[R], T | None]
+    ) -> list[T]:
+        """`read` of each wanted resource that gives an answer, each under its own guard
+        (an unknown field of one resource is recorded as `<name>.<field>`, the rest go on)."""
+        found: list[T] = []
+        for resource in resources:
+            if not wanted(resource):
+                continue
+            with self.guard(f"{resource.name}."):
+                value = read(resource)
+                if value is not None:
+                    found.append(value)
+        return found
 
     def note(self, field: str) -> None:
         """Record a field that cannot be resolved before deployment (e.g. a GKE-chosen range)."""
