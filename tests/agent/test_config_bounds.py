@@ -156,3 +156,29 @@ def test_a_log_line_stays_bounded_whatever_a_field_holds() -> None:
     line = stream.getvalue()
     assert line.count("\n") == 1 and len(line) < MAX_FIELD_CHARS + 200
     assert "... (900000 characters)" in line
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param("a: [" + "0," * 1000 + "0]\n", id="many-nodes"),
+        pytest.param("a: " + "[" * 150 + "]" * 150 + "\n", id="deeper-than-libyaml-composes"),
+        pytest.param("a: " + "[" * 201 + "]" * 201 + "\n", id="deep"),
+        pytest.param("a: 1\n---\nb: 2\n", id="two-documents"),
+        pytest.param("a: [1, 2\n", id="syntax-error"),
+    ],
+)
+def test_bounds_counted_while_libyaml_composes_answer_as_the_walk_does(
+    document: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default path bounds the document as libyaml composes it; the forced pure loader
+    # always walks the events first: both must answer alike, in the same words.
+    monkeypatch.setattr(config_yaml, "MAX_YAML_NODES", 1000)
+
+    def outcome(loader: type | None) -> str:
+        try:
+            return repr(parse_config(document, enable_ipv6=False, source="cfg", yaml_loader=loader))
+        except ConfigError as err:
+            return str(err)
+
+    assert outcome(None) == outcome(PureYamlLoader)
