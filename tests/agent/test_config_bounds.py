@@ -17,6 +17,7 @@ from ip_masq_agent.config_yaml import (
     LibYamlLoader,
     PureYamlLoader,
     check_yaml_shape,
+    load_document,
 )
 from ip_masq_agent.logs import MAX_FIELD_CHARS, configure_logging, log_event
 from ip_masq_agent.quoting import quoted
@@ -166,6 +167,8 @@ def test_a_log_line_stays_bounded_whatever_a_field_holds() -> None:
         pytest.param("a: " + "[" * 201 + "]" * 201 + "\n", id="deep"),
         pytest.param("a: 1\n---\nb: 2\n", id="two-documents"),
         pytest.param("a: [1, 2\n", id="syntax-error"),
+        pytest.param("a: [1, x, {b: [c, 2]}, '3', y, null, [d]]\nb: [10.0.0.0/8]\n", id="mixed"),
+        pytest.param("nonMasqueradeCIDRs:\n- 10.0.0.0/8\n- '10.1.0.0/16'\n", id="block"),
     ],
 )
 def test_bounds_counted_while_libyaml_composes_answer_as_the_walk_does(
@@ -182,3 +185,5 @@ def test_bounds_counted_while_libyaml_composes_answer_as_the_walk_does(
             return str(err)
 
     assert outcome(None) == outcome(PureYamlLoader)
+    if not outcome(None).startswith("cfg:"):
+        assert load_document(document, "cfg") == load_document(document, "cfg", PureYamlLoader)
