@@ -2,6 +2,8 @@
 
 Two YAML loaders read alike here: PyYAML's pure-Python one is the reference for acceptance and
 error messages, libyaml's is used where it reads a document exactly as the pure one would.
+Where it does, the bounds on a document's size are counted as libyaml builds it (one parse);
+elsewhere a walk of the parser's events checks them before anything is built.
 """
 
 import json
@@ -99,7 +101,7 @@ class _CountingLibYaml:
 
     libyaml's composer calls `descend_resolver` before each node and `ascend_resolver` after,
     so the bounds stop it at the first excess, as `check_yaml_shape`'s walk of the events does,
-    without parsing the text twice (a sixth of loading 50,000 CIDRs). The base methods serve
+    without parsing the text twice (a fifth of loading 50,000 CIDRs). The base methods serve
     path resolvers only, which safe loaders have none of (`_COUNTED_LOADER` is made only then):
     not calling them saves two calls a node.
     """
@@ -122,7 +124,7 @@ class _CountingLibYaml:
         """The safe constructor's list, a string item taken as is (its `construct_yaml_str`).
 
         `construct_object` per item memoises it for aliases, which this text cannot hold;
-        skipping it for the strings a CIDR list is made of saves a third of constructing it.
+        skipping it for the strings a CIDR list is made of saves most of constructing it.
         """
         if not isinstance(node, yaml.SequenceNode):
             return super().construct_sequence(node, deep)  # type: ignore[misc,no-any-return]
