@@ -17,6 +17,7 @@ from ip_masq_agent.config_yaml import (
     LibYamlLoader,
     PureYamlLoader,
     check_yaml_shape,
+    load_document,
 )
 from ip_masq_agent.logs import MAX_FIELD_CHARS, configure_logging, log_event
 from ip_masq_agent.quoting import quoted
@@ -156,3 +157,33 @@ def test_a_log_line_stays_bounded_whatever_a_field_holds() -> None:
     line = stream.getvalue()
     assert line.count("\n") == 1 and len(line) < MAX_FIELD_CHARS + 200
     assert "... (900000 characters)" in line
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param("a: [" + "0," * 1000 + "0]\n", id="many-nodes"),
+        pytest.param("a: " + "[" * 150 + "]" * 150 + "\n", id="deeper-than-libyaml-composes"),
+        pytest.param("a: " + "[" * 201 + "]" * 201 + "\n", id="deep"),
+        pytest.param("a: 1\n---\nb: 2\n", id="two-documents"),
+        pytest.param("a: [1, 2\n", id="syntax-error"),
+        pytest.param("a: [1, x, {b: [c, 2]}, '3', y, null, [d]]\nb: [10.0.0.0/8]\n", id="mixed"),
+        pytest.param("nonMasqueradeCIDRs:\n- 10.0.0.0/8\n- '10.1.0.0/16'\n", id="block"),
+    ],
+)
+def test_bounds_counted_while_libyaml_composes_answer_as_the_walk_does(
+    document: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default path bounds the document as libyaml composes it; the forced pure loader
+    # always walks the events first: both must answer alike, in the same words.
+    monkeypatch.setattr(config_yaml, "MAX_YAML_NODES", 1000)
+
+    def outcome(loader: type | None) -> str:
+        try:
+            return repr(parse_config(document, enable_ipv6=False, source="cfg", yaml_loader=loader))
+        except ConfigError as err:
+            return str(err)
+
+    assert outcome(None) == outcome(PureYamlLoader)
+    if not outcome(None).startswith("cfg:"):
+        assert load_document(document, "cfg") == load_document(document, "cfg", PureYamlLoader)
