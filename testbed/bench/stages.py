@@ -28,6 +28,7 @@ from ip_masq_agent.cli import backend_settings
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
 from ip_masq_agent.config import CidrMemo, ConfigError, Network, new_cidr_memo, parse_config
 from ip_masq_agent.flags import Options, parse_flags
+from ip_masq_agent.heap import collection_paused
 from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import Masquerade, plan_rules
 from testbed.bench.workload import config_text, synthetic_cidrs
@@ -123,7 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     for edit in range(args.edits + 1):  # edit 0 puts the list in: not an edit, not counted
         cidrs = base if edit == 0 else (*base[:-1], *make(1, offset=args.cidrs + edit))
         try:
-            timed, last_writes = _one_edit(config_text(cidrs), options, backend, clock, memo)
+            # As the agent's reconciler runs a pass: with the cyclic collector paused.
+            with collection_paused():
+                timed, last_writes = _one_edit(config_text(cidrs), options, backend, clock, memo)
         except ConfigError as refused:  # beyond what the agent accepts: say so, time nothing
             print(
                 json.dumps(
