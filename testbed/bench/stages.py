@@ -26,7 +26,7 @@ from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.registry import default_backend_registry
 from ip_masq_agent.cli import backend_settings
 from ip_masq_agent.commands import CommandResult, SubprocessRunner
-from ip_masq_agent.config import CidrMemo, ConfigError, Network, new_cidr_memo, parse_config
+from ip_masq_agent.config import CidrMemo, ConfigError, new_cidr_memo, parse_config
 from ip_masq_agent.flags import Options, parse_flags
 from ip_masq_agent.heap import collection_paused
 from ip_masq_agent.prefixes import Prefix
@@ -37,7 +37,7 @@ from testbed.bench.workload import config_text, synthetic_cidrs
 _V6_BASE = int(ipaddress.IPv6Address("2001:db8::"))
 
 
-def synthetic_cidrs_v6(count: int, *, offset: int = 0) -> tuple[Network, ...]:
+def synthetic_cidrs_v6(count: int, *, offset: int = 0) -> tuple[Prefix, ...]:
     """`count` IPv6 /64s with a /64 gap after each: nothing merges."""
     return tuple(Prefix(6, _V6_BASE + ((offset + index) * 2 << 64), 64) for index in range(count))
 

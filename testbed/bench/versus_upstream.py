@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ip_masq_agent.config import Network
 from ip_masq_agent.contract import BACKEND_NFTABLES, CONFIG_FILE_NAME, DEFAULT_CHAIN
 from ip_masq_agent.iptables_payload import NON_MASQ_COMMENT
 from ip_masq_agent.nftables_payload import DEFAULT_TABLE, set_name
-from ip_masq_agent.prefixes import address_text
+from ip_masq_agent.prefixes import Prefix, address_text
 from testbed.bench.workload import config_text, synthetic_cidrs
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.netlab.generation_probe import GenerationProbe
@@ -66,7 +65,7 @@ class Plan:
     nftables_edit_sizes: tuple[int, ...] = ()
 
 
-def is_live(agent: str, ns: Namespace, cidr: Network) -> bool:
+def is_live(agent: str, ns: Namespace, cidr: Prefix) -> bool:
     """Whether `cidr` is in the agent's rules now (one cheap lookup, not a listing)."""
     if agent == "nftables":
         element = f"{{ {address_text(cidr.first, cidr.version)} }}"
@@ -80,7 +79,7 @@ def is_live(agent: str, ns: Namespace, cidr: Network) -> bool:
 def wait_live(
     agent: str,
     ns: Namespace,
-    cidr: Network,
+    cidr: Prefix,
     *,
     timeout: float,
     step: float,
@@ -161,7 +160,7 @@ class _Agent:
         # nftables' set is costly to look up at large sizes: its waiter watches the generation.
         self.generation = GenerationProbe(self.ns) if agent == BACKEND_NFTABLES else None
 
-    def start(self, cidrs: Sequence[Network], resync: str) -> float | None:
+    def start(self, cidrs: Sequence[Prefix], resync: str) -> float | None:
         self.volume.publish(config_text(cidrs, resync))
         started = time.perf_counter()
         self.process = self._spawn()

@@ -8,7 +8,7 @@ from typing import Final
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.backends.registry import BackendSettings, default_backend_registry
 from ip_masq_agent.commands import CommandRunner
-from ip_masq_agent.config import AgentConfig, Network
+from ip_masq_agent.config import AgentConfig
 from ip_masq_agent.contract import (
     BACKEND_IPTABLES_LEGACY,
     BACKEND_IPTABLES_NFT,
@@ -24,12 +24,12 @@ BACKENDS: Final = (BACKEND_IPTABLES_NFT, BACKEND_IPTABLES_LEGACY, BACKEND_NFTABL
 _BASE: Final = int(ipaddress.IPv4Address("11.0.0.0"))
 
 
-def synthetic_cidrs(count: int, *, offset: int = 0) -> tuple[Network, ...]:
+def synthetic_cidrs(count: int, *, offset: int = 0) -> tuple[Prefix, ...]:
     """`count` /24s with a /24 gap after each: nothing merges, so N CIDRs stay N entries."""
     return tuple(Prefix(4, _BASE + (offset + index) * 512, 24) for index in range(count))
 
 
-def config_text(cidrs: Sequence[Network], resync: str = "60s") -> str:
+def config_text(cidrs: Sequence[Prefix], resync: str = "60s") -> str:
     """A ConfigMap document for these CIDRs (cidrLimit raised to fit)."""
     listed = ", ".join(str(c) for c in cidrs)
     return (
@@ -38,7 +38,7 @@ def config_text(cidrs: Sequence[Network], resync: str = "60s") -> str:
     )
 
 
-def plan(cidrs: Sequence[Network]) -> DesiredRules:
+def plan(cidrs: Sequence[Prefix]) -> DesiredRules:
     """The plan the agent would make for these CIDRs (IPv4, link-local kept, random-fully)."""
     config = AgentConfig(non_masquerade_cidrs=tuple(cidrs), cidr_limit=max(len(cidrs), 64))
     return plan_rules(config, chain=CHAIN, enable_ipv6=False, masquerade=Masquerade())

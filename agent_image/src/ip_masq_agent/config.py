@@ -27,9 +27,6 @@ from ip_masq_agent.memo import UseMemo
 from ip_masq_agent.prefixes import Prefix, PrefixError
 from ip_masq_agent.quoting import quoted
 
-# A CIDR of the config: the one prefix type (the name predates it).
-Network: TypeAlias = Prefix
-
 DEFAULT_NON_MASQUERADE_CIDRS: Final = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 # Appended to the defaults by --nomasq-all-reserved-ranges, in upstream's order.
 RESERVED_RANGES: Final = (
@@ -59,9 +56,9 @@ _KEYS: Final = {
 class AgentConfig:
     """A validated config: every CIDR parsed, aligned and within the limit."""
 
-    non_masquerade_cidrs: tuple[Network, ...]
+    non_masquerade_cidrs: tuple[Prefix, ...]
     # Masqueraded although inside a kept range; the most specific CIDR of both lists decides.
-    force_masquerade_cidrs: tuple[Network, ...] = ()
+    force_masquerade_cidrs: tuple[Prefix, ...] = ()
     cidr_limit: int = DEFAULT_CIDR_LIMIT
     masq_link_local: bool = False
     masq_link_local_ipv6: bool = False
@@ -75,10 +72,10 @@ def default_config(*, nomasq_all_reserved_ranges: bool = False) -> AgentConfig:
     return AgentConfig(non_masquerade_cidrs=tuple(map(Prefix.parse, cidrs)))
 
 
-CidrMemo: TypeAlias = UseMemo[str, Network | str]
+CidrMemo: TypeAlias = UseMemo[str, Prefix | str]
 
 
-def _network(text: str) -> Network | str:
+def _network(text: str) -> Prefix | str:
     """`text` as a prefix, or what is wrong with it (a message to prefix with its place)."""
     try:
         return Prefix.parse(text)
@@ -98,8 +95,8 @@ def parse_cidr(
     *,
     where: str,
     enable_ipv6: bool,
-    network_of: Callable[[str], Network | str] = _network,
-) -> Network:
+    network_of: Callable[[str], Prefix | str] = _network,
+) -> Prefix:
     """Parse one CIDR strictly: no host bits, no IPv6 unless enabled, nothing but a CIDR."""
     network = network_of(text)
     if isinstance(network, str):
@@ -124,8 +121,8 @@ def _parse_cidr_list(
     key: str,
     source: str,
     enable_ipv6: bool,
-    network_of: Callable[[str], Network | str],
-) -> tuple[Network, ...]:
+    network_of: Callable[[str], Prefix | str],
+) -> tuple[Prefix, ...]:
     if entries is None:
         entries = []
     _expect(entries, list, key, source)
@@ -188,7 +185,7 @@ def _parse_config(
     yaml_loader: type | None,
     refuse_exempting_everything: bool,
     backend: str,
-    network_of: Callable[[str], Network | str],
+    network_of: Callable[[str], Prefix | str],
 ) -> AgentConfig:
     size = len(text.encode("utf-8", errors="replace"))
     if size > MAX_CONFIG_BYTES:
@@ -211,7 +208,7 @@ def _parse_config(
         cidrs = _parse_cidr_list(
             values["nonMasqueradeCIDRs"], "nonMasqueradeCIDRs", source, enable_ipv6, network_of
         )
-    forced: tuple[Network, ...] = ()
+    forced: tuple[Prefix, ...] = ()
     if "forceMasqueradeCIDRs" in values:
         forced = _parse_cidr_list(
             values["forceMasqueradeCIDRs"], "forceMasqueradeCIDRs", source, enable_ipv6, network_of
@@ -277,7 +274,6 @@ __all__ = [
     "AgentConfig",
     "CidrMemo",
     "ConfigError",
-    "Network",
     "default_config",
     "limit_for",
     "new_cidr_memo",

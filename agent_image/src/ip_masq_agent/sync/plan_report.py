@@ -9,9 +9,9 @@ import logging
 from collections.abc import Mapping
 from typing import Final
 
-from ip_masq_agent.config import Network
 from ip_masq_agent.deferred_metrics import Metrics
 from ip_masq_agent.logs import log_event
+from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import DesiredRules
 
 # CIDRs named in the summary per family; the rest is counted and digested, so the line stays
@@ -19,7 +19,7 @@ from ip_masq_agent.rules import DesiredRules
 SUMMARY_CIDRS: Final = 4
 
 
-def family_digest(networks: tuple[Network, ...]) -> str:
+def family_digest(networks: tuple[Prefix, ...]) -> str:
     """A short digest of the whole list, in order: equal on two nodes iff their lists are."""
     digest = hashlib.sha256()
     for network in networks:
