@@ -18,6 +18,7 @@ from ip_masq_agent.backends.nftables.model import (
     Table,
     address_value,
     canonical_json,
+    slot_of,
 )
 from ip_masq_agent.backends.nftables.names import TABLE_MARKER
 from ip_masq_agent.intervals import Interval
@@ -55,8 +56,9 @@ def _interval(element: object, family: Family) -> Interval | None:
 
 def _set(body: Mapping[str, Any]) -> IntervalSet:
     flags = body.get("flags", [])
+    name, slot = slot_of(str(body["name"]))
     nft_set = IntervalSet(
-        str(body["name"]),
+        name,
         str(body["type"]),
         tuple(flags) if isinstance(flags, list) else (str(flags),),
         (),
@@ -73,8 +75,24 @@ def _set(body: Mapping[str, Any]) -> IntervalSet:
     known = {"name", "type", "flags", "elem", *_UNSTABLE}
     other.extend(canonical_json({k: v}) for k, v in sorted(body.items()) if k not in known)
     return IntervalSet(
-        nft_set.name, nft_set.type, nft_set.flags, tuple(elements), other=tuple(other)
+        name, nft_set.type, nft_set.flags, tuple(elements), other=tuple(other), slot=slot
     )
+
+
+def slot_blind(value: object) -> object:
+    """A rule's JSON expression with our sets named by their slot-0 name (model.IntervalSet).
+
+    A rule can only look up a set that exists, and a table with both slots of a family's set
+    shows two sets of one name, which no desired table has: naming the lookup by slot loses
+    no difference that matters.
+    """
+    if isinstance(value, str) and value.startswith("@"):
+        return "@" + slot_of(value[1:])[0]
+    if isinstance(value, list):
+        return [slot_blind(item) for item in value]
+    if isinstance(value, dict):
+        return {key: slot_blind(item) for key, item in value.items()}
+    return value
 
 
 def _chain(body: Mapping[str, Any], rules: list[Rule]) -> Chain:
@@ -123,7 +141,7 @@ def parse_listing(text: str) -> Table:
             other.extend([canonical_json({"chain": body["name"]} | extra)] if extra else [])
         elif kind == "rule" and not more:
             extra = {k: v for k, v in body.items() if k not in {"expr", "chain", *_UNSTABLE}}
-            rule = Rule(canonical_json(body.get("expr")))
+            rule = Rule(canonical_json(slot_blind(body.get("expr"))))
             rules.setdefault(str(body["chain"]), []).append(rule)
             if extra:
                 other.append(canonical_json(extra))
