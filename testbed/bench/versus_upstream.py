@@ -19,11 +19,12 @@ from typing import Any, Final
 
 from ip_masq_agent.contract import BACKEND_NFTABLES, CONFIG_FILE_NAME, DEFAULT_CHAIN
 from ip_masq_agent.iptables_payload import NON_MASQ_COMMENT
-from ip_masq_agent.nftables_payload import DEFAULT_TABLE, set_name
-from ip_masq_agent.prefixes import Prefix, address_text
+from ip_masq_agent.nftables_payload import DEFAULT_TABLE
+from ip_masq_agent.prefixes import Prefix
 from testbed.bench.workload import config_text, synthetic_cidrs
 from testbed.kubelet.configmap_volume import ConfigMapVolume
-from testbed.netlab.generation_probe import GenerationProbe
+from testbed.netlab import nft_live
+from testbed.netlab.generation_probe import GenerationProbe, GenerationStamps
 from testbed.netlab.lab import Lab, Namespace
 from testbed.netlab.node_agent import agent_argv
 from testbed.netlab.upstream import start_upstream
@@ -66,13 +67,12 @@ class Plan:
 
 
 def is_live(agent: str, ns: Namespace, cidr: Prefix) -> bool:
-    """Whether `cidr` is in the agent's rules now (one cheap lookup, not a listing)."""
+    """Whether `cidr` is in the agent's rules now: nftables' in the set its chain looks up
+    (one listing), iptables' one rule checked with `-C` (no listing)."""
     if agent == "nftables":
-        element = f"{{ {address_text(cidr.first, cidr.version)} }}"
-        args = ["nft", "get", "element", "inet", DEFAULT_TABLE, set_name("ipv4"), element]
-    else:
-        args = [_IPTABLES_TOOL[agent], "-w", "-t", "nat", "-C", CHAIN, "-d", str(cidr)]
-        args += ["-m", "comment", "--comment", NON_MASQ_COMMENT, "-j", "RETURN"]
+        return nft_live.holds(ns, DEFAULT_TABLE, cidr)
+    args = [_IPTABLES_TOOL[agent], "-w", "-t", "nat", "-C", CHAIN, "-d", str(cidr)]
+    args += ["-m", "comment", "--comment", NON_MASQ_COMMENT, "-j", "RETURN"]
     return ns.run(*args, check=False).returncode == 0
 
 
@@ -88,9 +88,10 @@ def wait_live(
     """Seconds until `cidr` is live (bounded), measured from the call.
 
     With the namespace's `generation`, the rules are looked at only when it has moved (the
-    look itself costs the machine: ~0.3 s of CPU per lookup in a 50,000-element set). The
-    time is when the move was seen, if the look then finds `cidr` and the generation has not
-    moved again meanwhile: the transaction that made it live committed by then.
+    look itself costs the machine: ~0.4 s of CPU to list a 50,000-element table). A look
+    counts only if the generation did not move while it ran, so it shows that generation's
+    rules; the time is when that generation was first seen (GenerationStamps, read every
+    `step` by a thread): the commit that made `cidr` live, to within `step`.
     """
     started = time.perf_counter()
     if generation is None:
@@ -99,19 +100,19 @@ def wait_live(
                 return time.perf_counter() - started
             time.sleep(step)
         return None
-    looked_at: int | None = None
-    first = True
-    while time.perf_counter() - started < timeout:
-        current = generation.read()
-        if first or current != looked_at:
-            first = False
-            seen = time.perf_counter()
-            if is_live(agent, ns, cidr):
-                if generation.read() == current:
-                    return seen - started
-                return time.perf_counter() - started
-            looked_at = current
-        time.sleep(step)
+    with GenerationStamps(generation, step=step, limit=timeout) as stamps:
+        looked_at: int | None = None
+        first = True
+        while time.perf_counter() - started < timeout:
+            current = stamps.latest()
+            if first or current != looked_at:
+                live = is_live(agent, ns, cidr)
+                if stamps.latest() != current:
+                    continue  # committed during the look: look again at what is there now
+                if live:
+                    return max(0.0, stamps.seen_at(current) - started)
+                first, looked_at = False, current
+            time.sleep(step)
     return None
 
 
