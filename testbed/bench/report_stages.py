@@ -31,8 +31,8 @@ def stages_section(records: Sequence[Record]) -> list[str]:
         " memo), plan, render (expected view and scripts), write (the tool's run), verify (the"
         " look proving the write). The floor is the tool alone applying the last edit's very"
         " payload again, onto the kernel as that edit found it (nftables: both transactions,"
-        " new sets then the chain pointed at them). Medians, in seconds; *own* is everything but the write, and the ratio"
-        " is the agent's total to the floor.",
+        " new sets then the chain pointed at them). Medians, in seconds; *own* is everything"
+        " but the write, and the ratio is the agent's total to the floor.",
         "",
         "| backend | family | CIDRs | load | plan | render | write | verify | total | floor"
         " | own | total / floor |",
