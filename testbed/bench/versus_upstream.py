@@ -17,16 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ip_masq_agent.contract import BACKEND_NFTABLES, CONFIG_FILE_NAME, DEFAULT_CHAIN
+from ip_masq_agent.contract import (
+    BACKEND_NFTABLES,
+    CONFIG_FILE_NAME,
+    DEFAULT_CHAIN,
+    READINESS_PATH,
+)
 from ip_masq_agent.iptables_payload import NON_MASQ_COMMENT
 from ip_masq_agent.nftables_payload import DEFAULT_TABLE
 from ip_masq_agent.prefixes import Prefix
 from testbed.bench.workload import config_text, synthetic_cidrs
 from testbed.kubelet.configmap_volume import ConfigMapVolume
 from testbed.netlab import nft_live
+from testbed.netlab.fetch import fetch
 from testbed.netlab.generation_probe import GenerationProbe, GenerationStamps
 from testbed.netlab.lab import Lab, Namespace
-from testbed.netlab.node_agent import agent_argv
+from testbed.netlab.node_agent import HEALTH_ADDRESS, agent_argv, local_url
 from testbed.netlab.upstream import start_upstream
 
 UPSTREAM: Final = "upstream"
@@ -170,6 +176,20 @@ class _Agent:
         )
         return None if took is None else time.perf_counter() - started
 
+    def wait_answering(self, timeout: float = 15.0) -> None:
+        """Ours: bounded wait until /readyz answers 200. The agent answers once its start-up
+        work after the first sync (prometheus_client, the other backends' sweep: 30-65 ms of
+        CPU) is done, so an idle window opened after this holds none of it."""
+        if self.agent == UPSTREAM:
+            return
+        url = local_url(HEALTH_ADDRESS, READINESS_PATH)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if fetch(self.ns, url, timeout=1.0)[0] == 200:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.agent}: /readyz not 200 within {timeout:.0f} s")
+
     def _spawn(self) -> subprocess.Popen[str]:
         if self.agent == UPSTREAM:
             assert self._binary is not None, "upstream rows are only planned with its binary"
@@ -254,6 +274,8 @@ def run_idle(
         if under.start(synthetic_cidrs(size), plan.resync) is None:
             raise RuntimeError(f"upstream: rules never live with {size} CIDRs")
         editors.append((under, size))
+    for under, _, _ in idle:
+        under.wait_answering()
     time.sleep(1.0)  # the start-up is over everywhere
     started = time.monotonic()
     until = started + plan.idle_seconds

@@ -7,23 +7,10 @@ between the two transactions the new set is complete and not yet looked up. One
 """
 
 import json
-from collections.abc import Iterator
 
-from ip_masq_agent.backends.nftables.listing import ListingError, parse_listing
+from ip_masq_agent.backends.nftables.listing import ListingError, lookups, parse_listing
 from ip_masq_agent.prefixes import Prefix
 from testbed.netlab.lab import Namespace
-
-
-def lookups(value: object) -> Iterator[str]:
-    """The sets a listed JSON value looks up (`@name`), in order."""
-    if isinstance(value, str) and value.startswith("@"):
-        yield value[1:]
-    elif isinstance(value, list):
-        for item in value:
-            yield from lookups(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from lookups(item)
 
 
 def live_set(listing: str, family: str) -> str | None:

@@ -21,12 +21,13 @@ from ip_masq_agent.backends.nftables.model import (
     desired_sets,
     desired_table,
     element_text,
-    set_name,
+    orphans,
     skeleton,
     slot_in_use,
-    slot_of,
     view,
+    without,
 )
+from ip_masq_agent.backends.nftables.names import set_name, slot_of
 from ip_masq_agent.backends.nftables.script import definition, swap_scripts
 from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import DesiredRules, Family, FamilyRules, Masquerade
@@ -149,7 +150,7 @@ def _as_listed(table: Table) -> str:
             }
         )
         for handle, rule in enumerate(chain.rules, start=9):
-            expr = _looking_up(json.loads(rule.expr), {s.name: s.kernel_name for s in table.sets})
+            expr = _looking_up(json.loads(rule.expr), {slot_of(k)[0]: k for k in table.lookups})
             listed = {"chain": chain.name, "handle": handle, "expr": expr}
             objects.append({"rule": listed | {"family": "inet", "table": table.name}})
     return _listing(*objects)
@@ -167,10 +168,17 @@ def test_a_listing_of_the_desired_table_parses_to_it(case: Case, slot: int) -> N
 
 def test_a_listing_with_a_set_in_both_slots_is_not_the_desired_table() -> None:
     table = _table("defaults")
-    both = Table(table.name, (*table.sets, replace(table.sets[0], slot=1)), table.chains)
+    stray = replace(table.sets[0], slot=1)
+    both = Table(table.name, (*table.sets, stray), table.chains, lookups=table.lookups)
     listed = parse_listing(_as_listed(both))
     assert slot_in_use(listed) is None
     assert skeleton(listed) != skeleton(table) and view(listed) != view(table)
+    # The chain looks up slot 0: the slot-1 set is the stray a cut-short swap leaves.
+    assert listed.lookups == {"nomasq_ipv4"}
+    assert [s.kernel_name for s in orphans(listed)] == ["nomasq_ipv4_b"]
+    acting = without(listed, orphans(listed))
+    assert acting == table and slot_in_use(acting) == 0
+    assert orphans(table) == ()  # nothing stray in a table built from a plan
 
 
 def test_a_lookup_of_either_slot_reads_as_the_set_s_own_name() -> None:

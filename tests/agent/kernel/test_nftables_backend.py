@@ -176,22 +176,31 @@ def test_a_table_changed_after_the_last_observe_is_still_written_right(lab: Lab)
     assert backend.observe() == backend.expected(desired)
 
 
-def test_a_swap_cut_short_leaves_a_table_the_next_write_replaces_whole(lab: Lab) -> None:
+def test_a_swap_cut_short_is_finished_by_the_next_write_not_replaced(lab: Lab) -> None:
     # The new sets made, the chain never pointed at them (the agent killed between the two
-    # transactions): a set of each name in the table, which is not the desired table.
+    # transactions): a set in each slot, one looked up. A difference the next write mends
+    # with a swap that deletes the stray set first; the table is never re-created (which
+    # has its moment at commit: test_re_applies_never_masquerade...).
     ns = lab.namespace("node")
-    backend = NftablesBackend(run=SubprocessRunner(ns.prefix))
+    recorder = _ScriptRecorder(SubprocessRunner(ns.prefix))
+    backend = NftablesBackend(run=recorder)
     desired = _desired("nonMasqueradeCIDRs: [10.0.0.0/8]\n")
     backend.apply(desired)
     ns.run(
         "nft",
-        "add set inet ip-masq-agent nomasq_ipv4_b { type ipv4_addr; flags interval; }",
+        "add set inet ip-masq-agent nomasq_ipv4_b { type ipv4_addr; flags interval;"
+        " elements = { 192.0.2.0/24 } }",
     )
     assert backend.observe() != backend.expected(desired)
+    written = len(recorder.scripts)
     backend.apply(desired)
     assert backend.observe() == backend.expected(desired)
+    made, swapped = recorder.scripts[written:]
+    assert made.startswith("delete set inet ip-masq-agent nomasq_ipv4_b\nadd set ")
+    assert "delete table" not in made + swapped
     listed = ns.run("nft", "-t", "list", "table", "inet", "ip-masq-agent").stdout
-    assert re.findall(r"set (\S+) ", listed) == ["nomasq_ipv4", "nomasq_ipv6"]
+    assert re.findall(r"set (\S+) ", listed) == ["nomasq_ipv4_b", "nomasq_ipv6_b"]
+    assert "192.0.2.0/24" not in ns.run("nft", "list", "table", "inet", "ip-masq-agent").stdout
 
 
 class _CountingRunner:

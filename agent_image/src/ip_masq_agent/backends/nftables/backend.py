@@ -16,9 +16,11 @@ from ip_masq_agent.backends.nftables.model import (
     Table,
     desired_sets,
     desired_table,
+    orphans,
     skeleton,
     slot_in_use,
     view,
+    without,
 )
 from ip_masq_agent.backends.nftables.names import DEFAULT_TABLE
 from ip_masq_agent.backends.nftables.script import (
@@ -155,12 +157,15 @@ class NftablesBackend:
         wanted = self._model(desired)
         migrate = not self._migrated and self._unmarked is not None and self._ours(self._unmarked)
         before = self._generation()
-        # The slot the kernel's sets are in, when ours to update in place (None: replace).
-        slot = slot_in_use(kernel) if kernel is not None and marked and not migrate else None
-        if kernel is not None and slot is not None and skeleton(kernel) == skeleton(wanted):
+        # The sets that act, less any a swap cut short left, and the slot they are in, when
+        # ours to update in place (None: replace whole).
+        stale = orphans(kernel) if kernel is not None else ()
+        acting = without(kernel, stale) if kernel is not None else None
+        slot = slot_in_use(acting) if acting is not None and marked and not migrate else None
+        if acting is not None and slot is not None and skeleton(acting) == skeleton(wanted):
             # The table and its chain stay; the sets are made anew in the other slot.
             swapped = self._model(desired, 1 - slot)
-            if self._swap(swapped, kernel):
+            if self._swap(swapped, acting, stale):
                 self._first_apply = False
                 # Proven only when the table we decided from was still the kernel's.
                 self._proven(swapped, before, 2 if listed_at == before else None)
@@ -187,10 +192,11 @@ class NftablesBackend:
         self._first_apply = False
         self._proven(wanted, before, commits or None)
 
-    def _swap(self, table: Table, current: Table) -> bool:
-        """`current` rewritten as `table` (its sets in the other slot); False when the kernel
-        refused a step: it no longer held `current`, and a fresh look decides again."""
-        for script in swap_scripts(table, current):
+    def _swap(self, table: Table, current: Table, stale: tuple[IntervalSet, ...]) -> bool:
+        """`current` rewritten as `table` (its sets in the other slot, where `stale` goes
+        first); False when the kernel refused a step: it no longer held `current`, and a
+        fresh look decides again."""
+        for script in swap_scripts(table, current, stale):
             if self._run(["nft", "-f", "-"], stdin=script).returncode != 0:
                 return False
         return True

@@ -13,6 +13,7 @@ from typing import Final
 
 from ip_masq_agent import prefixes
 from ip_masq_agent.backends.nftables.element_texts import ElementTexts
+from ip_masq_agent.backends.nftables.names import in_slot, set_name
 from ip_masq_agent.intervals import Interval
 from ip_masq_agent.prefixes import PrefixSet
 from ip_masq_agent.rules import DesiredRules, Family, FamilyRules, Masquerade
@@ -25,30 +26,6 @@ ADDRESS_TYPE: Final[dict[Family, str]] = {"ipv4": "ipv4_addr", "ipv6": "ipv6_add
 _PROTOCOL: Final[dict[Family, str]] = {"ipv4": "ip", "ipv6": "ip6"}
 
 _VERSION: Final[dict[Family, int]] = {"ipv4": 4, "ipv6": 6}
-
-
-# The two names a family's set takes in turn (see Slot): the first is the one it always had.
-_SLOT_SUFFIXES: Final = ("", "_b")
-_FAMILIES: Final[tuple[Family, ...]] = ("ipv4", "ipv6")
-
-
-def set_name(family: Family, slot: int = 0) -> str:
-    """The interval set holding one family's non-masquerade destinations, in `slot`."""
-    return f"nomasq_{family}{_SLOT_SUFFIXES[slot]}"
-
-
-def slot_of(name: str) -> tuple[str, int]:
-    """A kernel set name as (its slot-0 name, slot); a name not ours is itself, in slot 0."""
-    for family in _FAMILIES:
-        for slot in range(len(_SLOT_SUFFIXES)):
-            if name == set_name(family, slot):
-                return set_name(family), slot
-    return name, 0
-
-
-def in_slot(name: str, slot: int) -> str:
-    """The kernel name of the set named `name` (its slot-0 name) in `slot`."""
-    return f"{name}{_SLOT_SUFFIXES[slot]}"
 
 
 def address_value(text: str, family: Family) -> int:
@@ -128,12 +105,17 @@ class Chain:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """One `inet` table: its sets, its chains, and anything else it holds (as JSON)."""
+    """One `inet` table: its sets, its chains, and anything else it holds (as JSON).
+
+    `lookups` are the kernel names of the sets its rules look up: which slot of a set acts
+    (the rules themselves name every set by its slot-0 name, and no view shows it).
+    """
 
     name: str
     sets: tuple[IntervalSet, ...]
     chains: tuple[Chain, ...]
     other: tuple[str, ...] = ()
+    lookups: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +237,22 @@ def desired_table(
         rules.extend(_masquerade_rules(family.family, family.masquerade))
     chain = Chain(CHAIN, "nat", CHAIN, 100, "accept", tuple(rules))
     built = desired_sets(desired) if sets is None else sets
-    return Table(name, tuple(replace(s, slot=slot) for s in built), (chain,))
+    slotted = tuple(replace(s, slot=slot) for s in built)
+    return Table(name, slotted, (chain,), lookups=frozenset(s.kernel_name for s in slotted))
+
+
+def orphans(table: Table) -> tuple[IntervalSet, ...]:
+    """Sets no rule looks up while the other slot of the same set is looked up: what a swap
+    cut short between its transactions leaves (script.swap_scripts), and deletes first."""
+    acting = {s.name for s in table.sets if s.kernel_name in table.lookups}
+    return tuple(s for s in table.sets if s.kernel_name not in table.lookups and s.name in acting)
+
+
+def without(table: Table, sets: tuple[IntervalSet, ...]) -> Table:
+    """`table` less `sets` (compared as kernel names)."""
+    gone = {s.kernel_name for s in sets}
+    kept = tuple(s for s in table.sets if s.kernel_name not in gone)
+    return Table(table.name, kept, table.chains, table.other, table.lookups)
 
 
 def slot_in_use(table: Table) -> int | None:

@@ -64,7 +64,9 @@ def replace_script(table: Table) -> str:
     return ensure_then_delete(table.name) + definition(table)
 
 
-def swap_scripts(table: Table, current: Table) -> tuple[str, str]:
+def swap_scripts(
+    table: Table, current: Table, orphans: tuple[IntervalSet, ...] = ()
+) -> tuple[str, str]:
     """Rewrite `current`, which has `table`'s skeleton, as `table`: two transactions.
 
     `table`'s sets are in the other slot than `current`'s (model.IntervalSet). The first
@@ -81,9 +83,12 @@ def swap_scripts(table: Table, current: Table) -> tuple[str, str]:
     1.0.6 writes without its elements) would merge into a set of that name made by another
     writer since our look; such a writer also moves the generation, so the write is not
     proven and the look after it shows the difference (Reconciler writes again).
+
+    `orphans` are sets in the new sets' slot that no rule looks up (a swap cut short): the
+    first transaction deletes each before it makes the set anew, for no more than the make.
     """
     name = table.name
-    made: list[str] = []
+    made = [f"delete set inet {name} {orphan.kernel_name}" for orphan in orphans]
     for nft_set in table.sets:
         made.extend(_set_lines(nft_set, f"add set inet {name}"))
     swapped: list[str] = []
