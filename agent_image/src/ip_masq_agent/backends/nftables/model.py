@@ -66,8 +66,9 @@ class IntervalSet:
     `name` is the set's slot-0 name and `slot` which of its two kernel names it has now
     (`kernel_name`). An update fills a new set under the other name and points the chain at
     it (script.swap_scripts): a set that is new to nft costs no read of the table's current
-    elements, which refilling one in place does (~0.2 s at 50,000). Where the set is does
-    not change what it does, so `slot` is not compared and no view shows it.
+    elements, which refilling one in place does (at 50,000 CIDRs, 0.34 s of CPU against
+    0.43). Where the set is does not change what it does, so `slot` is not compared and no
+    view shows it.
     """
 
     name: str
