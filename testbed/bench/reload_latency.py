@@ -6,10 +6,13 @@ from pathlib import Path
 
 from ip_masq_agent.backends.base import Backend
 from ip_masq_agent.commands import SubprocessRunner
-from ip_masq_agent.contract import CONFIG_FILE_NAME
+from ip_masq_agent.contract import BACKEND_NFTABLES, CONFIG_FILE_NAME
+from ip_masq_agent.nftables_payload import DEFAULT_TABLE
+from ip_masq_agent.prefixes import Prefix
 from testbed.bench.workload import backend, config_text, synthetic_cidrs
 from testbed.kubelet.configmap_volume import ConfigMapVolume
-from testbed.netlab.lab import Lab
+from testbed.netlab import nft_live
+from testbed.netlab.lab import Lab, Namespace
 from testbed.netlab.node_agent import agent_argv
 
 BASE_CIDRS = 100
@@ -43,14 +46,13 @@ def run_reload_latency(
             )
         lab.processes.append(agent)  # killed with the lab if anything below fails
         view = backend(name, SubprocessRunner(ns.prefix))
-        marker = str(base[-1])
-        if not _wait_for(view, marker):
+        if not _wait_for(view, ns, base[-1]):
             raise RuntimeError(f"{name}: the agent did not write its first rules")
         for edit in range(edits):
             added = synthetic_cidrs(1, offset=BASE_CIDRS + edit)[0]
             started = time.perf_counter()
             volume.publish(config_text((*base, added)))
-            live = _wait_for(view, str(added))
+            live = _wait_for(view, ns, added)
             took = time.perf_counter() - started
             records.append({"backend": name, "edit": edit, "seconds": took if live else None})
             time.sleep(0.15)  # past the runner's 0.1 s minimum gap: edits are separate syncs
@@ -61,11 +63,15 @@ def run_reload_latency(
     return records
 
 
-def _wait_for(view: Backend, text: str) -> bool:
-    """Poll what the backend sees until `text` shows up (bounded by GIVE_UP_SECONDS)."""
+def _wait_for(view: Backend, ns: Namespace, cidr: Prefix) -> bool:
+    """Poll until `cidr` is live (bounded by GIVE_UP_SECONDS): for nftables in the set the
+    chain looks up (a new set is complete a moment before it is), else in the backend's view."""
     deadline = time.perf_counter() + GIVE_UP_SECONDS
     while time.perf_counter() < deadline:
-        if text in view.observe():
+        if view.name == BACKEND_NFTABLES:
+            if nft_live.holds(ns, DEFAULT_TABLE, cidr):
+                return True
+        elif str(cidr) in view.observe():
             return True
         time.sleep(POLL_SECONDS)
     return False

@@ -30,8 +30,9 @@ def stages_section(records: Sequence[Record]) -> list[str]:
         " one-CIDR edits through the agent's own stages: load (`parse_config` with the agent's CIDR"
         " memo), plan, render (expected view and scripts), write (the tool's run), verify (the"
         " look proving the write). The floor is the tool alone applying the last edit's very"
-        " payload again. Medians, in seconds; *own* is everything but the write, and the ratio"
-        " is the agent's total to the floor.",
+        " payload again, onto the kernel as that edit found it (nftables: both transactions,"
+        " new sets then the chain pointed at them). Medians, in seconds; *own* is everything"
+        " but the write, and the ratio is the agent's total to the floor.",
         "",
         "| backend | family | CIDRs | load | plan | render | write | verify | total | floor"
         " | own | total / floor |",

@@ -10,8 +10,9 @@ then makes `--edits` one-CIDR edits and times each stage the agent's sync goes t
 - write: the tool writing the payload (`nft -f`, `iptables-restore`);
 - verify: the look that proves the write (`observe()`, and any listing apply made).
 
-The floor is the tool alone applying the very payload of the last edit again (the same
-process, the same input): no agent can write faster. Prints one JSON line.
+The floor is the tool alone applying the very payload of the last edit again, onto the
+kernel as that edit found it (the same process, the same input): no agent can write faster.
+Prints one JSON line.
 """
 
 import argparse
@@ -121,12 +122,14 @@ def main(argv: list[str] | None = None) -> None:
     base = make(args.cidrs)
     stages: dict[str, list[float]] = {k: [] for k in STAGES}
     last_writes: Writes = []
+    texts: list[str] = []
     for edit in range(args.edits + 1):  # edit 0 puts the list in: not an edit, not counted
         cidrs = base if edit == 0 else (*base[:-1], *make(1, offset=args.cidrs + edit))
+        texts.append(config_text(cidrs))
         try:
             # As the agent's reconciler runs a pass: with the cyclic collector paused.
             with collection_paused():
-                timed, last_writes = _one_edit(config_text(cidrs), options, backend, clock, memo)
+                timed, last_writes = _one_edit(texts[-1], options, backend, clock, memo)
         except ConfigError as refused:  # beyond what the agent accepts: say so, time nothing
             print(
                 json.dumps(
@@ -147,9 +150,14 @@ def main(argv: list[str] | None = None) -> None:
             stages[name].append(seconds)
     floor: list[float] = []
     for _ in range(args.floor_runs):
+        # The kernel as the last edit found it (the edit before it applied again, untimed),
+        # then the last edit's very writes replayed: an nftables edit makes new sets under
+        # the other name, which a replay onto its own result would find taken.
+        _one_edit(texts[-2], options, backend, clock, memo)
         first_call = len(clock.calls)
         for call, stdin in last_writes:
-            clock(call, stdin=stdin)
+            if clock(call, stdin=stdin).returncode != 0:
+                raise SystemExit(f"the floor's replay of {call[0]} failed")
         floor.append(sum(seconds for _, _, seconds in clock.calls[first_call:]))
     backend.cleanup()
     medians = {name: statistics.median(values) for name, values in stages.items()}

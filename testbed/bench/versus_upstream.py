@@ -17,15 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ip_masq_agent.contract import BACKEND_NFTABLES, CONFIG_FILE_NAME, DEFAULT_CHAIN
+from ip_masq_agent.contract import (
+    BACKEND_NFTABLES,
+    CONFIG_FILE_NAME,
+    DEFAULT_CHAIN,
+    READINESS_PATH,
+)
 from ip_masq_agent.iptables_payload import NON_MASQ_COMMENT
-from ip_masq_agent.nftables_payload import DEFAULT_TABLE, set_name
-from ip_masq_agent.prefixes import Prefix, address_text
+from ip_masq_agent.nftables_payload import DEFAULT_TABLE
+from ip_masq_agent.prefixes import Prefix
 from testbed.bench.workload import config_text, synthetic_cidrs
 from testbed.kubelet.configmap_volume import ConfigMapVolume
-from testbed.netlab.generation_probe import GenerationProbe
+from testbed.netlab import nft_live
+from testbed.netlab.fetch import fetch
+from testbed.netlab.generation_probe import GenerationProbe, GenerationStamps
 from testbed.netlab.lab import Lab, Namespace
-from testbed.netlab.node_agent import agent_argv
+from testbed.netlab.node_agent import HEALTH_ADDRESS, agent_argv, local_url
 from testbed.netlab.upstream import start_upstream
 
 UPSTREAM: Final = "upstream"
@@ -66,13 +73,12 @@ class Plan:
 
 
 def is_live(agent: str, ns: Namespace, cidr: Prefix) -> bool:
-    """Whether `cidr` is in the agent's rules now (one cheap lookup, not a listing)."""
+    """Whether `cidr` is in the agent's rules now: nftables' in the set its chain looks up
+    (one listing), iptables' one rule checked with `-C` (no listing)."""
     if agent == "nftables":
-        element = f"{{ {address_text(cidr.first, cidr.version)} }}"
-        args = ["nft", "get", "element", "inet", DEFAULT_TABLE, set_name("ipv4"), element]
-    else:
-        args = [_IPTABLES_TOOL[agent], "-w", "-t", "nat", "-C", CHAIN, "-d", str(cidr)]
-        args += ["-m", "comment", "--comment", NON_MASQ_COMMENT, "-j", "RETURN"]
+        return nft_live.holds(ns, DEFAULT_TABLE, cidr)
+    args = [_IPTABLES_TOOL[agent], "-w", "-t", "nat", "-C", CHAIN, "-d", str(cidr)]
+    args += ["-m", "comment", "--comment", NON_MASQ_COMMENT, "-j", "RETURN"]
     return ns.run(*args, check=False).returncode == 0
 
 
@@ -88,9 +94,10 @@ def wait_live(
     """Seconds until `cidr` is live (bounded), measured from the call.
 
     With the namespace's `generation`, the rules are looked at only when it has moved (the
-    look itself costs the machine: ~0.3 s of CPU per lookup in a 50,000-element set). The
-    time is when the move was seen, if the look then finds `cidr` and the generation has not
-    moved again meanwhile: the transaction that made it live committed by then.
+    look itself costs the machine: ~0.4 s of CPU to list a 50,000-element table). A look
+    counts only if the generation did not move while it ran, so it shows that generation's
+    rules; the time is when that generation was first seen (GenerationStamps, read every
+    `step` by a thread): the commit that made `cidr` live, to within `step`.
     """
     started = time.perf_counter()
     if generation is None:
@@ -99,19 +106,19 @@ def wait_live(
                 return time.perf_counter() - started
             time.sleep(step)
         return None
-    looked_at: int | None = None
-    first = True
-    while time.perf_counter() - started < timeout:
-        current = generation.read()
-        if first or current != looked_at:
-            first = False
-            seen = time.perf_counter()
-            if is_live(agent, ns, cidr):
-                if generation.read() == current:
-                    return seen - started
-                return time.perf_counter() - started
-            looked_at = current
-        time.sleep(step)
+    with GenerationStamps(generation, step=step, limit=timeout) as stamps:
+        looked_at: int | None = None
+        first = True
+        while time.perf_counter() - started < timeout:
+            current = stamps.latest()
+            if first or current != looked_at:
+                live = is_live(agent, ns, cidr)
+                if stamps.latest() != current:
+                    continue  # committed during the look: look again at what is there now
+                if live:
+                    return max(0.0, stamps.seen_at(current) - started)
+                first, looked_at = False, current
+            time.sleep(step)
     return None
 
 
@@ -168,6 +175,20 @@ class _Agent:
             self.agent, self.ns, cidrs[-1], timeout=30.0, step=0.002, generation=self.generation
         )
         return None if took is None else time.perf_counter() - started
+
+    def wait_answering(self, timeout: float = 15.0) -> None:
+        """Ours: bounded wait until /readyz answers 200. The agent answers once its start-up
+        work after the first sync (prometheus_client, the other backends' sweep: 30-65 ms of
+        CPU) is done, so an idle window opened after this holds none of it."""
+        if self.agent == UPSTREAM:
+            return
+        url = local_url(HEALTH_ADDRESS, READINESS_PATH)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if fetch(self.ns, url, timeout=1.0)[0] == 200:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.agent}: /readyz not 200 within {timeout:.0f} s")
 
     def _spawn(self) -> subprocess.Popen[str]:
         if self.agent == UPSTREAM:
@@ -253,6 +274,8 @@ def run_idle(
         if under.start(synthetic_cidrs(size), plan.resync) is None:
             raise RuntimeError(f"upstream: rules never live with {size} CIDRs")
         editors.append((under, size))
+    for under, _, _ in idle:
+        under.wait_answering()
     time.sleep(1.0)  # the start-up is over everywhere
     started = time.monotonic()
     until = started + plan.idle_seconds

@@ -10,6 +10,7 @@ import ctypes
 import os
 import socket
 import threading
+import time
 from typing import Final, Self
 
 from ip_masq_agent.nft_generation import NETLINK_NETFILTER, generation_request, parse_generation
@@ -63,6 +64,57 @@ class GenerationProbe:
 
     def close(self) -> None:
         self._sock.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class GenerationStamps:
+    """When each generation was first seen: a thread reads the probe every `step` seconds.
+
+    A waiter that looks at the rules whenever the generation moves cannot read it while it
+    looks (at 50,000 elements a look takes ~0.4 s), and the agent commits twice per edit
+    (new sets, then the chain pointed at them). The thread keeps reading meanwhile, so the
+    commit that made a CIDR live is timed to within `step` however long the look took.
+    """
+
+    def __init__(self, probe: GenerationProbe, *, step: float, limit: float) -> None:
+        self._probe = probe
+        self._step = step
+        self._limit = limit  # the thread stops by itself after this many seconds
+        self._seen: dict[int | None, float] = {}
+        self._latest: int | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._record()
+        self._thread = threading.Thread(target=self._watch, name="generation-stamps")
+        self._thread.start()
+
+    def _record(self) -> None:
+        generation, now = self._probe.read(), time.perf_counter()
+        with self._lock:
+            self._seen.setdefault(generation, now)
+            self._latest = generation
+
+    def _watch(self) -> None:
+        deadline = time.perf_counter() + self._limit
+        while not self._stop.wait(self._step) and time.perf_counter() < deadline:
+            self._record()
+
+    def latest(self) -> int | None:
+        with self._lock:
+            return self._latest
+
+    def seen_at(self, generation: int | None) -> float:
+        with self._lock:
+            return self._seen[generation]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
 
     def __enter__(self) -> Self:
         return self

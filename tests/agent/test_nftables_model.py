@@ -3,20 +3,32 @@
 import ipaddress
 import itertools
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ip_masq_agent.backends.nftables.listing import ListingError, parse_listing, unreadable
+from ip_masq_agent.backends.nftables.element_texts import ElementTexts
+from ip_masq_agent.backends.nftables.listing import (
+    ListingError,
+    parse_listing,
+    slot_blind,
+    unreadable,
+)
 from ip_masq_agent.backends.nftables.model import (
     Table,
+    desired_sets,
     desired_table,
     element_text,
+    orphans,
     skeleton,
+    slot_in_use,
     view,
+    without,
 )
-from ip_masq_agent.backends.nftables.script import definition, update_script
+from ip_masq_agent.backends.nftables.names import set_name, slot_of
+from ip_masq_agent.backends.nftables.script import definition, swap_scripts
 from ip_masq_agent.prefixes import Prefix
 from ip_masq_agent.rules import DesiredRules, Family, FamilyRules, Masquerade
 
@@ -38,24 +50,57 @@ def test_skeleton_ignores_elements_and_rules_but_not_the_layout() -> None:
     )
 
 
-def test_in_place_update_refills_every_set_and_the_chain_and_nothing_else() -> None:
-    table = _table("dual-stack", "t1")
-    lines = update_script(table).splitlines()
-    assert lines[:4] == [
-        "flush set inet t1 nomasq_ipv4",
-        "add element inet t1 nomasq_ipv4 { 10.0.0.0/8, 169.254.0.0/16, 192.168.0.0/16 }",
-        "flush set inet t1 nomasq_ipv6",
-        "add element inet t1 nomasq_ipv6 { fd00::/8, fe80::/10 }",
+def test_a_swap_makes_the_sets_in_the_other_slot_then_points_the_chain_at_them() -> None:
+    current = _table("dual-stack", "t1")
+    table = desired_table(next(c for c in CASES if c.id == "dual-stack").desired(), "t1", slot=1)
+    made, swapped = (script.splitlines() for script in swap_scripts(table, current))
+    # First transaction: the new sets, elements and all; nothing else.
+    assert [line for line in made if "set" in line] == [
+        "add set inet t1 nomasq_ipv4_b {",
+        "add set inet t1 nomasq_ipv6_b {",
     ]
-    assert lines[4] == "flush chain inet t1 postrouting"
-    # The same rules the table's definition holds, in the same order.
+    assert "\t\telements = { 10.0.0.0/8, 169.254.0.0/16, 192.168.0.0/16 }" in made
+    assert "\t\telements = { fd00::/8, fe80::/10 }" in made
+    assert not any("chain" in line or "rule" in line for line in made)
+    # Second: the chain refilled with the table's rules, looking up the new sets, then the
+    # old sets go.
     table_rules = [
         line.strip()
         for line in definition(table, sets=False).splitlines()
         if line.startswith("\t\t") and "postrouting priority" not in line
     ]
-    assert table_rules[0] == "fib daddr type local return"
-    assert lines[5:] == [f"add rule inet t1 postrouting {rule}" for rule in table_rules]
+    assert table_rules[:3] == [
+        "fib daddr type local return",
+        "ip daddr @nomasq_ipv4_b return",
+        "ip6 daddr @nomasq_ipv6_b return",
+    ]
+    assert swapped == [
+        "flush chain inet t1 postrouting",
+        *(f"add rule inet t1 postrouting {rule}" for rule in table_rules),
+        "delete set inet t1 nomasq_ipv4",
+        "delete set inet t1 nomasq_ipv6",
+    ]
+
+
+def test_a_set_s_slot_changes_its_kernel_name_but_not_the_table() -> None:
+    plan = next(c for c in CASES if c.id == "dual-stack").desired()
+    first, second = desired_table(plan, "t", slot=0), desired_table(plan, "t", slot=1)
+    assert [s.kernel_name for s in second.sets] == ["nomasq_ipv4_b", "nomasq_ipv6_b"]
+    assert first == second and view(first) == view(second)
+    assert skeleton(first) == skeleton(second)
+    assert (slot_in_use(first), slot_in_use(second)) == (0, 1)
+    assert slot_of("nomasq_ipv6_b") == (set_name("ipv6"), 1)
+    assert slot_of("nomasq_ipv4") == ("nomasq_ipv4", 0)
+    assert slot_of("other_b") == ("other_b", 0)  # not ours: its own name
+
+
+def test_element_texts_are_reused_from_the_last_render_and_match_a_fresh_one() -> None:
+    texts = ElementTexts()
+    plans = [c.desired() for c in CASES]
+    for plan in [*plans, *plans]:
+        assert desired_sets(plan, texts) == desired_sets(plan)
+        for kept, fresh in zip(desired_sets(plan, texts), desired_sets(plan), strict=True):
+            assert kept.text == fresh.text
 
 
 def test_creation_in_two_steps_writes_sets_then_the_chain() -> None:
@@ -71,6 +116,17 @@ def _listing(*objects: dict[str, object]) -> str:
     return json.dumps({"nftables": [meta, table, *objects]})
 
 
+def _looking_up(expr: object, names: dict[str, str]) -> object:
+    """A rule's expression as the kernel holds it: set lookups by the sets' kernel names."""
+    if isinstance(expr, str) and expr.startswith("@"):
+        return "@" + names.get(expr[1:], expr[1:])
+    if isinstance(expr, list):
+        return [_looking_up(item, names) for item in expr]
+    if isinstance(expr, dict):
+        return {key: _looking_up(item, names) for key, item in expr.items()}
+    return expr
+
+
 def _as_listed(table: Table) -> str:
     """What `nft -j list table` prints for `table`, as the kernel tests saw it (handles too)."""
     objects: list[dict[str, object]] = []
@@ -81,7 +137,8 @@ def _as_listed(table: Table) -> str:
             else {"range": text.split("-")}
             for text in (element_text(a, b, nft_set.family) for a, b in nft_set.elements)
         ]
-        body = {"family": "inet", "name": nft_set.name, "table": table.name, "handle": handle}
+        body: dict[str, object] = {"family": "inet", "name": nft_set.kernel_name}
+        body |= {"table": table.name, "handle": handle}
         body |= {"type": nft_set.type, "flags": list(nft_set.flags)}
         objects.append({"set": body | ({"elem": elements} if elements else {})})
     for chain in table.chains:
@@ -93,17 +150,43 @@ def _as_listed(table: Table) -> str:
             }
         )
         for handle, rule in enumerate(chain.rules, start=9):
-            body = {"chain": chain.name, "handle": handle, "expr": json.loads(rule.expr)}
-            objects.append({"rule": body | {"family": "inet", "table": table.name}})
+            expr = _looking_up(json.loads(rule.expr), {slot_of(k)[0]: k for k in table.lookups})
+            listed = {"chain": chain.name, "handle": handle, "expr": expr}
+            objects.append({"rule": listed | {"family": "inet", "table": table.name}})
     return _listing(*objects)
 
 
+@pytest.mark.parametrize("slot", [0, 1])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_a_listing_of_the_desired_table_parses_to_it(case: Case) -> None:
-    table = desired_table(case.desired(), "ip-masq-agent")
+def test_a_listing_of_the_desired_table_parses_to_it(case: Case, slot: int) -> None:
+    table = desired_table(case.desired(), "ip-masq-agent", slot=slot)
     listed = parse_listing(_as_listed(table))
     assert listed == table
-    assert view(listed) == view(table)
+    assert view(listed) == view(table) == view(desired_table(case.desired(), "ip-masq-agent"))
+    assert slot_in_use(listed) == slot
+
+
+def test_a_listing_with_a_set_in_both_slots_is_not_the_desired_table() -> None:
+    table = _table("defaults")
+    stray = replace(table.sets[0], slot=1)
+    both = Table(table.name, (*table.sets, stray), table.chains, lookups=table.lookups)
+    listed = parse_listing(_as_listed(both))
+    assert slot_in_use(listed) is None
+    assert skeleton(listed) != skeleton(table) and view(listed) != view(table)
+    # The chain looks up slot 0: the slot-1 set is the stray a cut-short swap leaves.
+    assert listed.lookups == {"nomasq_ipv4"}
+    assert [s.kernel_name for s in orphans(listed)] == ["nomasq_ipv4_b"]
+    acting = without(listed, orphans(listed))
+    assert acting == table and slot_in_use(acting) == 0
+    assert orphans(table) == ()  # nothing stray in a table built from a plan
+
+
+def test_a_lookup_of_either_slot_reads_as_the_set_s_own_name() -> None:
+    lookup = {"match": {"op": "==", "left": "x", "right": "@nomasq_ipv6_b"}}
+    assert slot_blind([lookup, "@elsewhere_b"]) == [
+        {"match": {"op": "==", "left": "x", "right": "@nomasq_ipv6"}},
+        "@elsewhere_b",
+    ]
 
 
 def test_listing_forms_of_one_address_and_what_we_never_write() -> None:

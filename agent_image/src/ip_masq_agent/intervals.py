@@ -22,12 +22,12 @@ def merge(spans: Iterable[Interval]) -> tuple[Interval, ...]:
     back, so the listing stays a faithful fingerprint. Integers: 10,000 CIDRs in milliseconds.
     """
     merged: list[Interval] = []
-    for first, last in sorted(spans):
-        if merged and first <= merged[-1].last + 1:
-            if last > merged[-1].last:
-                merged[-1] = Interval(merged[-1].first, last)
+    for span in sorted(spans):
+        if merged and span.first <= merged[-1].last + 1:
+            if span.last > merged[-1].last:
+                merged[-1] = Interval(merged[-1].first, span.last)
         else:
-            merged.append(Interval(first, last))
+            merged.append(span)  # kept as it is: a new tuple per element cost 50,000 at 50,000
     return tuple(merged)
 
 

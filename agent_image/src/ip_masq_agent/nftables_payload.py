@@ -5,10 +5,11 @@ from it (backends/nftables/script.py); this module is what the CLI, the bench an
 backends reach for: the names, the whole payload, the cleanup script.
 """
 
-from ip_masq_agent.backends.nftables.model import desired_table, set_name
+from ip_masq_agent.backends.nftables.model import desired_table
 from ip_masq_agent.backends.nftables.names import (
     DEFAULT_TABLE,
     TABLE_MARKER,
+    set_name,
     table_name,
     unmarked_table_name,
 )

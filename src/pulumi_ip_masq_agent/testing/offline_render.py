@@ -25,6 +25,7 @@ from pulumi_ip_masq_agent.testing.render_result import (
     is_unknown,
     unknown_marker,
 )
+from pulumi_ip_masq_agent.testing.thread_loops import workers_with_loops
 
 CallHandler = Callable[[sdk.MockCallArgs], dict[str, Any]]
 
@@ -119,30 +120,34 @@ def _run_program(
     call: CallHandler | None,
     project: str,
 ) -> RenderResult:
-    loop = asyncio.new_event_loop()
-    loop.set_exception_handler(_ignore_unretrieved)
-    asyncio.set_event_loop(loop)
-    # Pulumi tracks pending outputs in a set that outlives contexts; start from none.
-    sdk.clear_pending_outputs()
-    try:
-        sdk.set_config(config)
-        recorder = _RecordingMocks(call)
-        quiet = logging.getLogger("ip-masq-agent.render")
-        quiet.setLevel(logging.CRITICAL)
-        sdk.install_mocks(recorder, project=project, stack=stack, logger=quiet)
-        sdk.run_program(loop, program)
-        outputs = loop.run_until_complete(sdk.stack_outputs(unknown_marker))
-    except Exception as err:
-        raise _user_error(err) from None
-    finally:
-        # After a failure some registrations are still pending: cancel them, quietly.
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    # The registrations run on worker threads that each make an event loop: the pool closes
+    # them (thread_loops.py), after the render's own loop has shut the pool down.
+    with workers_with_loops() as workers:
+        loop = asyncio.new_event_loop()
+        loop.set_default_executor(workers)
+        loop.set_exception_handler(_ignore_unretrieved)
+        asyncio.set_event_loop(loop)
+        # Pulumi tracks pending outputs in a set that outlives contexts; start from none.
         sdk.clear_pending_outputs()
-        loop.close()
-        asyncio.set_event_loop(None)
+        try:
+            sdk.set_config(config)
+            recorder = _RecordingMocks(call)
+            quiet = logging.getLogger("ip-masq-agent.render")
+            quiet.setLevel(logging.CRITICAL)
+            sdk.install_mocks(recorder, project=project, stack=stack, logger=quiet)
+            sdk.run_program(loop, program)
+            outputs = loop.run_until_complete(sdk.stack_outputs(unknown_marker))
+        except Exception as err:
+            raise _user_error(err) from None
+        finally:
+            # After a failure some registrations are still pending: cancel them, quietly.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            sdk.clear_pending_outputs()
+            loop.close()
+            asyncio.set_event_loop(None)
     found: list[str] = []
     resources = tuple(
         RegisteredResource(r.type, r.name, _replace_unknowns(r.inputs, "", found))

@@ -1,9 +1,13 @@
 """What each backend owns in a node namespace, seen and damaged from outside the agent."""
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
+from ip_masq_agent.prefixes import Prefix
 from testbed.netlab.lab import Namespace
+from testbed.netlab.nft_live import holds, live_set
 from tests.agent.kernel.kernel_helpers import CHAIN
 
 TABLE = "ip-masq-agent"
@@ -21,15 +25,30 @@ class BackendView:
     flush: tuple[str, ...] = ()  # one command emptying our chain, as another writer would
 
 
+# A family's set is written under one of two names in turn (model.IntervalSet's slot): the
+# same rules whichever holds them, so the state names both the same.
+_SLOT_B: Final = re.compile(r"\b(nomasq_ipv[46])_b\b")
+
+
 def _nft_state(ns: Namespace) -> str:
     done = ns.run("nft", "list", "table", "inet", TABLE, check=False)
-    return done.stdout if done.returncode == 0 else ""
+    return _SLOT_B.sub(r"\1", done.stdout) if done.returncode == 0 else ""
+
+
+def nft_live_set(ns: Namespace, family: str) -> str | None:
+    """The set our chain looks up for `family` now: its name moves between two slots."""
+    done = ns.run("nft", "-j", "list", "table", "inet", TABLE, check=False)
+    return live_set(done.stdout, family) if done.returncode == 0 else None
 
 
 def _nft_holds(ns: Namespace, cidr: str) -> bool:
-    family = "ipv6" if ":" in cidr else "ipv4"
-    done = ns.run("nft", "list", "set", "inet", TABLE, f"nomasq_{family}", check=False)
-    return done.returncode == 0 and cidr in done.stdout
+    return holds(ns, TABLE, Prefix.parse(cidr))
+
+
+def _nft_delete_element(ns: Namespace) -> None:
+    live = nft_live_set(ns, "ipv4")
+    assert live is not None, "no set looked up to tamper with"
+    ns.run("nft", "delete", "element", "inet", TABLE, live, "{ 10.0.0.0/8 }")
 
 
 def _nft(*args: str) -> Tamper:
@@ -45,7 +64,7 @@ NFTABLES = BackendView(
     _nft_holds,
     {
         "whole": _nft("delete", "table", "inet", TABLE),
-        "element": _nft("delete", "element", "inet", TABLE, "nomasq_ipv4", "{ 10.0.0.0/8 }"),
+        "element": _nft_delete_element,
         "hook": _nft("delete", "chain", "inet", TABLE, "postrouting"),
     },
     ("nft", "flush", "chain", "inet", TABLE, "postrouting"),

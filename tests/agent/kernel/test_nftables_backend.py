@@ -19,6 +19,7 @@ from ip_masq_agent.rules import DesiredRules, Masquerade, PortRange, plan_rules
 from testbed.netlab.lab import Lab, Namespace
 from testbed.netlab.node_agent import agent_argv
 from testbed.netlab.topology import ECHO_PORT, SingleNode
+from tests.agent.kernel.backend_views import nft_live_set
 from tests.agent.nftables_cases import CASES, Case
 
 pytestmark = pytest.mark.kernel
@@ -147,9 +148,12 @@ def test_an_in_place_update_leaves_exactly_the_desired_table(lab: Lab, case: Cas
     ns.run("nft", "flush", "set", "inet", "ip-masq-agent", "nomasq_ipv4")
     ns.run("nft", "add", "element", "inet", "ip-masq-agent", "nomasq_ipv4", "{ 198.51.100.0/24 }")
     backend.apply(case.desired())
-    # Created sets first, then the chain; repaired in place.
+    # Created sets first, then the chain; repaired in place: new sets in the other slot,
+    # then the chain pointed at them.
     assert "chain" not in recorder.scripts[0] and "set" not in recorder.scripts[1]
-    assert recorder.scripts[2].startswith("flush set inet ip-masq-agent nomasq_ipv4\n")
+    assert recorder.scripts[2].startswith("add set inet ip-masq-agent nomasq_ipv4_b {\n")
+    assert recorder.scripts[3].startswith("flush chain inet ip-masq-agent postrouting\n")
+    assert nft_live_set(ns, "ipv4") == "nomasq_ipv4_b"
     assert backend.observe() == backend.expected(case.desired())
 
 
@@ -170,6 +174,33 @@ def test_a_table_changed_after_the_last_observe_is_still_written_right(lab: Lab)
     assert backend.observe() != backend.expected(desired)
     backend.apply(desired)
     assert backend.observe() == backend.expected(desired)
+
+
+def test_a_swap_cut_short_is_finished_by_the_next_write_not_replaced(lab: Lab) -> None:
+    # The new sets made, the chain never pointed at them (the agent killed between the two
+    # transactions): a set in each slot, one looked up. A difference the next write mends
+    # with a swap that deletes the stray set first; the table is never re-created (which
+    # has its moment at commit: test_re_applies_never_masquerade...).
+    ns = lab.namespace("node")
+    recorder = _ScriptRecorder(SubprocessRunner(ns.prefix))
+    backend = NftablesBackend(run=recorder)
+    desired = _desired("nonMasqueradeCIDRs: [10.0.0.0/8]\n")
+    backend.apply(desired)
+    ns.run(
+        "nft",
+        "add set inet ip-masq-agent nomasq_ipv4_b { type ipv4_addr; flags interval;"
+        " elements = { 192.0.2.0/24 } }",
+    )
+    assert backend.observe() != backend.expected(desired)
+    written = len(recorder.scripts)
+    backend.apply(desired)
+    assert backend.observe() == backend.expected(desired)
+    made, swapped = recorder.scripts[written:]
+    assert made.startswith("delete set inet ip-masq-agent nomasq_ipv4_b\nadd set ")
+    assert "delete table" not in made + swapped
+    listed = ns.run("nft", "-t", "list", "table", "inet", "ip-masq-agent").stdout
+    assert re.findall(r"set (\S+) ", listed) == ["nomasq_ipv4_b", "nomasq_ipv6_b"]
+    assert "192.0.2.0/24" not in ns.run("nft", "list", "table", "inet", "ip-masq-agent").stdout
 
 
 class _CountingRunner:
@@ -372,7 +403,7 @@ def test_a_write_the_generation_proves_is_not_listed_again_and_a_race_is(lab: La
     run = _RacingRunner(SubprocessRunner(ns.prefix), ns)
     backend = NftablesBackend(run=run, generation=generation_in_namespace)
     plans = [_desired(f"nonMasqueradeCIDRs: [10.{i}.0.0/16]\n") for i in range(3)]
-    for desired in plans[:2]:  # created (two commits), then updated in place (one)
+    for desired in plans[:2]:  # created, then swapped (two commits each)
         backend.apply(desired)
         reads = run.reads
         assert backend.observe() == backend.expected(desired)

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 from ip_masq_agent.backends.base import ApplyError
+from ip_masq_agent.backends.nftables.element_texts import ElementTexts
 from ip_masq_agent.backends.nftables.listing import (
     ListingError,
     is_marked,
@@ -10,13 +11,23 @@ from ip_masq_agent.backends.nftables.listing import (
     parse_listing,
     unreadable,
 )
-from ip_masq_agent.backends.nftables.model import Table, desired_table, skeleton, view
+from ip_masq_agent.backends.nftables.model import (
+    IntervalSet,
+    Table,
+    desired_sets,
+    desired_table,
+    orphans,
+    skeleton,
+    slot_in_use,
+    view,
+    without,
+)
 from ip_masq_agent.backends.nftables.names import DEFAULT_TABLE
 from ip_masq_agent.backends.nftables.script import (
     definition,
     ensure_then_delete,
     replace_script,
-    update_script,
+    swap_scripts,
 )
 from ip_masq_agent.commands import CommandRunner
 from ip_masq_agent.rules import DesiredRules
@@ -25,9 +36,10 @@ from ip_masq_agent.rules import DesiredRules
 class NftablesBackend:
     """Owns `table inet <table>` and nothing else; every change is one `nft -f` transaction.
 
-    A table already laid out as desired is updated in place (sets and chain flushed and
-    refilled), a missing one is created sets first, then its chain; any other is deleted
-    and re-created whole in one transaction.
+    A table already laid out as desired is updated in two transactions: its sets are made
+    anew under their other name, then the chain is pointed at them and the old ones go
+    (script.swap_scripts). A missing one is created sets first, then its chain; any other is
+    deleted and re-created whole in one transaction.
 
     `unmarked_table` is the name earlier versions gave the table (the chain lower-cased): the
     first apply removes it in the same transaction when it is one of ours, and cleanup too. A
@@ -52,7 +64,9 @@ class NftablesBackend:
         self._migrated = self._unmarked is None
         self._first_apply = True
         self._generation = generation or (lambda: None)
-        self._desired: tuple[DesiredRules, Table] | None = None
+        self._desired: tuple[DesiredRules, tuple[IntervalSet, ...]] | None = None
+        self._tables: dict[int, Table] = {}  # the last plan's table in each slot
+        self._texts = ElementTexts()
         self._view: tuple[Table, str] | None = None
         # What observe() last read, and the generation read just before; None: unknown.
         self._seen: tuple[Table | None, int | None] | None = None
@@ -67,12 +81,19 @@ class NftablesBackend:
     def nf_tables(self) -> bool:
         return True
 
-    def _model(self, desired: DesiredRules) -> Table:
-        # A sync asks for the same plan's table several times (view, skeleton, script).
+    def _model(self, desired: DesiredRules, slot: int = 0) -> Table:
+        # A sync asks for the same plan's table several times (view, skeleton, scripts); its
+        # sets (merged, rendered) are built once whichever slot they are written in.
         memo = self._desired
         if memo is None or memo[0] is not desired:
-            memo = self._desired = (desired, desired_table(desired, self._table))
-        return memo[1]
+            memo = self._desired = (desired, desired_sets(desired, self._texts))
+            self._tables = {}
+        table = self._tables.get(slot)
+        if table is None:
+            table = self._tables[slot] = desired_table(
+                desired, self._table, slot=slot, sets=memo[1]
+            )
+        return table
 
     def render(self, desired: DesiredRules) -> str:
         return replace_script(self._model(desired))
@@ -136,13 +157,18 @@ class NftablesBackend:
         wanted = self._model(desired)
         migrate = not self._migrated and self._unmarked is not None and self._ours(self._unmarked)
         before = self._generation()
-        if not migrate and marked and kernel is not None and skeleton(kernel) == skeleton(wanted):
-            # The table stays and only its contents change: no moment when a new chain
-            # looks up a set that is not matching yet (see update_script).
-            if self._run(["nft", "-f", "-"], stdin=update_script(wanted)).returncode == 0:
+        # The sets that act, less any a swap cut short left, and the slot they are in, when
+        # ours to update in place (None: replace whole).
+        stale = orphans(kernel) if kernel is not None else ()
+        acting = without(kernel, stale) if kernel is not None else None
+        slot = slot_in_use(acting) if acting is not None and marked and not migrate else None
+        if acting is not None and slot is not None and skeleton(acting) == skeleton(wanted):
+            # The table and its chain stay; the sets are made anew in the other slot.
+            swapped = self._model(desired, 1 - slot)
+            if self._swap(swapped, acting, stale):
                 self._first_apply = False
                 # Proven only when the table we decided from was still the kernel's.
-                self._proven(wanted, before, 1 if listed_at == before else None)
+                self._proven(swapped, before, 2 if listed_at == before else None)
                 return
             # Changed since that listing (e.g. deleted): decide again from the kernel's table.
             kernel, listed_at = self._look(terse=True)
@@ -166,6 +192,15 @@ class NftablesBackend:
         self._first_apply = False
         self._proven(wanted, before, commits or None)
 
+    def _swap(self, table: Table, current: Table, stale: tuple[IntervalSet, ...]) -> bool:
+        """`current` rewritten as `table` (its sets in the other slot, where `stale` goes
+        first); False when the kernel refused a step: it no longer held `current`, and a
+        fresh look decides again."""
+        for script in swap_scripts(table, current, stale):
+            if self._run(["nft", "-f", "-"], stdin=script).returncode != 0:
+                return False
+        return True
+
     def _proven(self, wanted: Table, before: int | None, commits: int | None) -> None:
         """Remember `wanted` as the kernel's table when the generation proves it.
 
@@ -173,10 +208,10 @@ class NftablesBackend:
         namespace's generation by one, and each `nft -f` is one transaction (atomic: all of
         it or nothing). If the generation moved by exactly our own commits since `before`,
         no other writer committed in between, so the kernel holds the result of our scripts
-        applied to a table we knew: the whole table for a replacing script, and for an
-        update our listed table (same skeleton) refilled. observe() then checks only that
-        the generation still stands there: one netlink round trip instead of listing
-        10,000 elements and parsing them.
+        applied to a table we knew: the whole table for a replacing script, and for a swap
+        our listed table (same skeleton) with new sets in place of its old ones. observe()
+        then checks only that the generation still stands there: one netlink round trip
+        instead of listing 10,000 elements and parsing them.
         """
         after = self._generation()
         if before is None or after is None or commits is None:

@@ -7,7 +7,7 @@ rule of someone else's) is kept as canonical JSON in the model, so it is a diffe
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from ip_masq_agent.backends.nftables.model import (
@@ -19,7 +19,7 @@ from ip_masq_agent.backends.nftables.model import (
     address_value,
     canonical_json,
 )
-from ip_masq_agent.backends.nftables.names import TABLE_MARKER
+from ip_masq_agent.backends.nftables.names import TABLE_MARKER, slot_of
 from ip_masq_agent.intervals import Interval
 from ip_masq_agent.rules import Family
 
@@ -55,8 +55,9 @@ def _interval(element: object, family: Family) -> Interval | None:
 
 def _set(body: Mapping[str, Any]) -> IntervalSet:
     flags = body.get("flags", [])
+    name, slot = slot_of(str(body["name"]))
     nft_set = IntervalSet(
-        str(body["name"]),
+        name,
         str(body["type"]),
         tuple(flags) if isinstance(flags, list) else (str(flags),),
         (),
@@ -73,8 +74,36 @@ def _set(body: Mapping[str, Any]) -> IntervalSet:
     known = {"name", "type", "flags", "elem", *_UNSTABLE}
     other.extend(canonical_json({k: v}) for k, v in sorted(body.items()) if k not in known)
     return IntervalSet(
-        nft_set.name, nft_set.type, nft_set.flags, tuple(elements), other=tuple(other)
+        name, nft_set.type, nft_set.flags, tuple(elements), other=tuple(other), slot=slot
     )
+
+
+def lookups(value: object) -> Iterator[str]:
+    """The sets a rule's JSON expression looks up (`@name`), as the kernel names them."""
+    if isinstance(value, str) and value.startswith("@"):
+        yield value[1:]
+    elif isinstance(value, list):
+        for item in value:
+            yield from lookups(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from lookups(item)
+
+
+def slot_blind(value: object) -> object:
+    """A rule's JSON expression with our sets named by their slot-0 name (model.IntervalSet).
+
+    Which slot a rule looks up is kept apart (Table.lookups); a table with both slots of a
+    set shows two sets of one name, which no desired table has, so the rule's own identity
+    loses no difference that matters.
+    """
+    if isinstance(value, str) and value.startswith("@"):
+        return "@" + slot_of(value[1:])[0]
+    if isinstance(value, list):
+        return [slot_blind(item) for item in value]
+    if isinstance(value, dict):
+        return {key: slot_blind(item) for key, item in value.items()}
+    return value
 
 
 def _chain(body: Mapping[str, Any], rules: list[Rule]) -> Chain:
@@ -104,6 +133,7 @@ def parse_listing(text: str) -> Table:
     sets: list[IntervalSet] = []
     chains: list[Mapping[str, Any]] = []
     rules: dict[str, list[Rule]] = {}
+    looked_up: set[str] = set()
     other: list[str] = []
     for entry in objects:
         (kind, body), *more = entry.items()
@@ -123,14 +153,15 @@ def parse_listing(text: str) -> Table:
             other.extend([canonical_json({"chain": body["name"]} | extra)] if extra else [])
         elif kind == "rule" and not more:
             extra = {k: v for k, v in body.items() if k not in {"expr", "chain", *_UNSTABLE}}
-            rule = Rule(canonical_json(body.get("expr")))
+            looked_up.update(lookups(body.get("expr")))
+            rule = Rule(canonical_json(slot_blind(body.get("expr"))))
             rules.setdefault(str(body["chain"]), []).append(rule)
             if extra:
                 other.append(canonical_json(extra))
         else:
             other.append(canonical_json({k: _stable(v) for k, v in entry.items()}))
     built = tuple(_chain(body, rules.get(str(body["name"]), [])) for body in chains)
-    return Table(str(name), tuple(sets), built, tuple(other))
+    return Table(str(name), tuple(sets), built, tuple(other), frozenset(looked_up))
 
 
 def _stable(value: object) -> object:

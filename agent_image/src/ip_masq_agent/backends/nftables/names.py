@@ -1,6 +1,9 @@
-"""What the nftables backend names: its table (per `--masq-chain`) and the marker it carries."""
+"""What the nftables backend names: its table (per `--masq-chain`), the marker it carries, and
+each family's set under the two names it takes in turn (model.IntervalSet's slot)."""
 
 from typing import Final
+
+from ip_masq_agent.rules import Family
 
 DEFAULT_TABLE: Final = "ip-masq-agent"
 # Every table the agent names starts so: no node table (`filter`, `nat`, `firewalld`) can be
@@ -20,3 +23,27 @@ def table_name(chain: str) -> str:
 def unmarked_table_name(chain: str) -> str:
     """The name versions before the prefix used: the chain lower-cased (`filter` for FILTER)."""
     return chain.lower()
+
+
+# The two names a family's set takes in turn (see Slot): the first is the one it always had.
+_SLOT_SUFFIXES: Final = ("", "_b")
+_FAMILIES: Final[tuple[Family, ...]] = ("ipv4", "ipv6")
+
+
+def set_name(family: Family, slot: int = 0) -> str:
+    """The interval set holding one family's non-masquerade destinations, in `slot`."""
+    return f"nomasq_{family}{_SLOT_SUFFIXES[slot]}"
+
+
+def slot_of(name: str) -> tuple[str, int]:
+    """A kernel set name as (its slot-0 name, slot); a name not ours is itself, in slot 0."""
+    for family in _FAMILIES:
+        for slot in range(len(_SLOT_SUFFIXES)):
+            if name == set_name(family, slot):
+                return set_name(family), slot
+    return name, 0
+
+
+def in_slot(name: str, slot: int) -> str:
+    """The kernel name of the set named `name` (its slot-0 name) in `slot`."""
+    return f"{name}{_SLOT_SUFFIXES[slot]}"
