@@ -12,10 +12,13 @@ import pytest
 
 from agent_image.build import BuiltImage
 from agent_image.podman import podman, podman_argv
+from ip_masq_agent.contract import DEFAULT_NFT_TABLE
+from ip_masq_agent.prefixes import Prefix
 from testbed.kubelet.kubelet import ContainerRunner, leftover_containers
 from testbed.kubelet.pod_spec import PodSpecError
 from testbed.netlab.lab import REPO_ROOT, Lab
 from testbed.netlab.nat_state import nat_fingerprint
+from testbed.netlab.nft_live import holds
 from testbed.sandbox.cluster_agents import SandboxCluster
 from testbed.sandbox.demo import run_demo
 from testbed.sandbox.stack import BACKEND_KEY, SandboxStack, render_sandbox_stack
@@ -229,8 +232,12 @@ def test_a_stopped_agent_is_restarted_by_liveness_and_the_rules_stay(
     assert stopped_at < relaunched_at <= restarted_at, (stopped_at, runner.launched_at)
     assert watch.violations(as_planned, since=stopped_at, until=relaunched_at) == []
     assert watch.violations(new_peer_kept, since=converged) == []
-    rules_after = nat_fingerprint(sandbox.cluster.nodes["node0"], "nftables")
-    assert rules_after != rules_before and "198.51.100.0/24" in rules_after
+    node = sandbox.cluster.nodes["node0"]
+    rules_after = nat_fingerprint(node, "nftables")
+    # The fingerprint is `nft -j` (a prefix is an address and a length there): the new peer
+    # is asked of the set the chain looks up.
+    assert peer == "198.51.100.0/24" and rules_after != rules_before
+    assert holds(node, DEFAULT_NFT_TABLE, Prefix.parse(peer)), rules_after
 
 
 def test_a_daemon_set_field_the_kubelet_does_not_implement_is_refused(
