@@ -202,9 +202,10 @@ class ContainerRunner:
         self.restart_count = 0
         self.args: list[str] = []  # as run: `$(VAR)` expanded
         self.events: list[str] = []
-        # Wall time each run (0, then each restart) was asked of podman: nothing of that run
-        # can have acted before it (`restart_count` moves only once podman has answered).
-        self.run_times: list[float] = []
+        # Wall-clock time each instance was handed to podman: no instance can act before its
+        # entry, so a test can bound what the previous one left in place (restart_count is
+        # set only once podman returns, when the new agent may already have written).
+        self.launched_at: list[float] = []
         self.liveness, self.readiness, self.startup = (
             None if probe is None else ProbeState(probe_url(probe, kubelet.pod_ip))
             for probe in (spec.liveness, spec.readiness, spec.startup)
@@ -242,7 +243,7 @@ class ContainerRunner:
             *self.args,
         )
         kubelet.created.append(name)
-        self.run_times.append(time.time())
+        self.launched_at.append(time.time())
         podman(argv)
         with self._lock:
             self._name = name

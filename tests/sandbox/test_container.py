@@ -12,7 +12,7 @@ import pytest
 
 from agent_image.build import BuiltImage
 from agent_image.podman import podman, podman_argv
-from ip_masq_agent.nftables_payload import DEFAULT_TABLE
+from ip_masq_agent.contract import DEFAULT_NFT_TABLE
 from ip_masq_agent.prefixes import Prefix
 from testbed.kubelet.kubelet import ContainerRunner, leftover_containers
 from testbed.kubelet.pod_spec import PodSpecError
@@ -36,6 +36,30 @@ TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 def rendered_with(backend: str, extra_cidrs: tuple[str, ...] = ()) -> SandboxStack:
     """The local stack rendered with this backend: the DaemonSet itself carries it."""
     return render_sandbox_stack("local", extra_cidrs=extra_cidrs, overrides={BACKEND_KEY: backend})
+
+
+def with_quick_probes(stack: SandboxStack) -> SandboxStack:
+    """The stack with the liveness and readiness probes every 2 s and 1 s, and a 2 s grace.
+
+    The rendered periods (10 s, 5 s; 30 s grace) are asserted in tests/testbed/test_pod_spec.py;
+    a restart test that waits them out proves nothing more and waits a minute longer. Each
+    probe's path, port, timeout and failure threshold stay as rendered.
+    """
+    daemon_set = dict(stack.daemon_set)
+    template = dict(daemon_set["spec"]["template"])
+    (container,) = template["spec"]["containers"]
+    container = {
+        **container,
+        "livenessProbe": {**container["livenessProbe"], "periodSeconds": 2},
+        "readinessProbe": {**container["readinessProbe"], "periodSeconds": 1},
+    }
+    template["spec"] = {
+        **template["spec"],
+        "containers": [container],
+        "terminationGracePeriodSeconds": 2,
+    }
+    daemon_set["spec"] = {**daemon_set["spec"], "template": template}
+    return dataclasses.replace(stack, daemon_set=daemon_set)
 
 
 def start_containers(
@@ -154,7 +178,7 @@ def test_the_demo_in_containers_sees_every_probe_as_the_stack_says(
 def test_a_stopped_agent_is_restarted_by_liveness_and_the_rules_stay(
     make_sandbox: SandboxFactory, agent_image: BuiltImage, tmp_path: Path
 ) -> None:
-    stack = rendered_with("nftables")
+    stack = with_quick_probes(rendered_with("nftables"))
     sandbox = start_containers(make_sandbox, agent_image, stack)
     kubelet = sandbox.kubelets["node0"]
     runner = kubelet.containers[0]
@@ -188,8 +212,7 @@ def test_a_stopped_agent_is_restarted_by_liveness_and_the_rules_stay(
     while runner.restart_count == 0 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert runner.restart_count == 1, runner.events
-    # From when the kubelet asked for the new container: its agent may write at once.
-    restarted_at = runner.run_times[1]
+    restarted_at = time.time()
     failures = [s for at, s in runner.liveness.history if stopped_at <= at <= restarted_at]
     assert failures == [0] * probe.failure_threshold, runner.liveness.history
     assert any(f"liveness failed {probe.failure_threshold} times" in e for e in runner.events)
@@ -203,12 +226,18 @@ def test_a_stopped_agent_is_restarted_by_liveness_and_the_rules_stay(
     watch.wait_rounds(3)
     watch.stop()
     # Stopped, killed and restarted: the kernel held the old rules throughout (the new peer
-    # still masqueraded, everything else as planned), and the restarted agent applied the new.
-    assert watch.violations(as_planned, since=stopped_at, until=restarted_at) == []
+    # still masqueraded, everything else as planned) until the new instance was launched, and
+    # the restarted agent applied the new.
+    relaunched_at = runner.launched_at[1]
+    assert stopped_at < relaunched_at <= restarted_at, (stopped_at, runner.launched_at)
+    assert watch.violations(as_planned, since=stopped_at, until=relaunched_at) == []
     assert watch.violations(new_peer_kept, since=converged) == []
     node = sandbox.cluster.nodes["node0"]
-    assert nat_fingerprint(node, "nftables") != rules_before
-    assert holds(node, DEFAULT_TABLE, Prefix.parse("198.51.100.0/24"))
+    rules_after = nat_fingerprint(node, "nftables")
+    # The fingerprint is `nft -j` (a prefix is an address and a length there): the new peer
+    # is asked of the set the chain looks up.
+    assert peer == "198.51.100.0/24" and rules_after != rules_before
+    assert holds(node, DEFAULT_NFT_TABLE, Prefix.parse(peer)), rules_after
 
 
 def test_a_daemon_set_field_the_kubelet_does_not_implement_is_refused(
