@@ -140,13 +140,10 @@ WHY_LOAD: Final = (
     " upstream's is a static Go binary's (load average {load})."
 )
 WHY_EDIT: Final = (
-    "Why the edit goal is not met here: measured in-process on this machine with the agent's"
-    " own wiring (CPU seconds, the agent and the tools it starts), one edit at 10,000 CIDRs"
-    " costs nftables ~0.15 s of its own (the libyaml load and shape walk ~0.1, planning and"
-    " rendering) and ~0.14 s of `nft` (the `nft -f` write and the listing that proves it),"
-    " about 0.3 s of CPU in all, so p95 under 0.25 s needs a faster core than this one; the"
-    " iptables backends, whose restore and save of 10,000 rules alone take ~0.1 s (legacy) to"
-    " ~0.35 s (nft) of tool CPU, cannot reach it at this size."
+    "Why the edit goal is not met by every backend here: at 10,000 CIDRs the iptables"
+    " backends' own tools (`iptables-restore` of 10,000 rules, and for iptables-nft the save"
+    " that proves it) take most of 0.25 s of CPU on this core; section 7 sets each edit's"
+    " stages beside the tool's floor."
 )
 WHY_START: Final = (
     "Why the start goal is not met here: starting python3 and importing PyYAML,"

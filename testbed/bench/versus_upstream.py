@@ -343,8 +343,8 @@ def run_edits(lab: Lab, binary: Path | None, workdir: Path, plan: Plan) -> list[
             added = synthetic_cidrs(1, offset=size + 1 + number)[0]
             for under in agents:
                 under.volume.publish(config_text((*base, added), plan.resync))
-                # wait_live's own time, from its call: the look that found the CIDR live
-                # (~0.4 s at 50,000 on nftables) was counted in before 2026-12-06 21:55.
+                # wait_live's own time, from its call: not the look that found the CIDR live
+                # (~0.4 s at 50,000 on nftables).
                 took = wait_live(
                     under.agent,
                     under.ns,

@@ -79,7 +79,7 @@ def test_nftables_alone_at_50k_has_issue_23s_goal_and_leaves_the_common_goal_at_
         " **not met** (1.200 s)."
     ) in lines
     # The why-not paragraph still follows the common edit goal's verdict.
-    assert any("Why the edit goal is not met here" in line for line in lines)
+    assert any("Why the edit goal is not met by every backend here" in line for line in lines)
 
 
 @pytest.mark.parametrize(("seconds", "verdict"), [(0.35, "**met**"), (0.36, "**not met**")])
