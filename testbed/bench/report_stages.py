@@ -13,7 +13,7 @@ REFUSED_NOTE = (
     "A refused row is the agent's own refusal, by design. The iptables backends plan at most"
     " 20,000 CIDRs: at 50,000 IPv4 CIDRs iptables-nft peaks at ~125 MiB and takes ~6 s an edit"
     " (3.7 s of it iptables-save and its parse); nftables accepts 50,000 (a set element each,"
-    " ~146 MiB peak with nft, under the DaemonSet's 160Mi). A ConfigMap holds 1 MiB, so 50,000"
+    " ~118 MiB peak with nft, under the DaemonSet's 160Mi). A ConfigMap holds 1 MiB, so 50,000"
     " fits only as one family: 50,000 IPv6 CIDRs are refused for their size on every backend."
 )
 
