@@ -34,7 +34,8 @@ from ip_masq_agent.rules import DesiredRules
 
 
 class NftablesBackend:
-    """Owns `table inet <table>` and nothing else; every change is one `nft -f` transaction.
+    """Owns `table inet <table>` and nothing else; every write is one or two `nft -f`
+    transactions, each atomic.
 
     A table already laid out as desired is updated in two transactions: its sets are made
     anew under their other name, then the chain is pointed at them and the old ones go
