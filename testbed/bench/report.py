@@ -6,6 +6,7 @@ from typing import Any
 
 from testbed.bench.report_stages import stages_section
 from testbed.bench.report_upstream import versus_upstream_section
+from testbed.bench.verdict import verdict
 from testbed.bench.workload import median, percentile
 
 Record = dict[str, Any]
@@ -23,10 +24,6 @@ def flow_rate_medians(records: Sequence[Record], field: str) -> dict[tuple[str, 
         key: median([r[field] for r in group])
         for key, group in _group(records, "backend", "cidrs").items()
     }
-
-
-def _verdict(met: bool) -> str:
-    return "**met**" if met else "**not met**"
 
 
 def flow_rate_section(records: Sequence[Record]) -> list[str]:
@@ -75,7 +72,7 @@ def flow_rate_section(records: Sequence[Record]) -> list[str]:
             lines += [
                 "",
                 f"Goal (nftables at 10,000 CIDRs within 10% of its rate at 1 CIDR), {name}:"
-                f" {_verdict(big / one >= 0.9)}, {big / one:.2f} of the 1-CIDR rate"
+                f" {verdict(big / one >= 0.9)}, {big / one:.2f} of the 1-CIDR rate"
                 f" ({big:,.0f} vs {one:,.0f}).",
             ]
     one, big = cpu.get(("nftables", 1)), cpu.get(("nftables", 10000))
@@ -118,7 +115,7 @@ def apply_time_section(records: Sequence[Record]) -> list[str]:
         worst = max(median([r["first"] for r in nft]), median([r["change"] for r in nft]))
         lines += [
             "",
-            f"Goal (10,000 CIDRs in under 0.3 s with nftables): {_verdict(worst < 0.3)},"
+            f"Goal (10,000 CIDRs in under 0.3 s with nftables): {verdict(worst < 0.3)},"
             f" {worst:.3f} s for the slower of first apply and change.",
         ]
     return [*lines, ""]
@@ -145,7 +142,7 @@ def reload_section(records: Sequence[Record]) -> list[str]:
             f"| {backend} | {len(group)} | {percentile(took, 0.5):.3f} | {p95:.3f} |"
             f" {max(took, default=float('nan')):.3f} | {missed} |"
         )
-    lines += ["", f"Goal (p95 under 1 s): {_verdict(worst_p95 < 1.0)}.", ""]
+    lines += ["", f"Goal (p95 under 1 s): {verdict(worst_p95 < 1.0)}.", ""]
     return lines
 
 
@@ -172,7 +169,7 @@ def idle_section(records: Sequence[Record]) -> list[str]:
             f" {child:.2f} | {per_sync:g} ({kinds}) | {record['restores']} |"
         )
         verdicts.append(
-            f"{record['backend']}: {_verdict(own + child < 5 and record['restores'] == 0)}"
+            f"{record['backend']}: {verdict(own + child < 5 and record['restores'] == 0)}"
             f" ({own + child:.1f} ms, {record['restores']} restores)"
         )
     lines += ["", "Goal (under 5 ms CPU, agent and children, and no restore process): "]
@@ -215,7 +212,7 @@ def rss_section(records: Sequence[Record]) -> list[str]:
         peak = max(rss.values()) / 1024
         # Growth within a page or two is allocator noise, not a leak.
         flat = growth is not None and growth <= 256
-        verdicts.append(f"{record['backend']}: {_verdict(peak < 25 and flat)} ({peak:.1f} MiB)")
+        verdicts.append(f"{record['backend']}: {verdict(peak < 25 and flat)} ({peak:.1f} MiB)")
     lines += ["", "Goal (under 25 MB, no growth from the 100th to the 1,000th): "]
     lines[-1] += "; ".join(verdicts) + "."
     lines += [

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
+from testbed.bench.verdict import verdict
 from testbed.bench.workload import median
 
 Record = dict[str, Any]
@@ -16,10 +17,6 @@ REFUSED_NOTE = (
     " ~118 MiB peak with nft, under the DaemonSet's 160Mi). A ConfigMap holds 1 MiB, so 50,000"
     " fits only as one family: 50,000 IPv6 CIDRs are refused for their size on every backend."
 )
-
-
-def _verdict(met: bool) -> str:
-    return "**met**" if met else "**not met**"
 
 
 def stages_section(records: Sequence[Record]) -> list[str]:
@@ -52,9 +49,9 @@ def stages_section(records: Sequence[Record]) -> list[str]:
         where = f"{record['backend']} {record['family']} {record['cidrs']:,}"
         if record["backend"] == "nftables" and record["cidrs"] in (10000, 50000):
             goal = 0.3 if record["cidrs"] == 10000 else 1.0
-            goals.append(f"- {where}: total under {goal} s: {_verdict(total < goal)}")
+            goals.append(f"- {where}: total under {goal} s: {verdict(total < goal)}")
         elif record["backend"] == "iptables-nft":
-            goals.append(f"- {where}: within 1.5x the floor: {_verdict(total <= 1.5 * floor)}")
+            goals.append(f"- {where}: within 1.5x the floor: {verdict(total <= 1.5 * floor)}")
     if any("refused" in record for record in records):
         lines += ["", REFUSED_NOTE]
     return [*lines, "", *goals, ""]

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Any, Final
 
+from testbed.bench.verdict import verdict
 from testbed.bench.workload import median, percentile
 
 Record = dict[str, Any]
@@ -28,10 +29,6 @@ def _ratio(value: float | None, reference: float | None) -> str:
 
 def _seconds(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
-
-
-def _verdict(met: bool) -> str:
-    return "**met**" if met else "**not met**"
 
 
 def start_table(records: Sequence[Record]) -> tuple[list[str], dict[tuple[str, int], float | None]]:
@@ -238,7 +235,7 @@ def versus_upstream_section(
             f" {r['cidrs']:,}"
             for r in rows
         )
-        verdicts.append(f"{agent}: {_verdict(met)} ({shown})")
+        verdicts.append(f"{agent}: {verdict(met)} ({shown})")
     lines.append("- Idle CPU per minute no more than upstream's: " + "; ".join(verdicts) + ".")
     # The largest size every backend of ours was edited at (50,000 is nftables' alone).
     largest = max(
@@ -251,7 +248,7 @@ def versus_upstream_section(
         _, live, never = edit_stats(edits, agent, largest)
         p95 = percentile(live, 0.95) if live else None
         met = p95 is not None and p95 < EDIT_P95_GOAL_SECONDS and not never
-        verdicts.append(f"{agent}: {_verdict(met)} ({_seconds(p95)} s)")
+        verdicts.append(f"{agent}: {verdict(met)} ({_seconds(p95)} s)")
     lines.append(
         f"- Config edit -> live p95 under {EDIT_P95_GOAL_SECONDS} s at {largest:,} CIDRs: "
         + "; ".join(verdicts)
@@ -262,7 +259,7 @@ def versus_upstream_section(
     for agent in ours:
         value = start_medians.get((agent, smallest))
         met = value is not None and value < START_GOAL_SECONDS
-        verdicts.append(f"{agent}: {_verdict(met)} ({_seconds(value)} s)")
+        verdicts.append(f"{agent}: {verdict(met)} ({_seconds(value)} s)")
     lines.append(
         f"- Start -> rules live under {START_GOAL_SECONDS} s at {smallest:,} CIDRs (median): "
         + "; ".join(verdicts)
@@ -275,7 +272,7 @@ def versus_upstream_section(
     if value is not None:
         lines.append(
             f"- nftables start -> rules live at most {goal} s at {size:,} CIDRs (median; issue"
-            f" 23, upstream's recorded figure): {_verdict(value <= goal)} ({_seconds(value)} s)."
+            f" 23, upstream's recorded figure): {verdict(value <= goal)} ({_seconds(value)} s)."
         )
     lines.append("")
     load = "unknown"
@@ -299,6 +296,6 @@ def nftables_edit_goals(edits: Sequence[Record]) -> list[str]:
         met = p95 is not None and p95 < goal and not never
         lines.append(
             f"- nftables config edit -> live p95 under {goal} s at {size:,} CIDRs (issue 23):"
-            f" {_verdict(met)} ({_seconds(p95)} s)."
+            f" {verdict(met)} ({_seconds(p95)} s)."
         )
     return lines

@@ -25,14 +25,15 @@ def unmarked_table_name(chain: str) -> str:
     return chain.lower()
 
 
-# The two names a family's set takes in turn (see Slot): the first is the one it always had.
+# The two names a family's set takes in turn (model.IntervalSet's slot): the first is the
+# one it always had.
 _SLOT_SUFFIXES: Final = ("", "_b")
 _FAMILIES: Final[tuple[Family, ...]] = ("ipv4", "ipv6")
 
 
 def set_name(family: Family, slot: int = 0) -> str:
     """The interval set holding one family's non-masquerade destinations, in `slot`."""
-    return f"nomasq_{family}{_SLOT_SUFFIXES[slot]}"
+    return in_slot(f"nomasq_{family}", slot)
 
 
 def slot_of(name: str) -> tuple[str, int]:
