@@ -1,11 +1,12 @@
 """What each backend owns in a node namespace, seen and damaged from outside the agent."""
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from ip_masq_agent.prefixes import Prefix
 from testbed.netlab.lab import Namespace
-from testbed.netlab.nat_state import acting_ruleset
 from testbed.netlab.nft_live import holds, live_set
 from tests.agent.kernel.kernel_helpers import CHAIN
 
@@ -24,11 +25,14 @@ class BackendView:
     flush: tuple[str, ...] = ()  # one command emptying our chain, as another writer would
 
 
+# A family's set is written under one of two names in turn (model.IntervalSet's slot): the
+# same rules whichever holds them, so the state names both the same.
+_SLOT_B: Final = re.compile(r"\b(nomasq_ipv[46])_b\b")
+
+
 def _nft_state(ns: Namespace) -> str:
-    # What the rules do: a set is written under one of two names in turn, and a stray set
-    # no rule looks up acts on nothing (nat_state.acting_ruleset, the sandbox's fingerprint).
-    done = ns.run("nft", "-j", "-s", "list", "table", "inet", TABLE, check=False)
-    return acting_ruleset(done.stdout) if done.returncode == 0 else ""
+    done = ns.run("nft", "list", "table", "inet", TABLE, check=False)
+    return _SLOT_B.sub(r"\1", done.stdout) if done.returncode == 0 else ""
 
 
 def nft_live_set(ns: Namespace, family: str) -> str | None:
